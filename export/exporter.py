@@ -1,0 +1,176 @@
+"""The export job: check -> load -> trace -> optimise -> head -> validate -> publish."""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+import xlm_onnx
+from xlm_onnx import format as fmt
+from xlm_onnx.session import create_session
+from xlm_onnx.tokenizer import XLMTokenizer
+
+from . import validate
+from .checkpoint import inspect_checkpoint, load_model
+from .external import save_repacked
+from .head import append_fill_mask_head, check_embedding
+from .modeling import EMBEDDING_NAME
+from .errors import ExportError
+from .optimize import optimize_encoder
+from .progress import Steps, peak_rss_mb
+from .trace import trace_encoder
+
+DEFAULT_OPSET = 18
+MIN_OPSET = 17  # LayerNormalization
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export produced."""
+
+    out_dir: Path
+    manifest: fmt.Manifest
+    seconds: float
+    peak_rss_mb: float
+    step_seconds: dict
+    step_peak_rss_mb: dict
+
+
+class Exporter:
+    """Exports a local Hugging Face XLM checkpoint to an xlm-onnx model directory.
+
+    Writes go to a temporary sibling of ``out_dir`` that is renamed into place only after
+    validation passed, so ``out_dir`` never holds a half-written export.
+
+    Args:
+        checkpoint_dir: Local HF checkpoint (config.json, weights, vocab.json, merges.txt).
+        out_dir: Directory to create.
+        precision: ``fp32`` (``fp16``/``int8`` arrive with the quantisation step).
+        opset: ONNX opset (>= 17).
+        optimize: Fuse attention/LayerNorm/Gelu into ORT contrib ops.
+        force: Replace an existing ``out_dir``.
+        progress: Print steps to stderr (``None``: only on a terminal).
+    """
+
+    def __init__(self, checkpoint_dir, out_dir, *, precision="fp32", opset=DEFAULT_OPSET, optimize=True,
+                 force=False, progress=None) -> None:
+        if precision not in fmt.PRECISIONS:
+            raise ValueError(f"precision must be one of {fmt.PRECISIONS}, not {precision!r}")
+        if precision != "fp32":
+            raise NotImplementedError(f"precision {precision!r} is not implemented yet; use fp32")
+        if not isinstance(opset, int) or opset < MIN_OPSET:
+            raise ValueError(f"opset must be an int >= {MIN_OPSET}, not {opset!r}")
+        self.checkpoint_dir = Path(checkpoint_dir)
+        self.out_dir = Path(out_dir)
+        self.precision, self.opset, self.optimize, self.force = precision, opset, optimize, force
+        self.steps = Steps(6, progress)
+
+    def run(self) -> ExportResult:
+        """Runs every step; raises before touching ``out_dir`` if any fails."""
+        start = time.perf_counter()
+        if self.out_dir.exists() and not self.force:
+            raise FileExistsError(f"{self.out_dir}: exists; pass force=True (--force) to replace it")
+        checkpoint = inspect_checkpoint(self.checkpoint_dir)
+        self.out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}.partial-", dir=self.out_dir.parent))
+        try:
+            manifest = self._build(checkpoint, tmp)
+            if self.out_dir.exists():
+                shutil.rmtree(self.out_dir)
+            tmp.rename(self.out_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return ExportResult(self.out_dir, manifest, time.perf_counter() - start, peak_rss_mb(),
+                            dict(self.steps.timings), dict(self.steps.peak_rss_mb))
+
+    def _build(self, checkpoint, tmp: Path) -> fmt.Manifest:
+        step = self.steps.step
+        path = tmp / fmt.MODEL_FILE
+        with step("load checkpoint"):
+            model = load_model(checkpoint)
+            tokenizer = XLMTokenizer.from_pretrained(checkpoint.path)
+            config = model.config
+        with step("trace with torch.onnx (dynamo); torch reference on probes"):
+            trace_encoder(model, checkpoint.uses_langs, path, self.opset)
+            probes = validate.probe_batch(tokenizer, tokenizer.mask_token_id, uses_langs=checkpoint.uses_langs)
+            reference = validate.torch_reference(model, probes, tokenizer.mask_token_id)
+            bias = model.pred_layer.proj.bias.detach().numpy().copy()
+            del model  # from here on the weights live only in the ONNX data file (bounded memory)
+            gc.collect()
+        with step("fuse attention / LayerNorm / Gelu" if self.optimize else "load graph (no fusion)"):
+            graph, fusion = optimize_encoder(path, config, self.optimize)
+        with step("append fill-mask head and save"):
+            embedding = check_embedding(graph, EMBEDDING_NAME, config.n_words, config.emb_dim)
+            append_fill_mask_head(graph, tokenizer.mask_token_id, bias, embedding)
+            inputs = tuple(i.name for i in graph.graph.input)
+            manifest = self._manifest(checkpoint, tokenizer, config, inputs, fusion, {}, {})
+            onnx.helper.set_model_props(graph, manifest.metadata_props())
+            save_repacked(graph, tmp, path)
+            del graph
+        with step("validate against torch"):
+            report = self._validate(path, probes, reference)
+            if report.failures():
+                raise ExportError(f"validation failed ({self.precision}): " + "; ".join(report.failures()))
+        with step("write tokenizer files and manifest"):
+            names = [fmt.MODEL_FILE, fmt.MODEL_DATA_FILE]
+            for name in fmt.TOKENIZER_FILES:
+                if (checkpoint.path / name).is_file():
+                    shutil.copyfile(checkpoint.path / name, tmp / name)
+                    names.append(name)
+            manifest = self._manifest(checkpoint, tokenizer, config, inputs, fusion, report.as_dict(),
+                                      fmt.describe_files(tmp, names))
+            fmt.write_manifest(tmp, manifest)
+            _make_readable(tmp)
+        return manifest
+
+    def _validate(self, path: Path, probes: dict, reference: np.ndarray) -> validate.ValidationReport:
+        session = create_session(path)
+        feed = dict(probes, **{fmt.TOP_K: np.array([min(5, reference.shape[1])], dtype=np.int64),
+                               fmt.TARGET_IDS: np.zeros((0,), dtype=np.int64)})
+        scores, token_ids, _, _ = session.run(list(fmt.OUTPUT_NAMES), feed)
+        return validate.compare(reference, scores, token_ids, self.precision, len(validate.PROBE_TEXTS))
+
+    def _manifest(self, checkpoint, tokenizer, config, inputs, fusion, validation, files) -> fmt.Manifest:
+        import onnxruntime
+        import torch
+        import transformers
+
+        return fmt.Manifest(
+            format_version=fmt.FORMAT_VERSION,
+            precision=self.precision,
+            opset=self.opset,
+            inputs=inputs,
+            outputs=fmt.OUTPUT_NAMES,
+            mask_token_id=int(tokenizer.mask_token_id),
+            pad_token_id=int(config.pad_index),
+            vocab_size=int(config.n_words),
+            max_positions=int(config.max_position_embeddings),
+            lang2id=checkpoint.lang2id,
+            source={"config": checkpoint.config, "config_sha256": checkpoint.config_sha256,
+                    "weights_file": checkpoint.weights_file},
+            versions={"xlm_onnx": xlm_onnx.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
+                      "torch": torch.__version__, "transformers": transformers.__version__,
+                      "python": platform.python_version()},
+            validation=validation,
+            fusion=fusion,
+            files=files,
+        )
+
+
+def _make_readable(directory: Path) -> None:
+    """``mkdtemp`` and onnx create owner-only files; a model directory is meant to be shared."""
+    umask = os.umask(0)
+    os.umask(umask)
+    directory.chmod(0o777 & ~umask)
+    for path in directory.iterdir():
+        path.chmod(0o666 & ~umask)

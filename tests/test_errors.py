@@ -1,0 +1,127 @@
+"""Bad requests and broken model directories: typed errors through the API, one line + exit 2 in the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from xlm_onnx import FillMask, InputError, ModelFormatError
+from xlm_onnx import format as fmt
+
+MASKED = "Alle Menschen sind <special1> und gleich."
+
+
+@pytest.fixture(scope="module")
+def fm(fp32_dir):
+    return FillMask.from_pretrained(fp32_dir)
+
+
+# (name, kwargs for fm(...), exception type, message fragment, CLI args or None)
+REQUEST_CASES = [
+    ("no mask", dict(inputs="Alle Menschen sind frei."), InputError, "no mask token", ["Alle Menschen sind frei."]),
+    ("empty text", dict(inputs=""), InputError, "no mask token", [""]),
+    ("too long", dict(inputs="frei " * 600 + "<special1>"), InputError, "at most 512", ["frei " * 600 + "<special1>"]),
+    ("mask cut by truncation", dict(inputs="<special1> " + "frei " * 600, truncation=True),
+     None, None, None),
+    ("mask lost by truncation", dict(inputs="frei " * 600 + "<special1>", truncation=True), InputError,
+     "no mask token after truncation", ["--truncation", "frei " * 600 + "<special1>"]),
+    ("top_k 0", dict(inputs=MASKED, top_k=0), InputError, "top_k must be between", ["--top-k", "0", MASKED]),
+    ("top_k negative", dict(inputs=MASKED, top_k=-3), InputError, "top_k must be between", ["--top-k", "-3", MASKED]),
+    ("top_k > vocab", dict(inputs=MASKED, top_k=10**7), InputError, "vocabulary size", ["--top-k", "10000000", MASKED]),
+    ("top_k float", dict(inputs=MASKED, top_k=2.5), TypeError, "top_k must be an int", None),
+    ("inputs int", dict(inputs=42), TypeError, "inputs must be a str", None),
+    ("list item not str", dict(inputs=[MASKED, None]), TypeError, "inputs[1] must be a str", None),
+    ("empty list", dict(inputs=[]), InputError, "empty list", None),
+    ("targets wrong type", dict(inputs=MASKED, targets=3), TypeError, "targets must be", None),
+    ("targets empty", dict(inputs=MASKED, targets=[]), InputError, "targets is empty", None),
+    ("lang on a model without langs", dict(inputs=MASKED, lang="fr"), InputError, "no language embeddings",
+     ["--lang", "fr", MASKED]),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,exc,fragment,cli", REQUEST_CASES, ids=[c[0] for c in REQUEST_CASES])
+def test_request_errors(fm, fp32_dir, name, kwargs, exc, fragment, cli):
+    kwargs = dict(kwargs)
+    inputs = kwargs.pop("inputs")
+    if exc is None:  # a valid edge case: must answer, not raise
+        assert fm(inputs, **kwargs)
+        return
+    with pytest.raises(exc, match=fragment.replace("[", "\\[").replace("|", "\\|")):
+        fm(inputs, **kwargs)
+    if cli is not None:
+        proc = subprocess.run([sys.executable, "-m", "xlm_onnx.cli", "fill-mask", "--model", str(fp32_dir), *cli],
+                              capture_output=True, text=True)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("xlm-onnx: error:"), proc.stderr
+        assert "Traceback" not in proc.stderr and fragment.split("[")[0] in proc.stderr
+
+
+def test_lang_unknown_on_lang_model(lang_dir):
+    with pytest.raises(InputError, match="unknown lang 'xx'"):
+        FillMask.from_pretrained(lang_dir)(MASKED, lang="xx")
+
+
+def _broken(fp32_dir, tmp_path, edit):
+    bad = tmp_path / "bad"
+    shutil.copytree(fp32_dir, bad)
+    edit(bad)
+    return bad
+
+
+def _manifest_version(d, version):
+    data = json.loads((d / fmt.MANIFEST_FILE).read_text())
+    (d / fmt.MANIFEST_FILE).write_text(json.dumps(dict(data, format_version=version)))
+
+
+def _truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _flip_byte(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+DIR_CASES = [
+    ("missing model.onnx", lambda d: (d / fmt.MODEL_FILE).unlink(), "model.onnx: missing"),
+    ("missing external data", lambda d: (d / fmt.MODEL_DATA_FILE).unlink(), "model.onnx.data: missing"),
+    ("truncated external data", lambda d: _truncate(d / fmt.MODEL_DATA_FILE), "model.onnx.data: size"),
+    ("missing vocab", lambda d: (d / fmt.VOCAB_FILE).unlink(), "vocab.json: missing"),
+    ("newer format_version", lambda d: _manifest_version(d, 99), "format_version 99 is not supported"),
+    ("missing manifest", lambda d: (d / fmt.MANIFEST_FILE).unlink(), "manifest not found"),
+    ("tampered data", lambda d: _flip_byte(d / fmt.MODEL_DATA_FILE), "SHA-256 differs"),
+    ("garbage model.onnx", lambda d: _garbage(d), "model.onnx: cannot be loaded"),
+]
+
+
+def _garbage(d):
+    """A garbage model.onnx whose manifest entry is updated, so only ORT can notice."""
+    (d / fmt.MODEL_FILE).write_bytes(b"\x00garbage" * 100)
+    data = json.loads((d / fmt.MANIFEST_FILE).read_text())
+    data["files"][fmt.MODEL_FILE] = {"size": 800, "sha256": fmt.sha256_file(d / fmt.MODEL_FILE)}
+    (d / fmt.MANIFEST_FILE).write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("name,edit,fragment", DIR_CASES, ids=[c[0] for c in DIR_CASES])
+def test_broken_model_dirs(fp32_dir, tmp_path, name, edit, fragment):
+    bad = _broken(fp32_dir, tmp_path, edit)
+    with pytest.raises(ModelFormatError, match=fragment.replace(".", "\\.")):
+        FillMask.from_pretrained(bad)
+    proc = subprocess.run([sys.executable, "-m", "xlm_onnx.cli", "fill-mask", "--model", str(bad), MASKED],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_cli_export_errors_one_line(tiny_checkpoint, tmp_path):
+    out = tmp_path / "exists"
+    out.mkdir()
+    for args in (["export", str(tiny_checkpoint), str(out)], ["export", str(tmp_path / "nope"), str(tmp_path / "o")]):
+        proc = subprocess.run([sys.executable, "-m", "xlm_onnx.cli", *args], capture_output=True, text=True)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert not (tmp_path / "o").exists()

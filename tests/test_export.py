@@ -1,0 +1,110 @@
+"""Exporter behaviour: directory format, manifest, fusion counts, safety, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import onnx
+import pytest
+
+from xlm_onnx import format as fmt
+from xlm_onnx_export import CheckpointError, Exporter
+from xlm_onnx_export.optimize import expected_counts
+
+
+def test_directory_layout_and_manifest(fp32_dir, tiny_checkpoint):
+    names = {p.name for p in fp32_dir.iterdir()}
+    assert {fmt.MODEL_FILE, fmt.MODEL_DATA_FILE, fmt.MANIFEST_FILE, fmt.VOCAB_FILE, fmt.MERGES_FILE} <= names
+    manifest = fmt.read_manifest(fp32_dir)
+    assert manifest.format_version == fmt.FORMAT_VERSION
+    assert manifest.inputs == (fmt.INPUT_IDS, fmt.ATTENTION_MASK, fmt.TOP_K, fmt.TARGET_IDS)
+    assert manifest.outputs == fmt.OUTPUT_NAMES
+    config = json.loads((tiny_checkpoint / "config.json").read_text())
+    assert manifest.source["config"] == config and manifest.vocab_size == config["vocab_size"]
+    assert manifest.mask_token_id == 5 and manifest.pad_token_id == 2 and manifest.max_positions == 512
+    assert manifest.validation["max_abs_score_delta"] <= 1e-4
+    assert set(manifest.files) == {n for n in names if n != fmt.MANIFEST_FILE}
+    fmt.verify_files(fp32_dir, manifest)  # sizes and checksums hold
+    props = {p.key: p.value for p in onnx.load(fp32_dir / fmt.MODEL_FILE, load_external_data=False).metadata_props}
+    assert props == manifest.metadata_props()
+    assert set(manifest.versions) >= {"onnx", "onnxruntime", "torch", "transformers"}
+
+
+def test_every_layer_fused(fp32_dir, fp32_unfused_dir):
+    manifest = fmt.read_manifest(fp32_dir)
+    for name, count in expected_counts(2).items():
+        assert manifest.fusion[name] == count
+    graph = onnx.load(fp32_dir / fmt.MODEL_FILE, load_external_data=False).graph
+    ops = [n.op_type for n in graph.node]
+    assert ops.count("Attention") == 2 and ops.count("SkipLayerNormalization") == 4
+    assert ops.count("Softmax") == 1  # the head's; attention softmaxes live inside Attention
+    assert fmt.read_manifest(fp32_unfused_dir).fusion == {}
+    assert "Attention" not in [n.op_type for n in onnx.load(fp32_unfused_dir / fmt.MODEL_FILE,
+                                                              load_external_data=False).graph.node]
+
+
+def test_tied_embedding_stored_once(fp32_dir, tiny_checkpoint):
+    manifest = fmt.read_manifest(fp32_dir)
+    graph = onnx.load(fp32_dir / fmt.MODEL_FILE, load_external_data=False).graph
+    big = [i for i in graph.initializer if tuple(i.dims) == (manifest.vocab_size, 64)]
+    assert len(big) == 1, [i.name for i in big]
+
+
+def test_lang_model_has_langs_input(lang_dir):
+    manifest = fmt.read_manifest(lang_dir)
+    assert fmt.LANGS in manifest.inputs and manifest.lang2id == {"en": 0, "fr": 1, "de": 2}
+
+
+def test_existing_output_refused_and_untouched(tiny_checkpoint, fp32_dir, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="--force"):
+        Exporter(tiny_checkpoint, out, progress=False).run()
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_non_xlm_and_missing_weights_refused(tiny_checkpoint, tmp_path):
+    bert = tmp_path / "bert"
+    shutil.copytree(tiny_checkpoint, bert)
+    config = json.loads((bert / "config.json").read_text())
+    (bert / "config.json").write_text(json.dumps(dict(config, model_type="bert")))
+    with pytest.raises(CheckpointError, match="model_type is 'bert'"):
+        Exporter(bert, tmp_path / "o1", progress=False).run()
+    empty = tmp_path / "noweights"
+    shutil.copytree(tiny_checkpoint, empty)
+    (empty / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="no weights"):
+        Exporter(empty, tmp_path / "o2", progress=False).run()
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+
+
+def test_pickle_payload_never_executed(tiny_checkpoint, tmp_path):
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    evil = tmp_path / "evil"
+    shutil.copytree(tiny_checkpoint, evil)
+    (evil / "model.safetensors").unlink()
+    with open(evil / "pytorch_model.bin", "wb") as handle:
+        pickle.dump({"x": Payload()}, handle)
+    with pytest.raises(CheckpointError, match="cannot load weights safely"):
+        Exporter(evil, tmp_path / "out", progress=False).run()
+    assert not marker.exists() and not (tmp_path / "out").exists()
+
+
+def test_failed_validation_leaves_nothing(tiny_checkpoint, tmp_path, monkeypatch):
+    from xlm_onnx_export import validate
+
+    monkeypatch.setitem(validate.GATES, "fp32", validate.Gate(max_abs_score=-1.0, min_top1=0, min_top5_overlap=0))
+    from xlm_onnx_export import ExportError
+
+    with pytest.raises(ExportError, match="max \\|delta score\\|"):
+        Exporter(tiny_checkpoint, tmp_path / "out", progress=False).run()
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,80 @@
+"""The runtime without torch: a blocked-import subprocess, and the CLI's happy paths."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+from xlm_onnx import FillMask
+
+BLOCKER = textwrap.dedent(
+    """
+    import sys
+    BLOCKED = ("torch", "transformers", "optimum", "xlm_onnx_export", "onnx")
+    class Block:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in BLOCKED:
+                raise ImportError(f"blocked import of {name}")
+    sys.meta_path.insert(0, Block())
+    """
+)
+
+
+def test_fill_mask_runs_with_torch_and_transformers_blocked(fp32_dir):
+    code = BLOCKER + textwrap.dedent(
+        f"""
+        import json
+        from xlm_onnx import FillMask
+        fm = FillMask.from_pretrained({str(fp32_dir)!r})
+        out = fm(["Alle Menschen sind <special1> und gleich.", "<special1> les <special1> humains"], top_k=3)
+        leaked = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
+        print(json.dumps({{"out": out, "leaked": leaked}}))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["leaked"] == []
+    fm = FillMask.from_pretrained(fp32_dir)
+    expected = fm(["Alle Menschen sind <special1> und gleich.", "<special1> les <special1> humains"], top_k=3)
+    assert result["out"] == json.loads(json.dumps(expected))
+
+
+def _cli(*args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "xlm_onnx.cli", *args], capture_output=True, text=True, input=stdin)
+
+
+def test_cli_json_matches_api(fp32_dir):
+    text = "Alle Menschen sind <mask> und gleich."
+    proc = _cli("fill-mask", "--model", str(fp32_dir), "--json", "--top-k", "3", text)
+    assert proc.returncode == 0, proc.stderr
+    expected = FillMask.from_pretrained(fp32_dir)(text, top_k=3)
+    assert json.loads(proc.stdout) == json.loads(json.dumps(expected))
+
+
+def test_cli_reads_stdin_lines(fp32_dir):
+    lines = ["Alle Menschen sind <special1> und gleich.", "", "Tous les <special1> humains."]
+    proc = _cli("fill-mask", "--model", str(fp32_dir), "--json", "-", stdin="\n".join(lines) + "\n")
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    fm = FillMask.from_pretrained(fp32_dir)
+    assert rows == json.loads(json.dumps(fm([lines[0], lines[2]])))
+
+
+def test_cli_human_output_and_info(fp32_dir):
+    proc = _cli("fill-mask", "--model", str(fp32_dir), "Alle Menschen sind <special1> und gleich.")
+    assert proc.returncode == 0 and proc.stdout.startswith("Alle Menschen sind <special1> und gleich.\n")
+    top = FillMask.from_pretrained(fp32_dir)("Alle Menschen sind <special1> und gleich.")[0]
+    assert f"{top['score']:.4f}" in proc.stdout.splitlines()[1]
+    info = _cli("info", str(fp32_dir))
+    assert info.returncode == 0 and json.loads(info.stdout)["format_version"] == 1
+
+
+def test_cli_without_model_explains(tmp_path):
+    proc = _cli("fill-mask", "x <special1>")
+    # Until the embedded demo model ships, the CLI must say how to get a model, in one line.
+    assert proc.returncode in (0, 2)
+    if proc.returncode == 2:
+        assert "xlm-onnx export" in proc.stderr and proc.stderr.count("\n") == 1

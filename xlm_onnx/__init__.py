@@ -1,0 +1,42 @@
+"""xlm-onnx runtime: torch-free fill-mask for XLM models exported to ONNX.
+
+Only numpy, onnxruntime and sacremoses are needed. Attributes are imported lazily (PEP 562) so
+``import xlm_onnx`` stays cheap and loads onnxruntime only when a model is.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "XLMTokenizer": "xlm_onnx.tokenizer",
+    "FillMask": "xlm_onnx.fill_mask",
+    "default_model_dir": "xlm_onnx.fill_mask",
+    "XLMOnnxError": "xlm_onnx.errors",
+    "ModelFormatError": "xlm_onnx.errors",
+    "InputError": "xlm_onnx.errors",
+    "TokenizerFileError": "xlm_onnx.errors",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .errors import InputError, ModelFormatError, TokenizerFileError, XLMOnnxError
+    from .fill_mask import FillMask, default_model_dir
+    from .tokenizer import XLMTokenizer
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'xlm_onnx' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

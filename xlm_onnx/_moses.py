@@ -1,0 +1,226 @@
+"""Moses preprocessing of XLM text, output-identical to sacremoses 0.2.0 + transformers' XLM helpers.
+
+Why hand-written: ``import sacremoses`` costs ~0.33 s (its ``__init__`` pulls joblib, tqdm and numpy
+and compiles ~60 regexes with 10k-character classes), and its per-line work dominates XLM tokenization
+(dozens of ``re.sub`` passes, most of which cannot match). This module ports exactly the steps
+``transformers.XLMTokenizer`` runs (``replace_unicode_punct``, ``MosesPunctNormalizer.normalize``,
+``remove_non_printing_char``, ``MosesTokenizer.tokenize(escape=False)``,
+``lowercase_and_remove_accent``), reading the Perl Unicode property tables and non-breaking prefixes
+from sacremoses' own data modules so both sides use the same character sets. Each step skips the
+substitutions whose trigger characters are absent (a regex that cannot match returns its input
+unchanged) and uses ``str.replace`` for literal patterns (same leftmost, non-overlapping semantics).
+``tests/test_tokenizer*.py`` prove identity against the reference.
+
+The port is used only with the sacremoses version it was verified against; any other version gets
+:class:`_SacremosesSteps`, which calls sacremoses itself (slower, still identical to the reference).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import unicodedata
+
+VERIFIED_SACREMOSES_VERSIONS = ("0.2.0",)
+#: Languages ``transformers.XLMTokenizer`` sends to external word segmenters (not supported here).
+CUSTOM_TOKENIZER_LANGS = frozenset({"zh", "ja", "th"})
+
+
+def _sacremoses_dir() -> str | None:
+    spec = importlib.util.find_spec("sacremoses")  # locates the package without executing it
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return list(spec.submodule_search_locations)[0]
+
+
+def sacremoses_version() -> str | None:
+    """The installed sacremoses version, read from its ``__init__.py`` (importing it is slow)."""
+    d = _sacremoses_dir()
+    if d is None:
+        return None
+    try:
+        with open(os.path.join(d, "__init__.py"), encoding="utf-8") as f:
+            m = re.search(r"""^__version__\s*=\s*["']([^"']+)["']""", f.read(), re.M)
+    except OSError:
+        return None
+    return m.group(1) if m else None
+
+
+def _load_sacremoses_module(name: str):
+    """Execute one sacremoses data module by path, without running the package ``__init__``."""
+    path = os.path.join(_sacremoses_dir() or "", name + ".py")
+    spec = importlib.util.spec_from_file_location("_xlm_onnx_sacremoses_" + name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Data:
+    """Character classes and prefix lists, exactly as ``sacremoses.MosesTokenizer`` builds them."""
+
+    def __init__(self) -> None:
+        props = _load_sacremoses_module("_data_perluniprops").PERLUNIPROPS
+        indic = _load_sacremoses_module("indic")
+        self.nbp_files = _load_sacremoses_module("_data_nonbreaking_prefixes").NONBREAKING_PREFIXES
+        extra = "".join(indic.VIRAMAS) + "".join(indic.NUKTAS)
+        self.is_alnum = "".join(props["IsAlnum"]) + extra
+        self.is_alpha = "".join(props["IsAlpha"]) + extra
+        self.is_n = "".join(props["IsN"])
+        self.is_lower_set = frozenset(props["IsLower"])
+        self.is_alpha_set = frozenset(self.is_alpha)
+        for s in (self.is_alnum, self.is_alpha, self.is_n):
+            # The strings are pasted into regex character classes, as sacremoses does; the set
+            # shortcuts below are only equivalent if no character has a meaning inside a class.
+            assert not set(s) & set("\\]^-["), "unexpected regex metacharacter in sacremoses data"
+        langs = {
+            "assamese": "as", "bengali": "bn", "catalan": "ca", "czech": "cs", "german": "de",
+            "greek": "el", "english": "en", "spanish": "es", "estonian": "et", "finnish": "fi",
+            "french": "fr", "irish": "ga", "gujarati": "gu", "hindi": "hi", "hungarian": "hu",
+            "icelandic": "is", "italian": "it", "kannada": "kn", "lithuanian": "lt", "latvian": "lv",
+            "malayalam": "ml", "manipuri": "mni", "marathi": "mr", "dutch": "nl", "oriya": "or",
+            "punjabi": "pa", "polish": "pl", "portuguese": "pt", "romanian": "ro", "russian": "ru",
+            "slovak": "sk", "slovenian": "sl", "swedish": "sv", "tamil": "ta", "telugu": "te",
+            "tetum": "tdt", "cantonese": "yue", "chinese": "zh",
+        }  # fmt: skip
+        langs.update({v: v for v in langs.values()})
+        self.langs = langs
+
+    def nonbreaking_prefixes(self, lang: str) -> list[str]:
+        # Port of NonbreakingPrefixes.words(): unknown languages fall back to English.
+        names = ["nonbreaking_prefix." + self.langs.get(lang, "en")]
+        out = []
+        for name in names:
+            for line in self.nbp_files[name].splitlines():
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    out.append(line.strip())
+        return out
+
+
+_DATA: _Data | None = None
+
+
+def _data() -> _Data:
+    global _DATA
+    if _DATA is None:
+        _DATA = _Data()
+    return _DATA
+
+
+class _CharTable(dict):
+    """A ``str.translate`` table filled lazily: ``rule(ch)`` gives the replacement (None deletes)."""
+
+    def __init__(self, rule) -> None:
+        super().__init__()
+        self._rule = rule
+
+    def __missing__(self, cp: int):
+        value = self._rule(chr(cp))
+        self[cp] = value
+        return value
+
+
+_category = unicodedata.category
+# remove_non_printing_char: drop every character of Unicode category C*.
+_NON_PRINTING = _CharTable(lambda ch: None if _category(ch)[0] == "C" else ch)
+# lowercase_and_remove_accent: drop nonspacing marks (Mn) after NFD.
+_MN = _CharTable(lambda ch: None if _category(ch) == "Mn" else ch)
+
+# replace_unicode_punct (transformers.models.xlm): 34 one-character replacements applied in
+# sequence, plus "。\s*" / "．\s*" -> ". ". No replacement produces a character another rule
+# matches, and none of the keys is whitespace, so one left-to-right pass is equivalent.
+_RUP_MAP = {
+    "，": ",", "、": ",", "”": '"', "“": '"', "∶": ":", "：": ":", "？": "?", "《": '"', "》": '"',
+    "）": ")", "！": "!", "（": "(", "；": ";", "１": "1", "」": '"', "「": '"', "０": "0", "３": "3",
+    "２": "2", "５": "5", "６": "6", "９": "9", "７": "7", "８": "8", "４": "4", "～": "~", "’": "'",
+    "…": "...", "━": "-", "〈": "<", "〉": ">", "【": "[", "】": "]", "％": "%",
+}  # fmt: skip
+_RUP_RE = re.compile("[。．]\\s*|[" + "".join(map(re.escape, _RUP_MAP)) + "]")
+
+
+def _rup_sub(m: re.Match) -> str:
+    return _RUP_MAP.get(m.group(), ". ")
+
+
+def replace_unicode_punct(text: str) -> str:
+    return _RUP_RE.sub(_rup_sub, text)
+
+
+def remove_non_printing_char(text: str) -> str:
+    # isprintable() is False for every C* (and Z* except " ") character: True means nothing to drop.
+    return text if text.isprintable() else text.translate(_NON_PRINTING)
+
+
+def lowercase_and_remove_accent(tokens: list[str]) -> list[str]:
+    text = unicodedata.normalize("NFD", " ".join(tokens).lower())
+    if not text.isascii():
+        text = text.translate(_MN)
+    return text.lower().split(" ")
+
+
+def romanian_preprocessing(text: str) -> str:
+    text = text.replace("\u015e", "\u0218").replace("\u015f", "\u0219")
+    text = text.replace("\u0162", "\u021a").replace("\u0163", "\u021b")
+    text = text.replace("\u0218", "S").replace("\u0219", "s")
+    text = text.replace("\u021a", "T").replace("\u021b", "t")
+    text = text.replace("\u0102", "A").replace("\u0103", "a")
+    text = text.replace("\u00c2", "A").replace("\u00e2", "a")
+    text = text.replace("\u00ce", "I").replace("\u00ee", "i")
+    return text
+
+
+def check_lang(lang: str) -> str:
+    if not isinstance(lang, str):
+        raise TypeError(f"lang must be a str, not {type(lang).__name__}")
+    if lang in CUSTOM_TOKENIZER_LANGS:
+        raise ValueError(
+            f"lang={lang!r} is unsupported: transformers uses an external word segmenter for zh/ja/th; "
+            "tokenize such text with lang='en' (Moses rules) instead"
+        )
+    return lang
+
+
+def moses_words(steps, text: str, lang: str, lowercase: bool) -> list[str]:
+    """XLMTokenizer._tokenize up to BPE: the words of a text that holds no added tokens."""
+    text = replace_unicode_punct(text)
+    text = steps.normalize(text)
+    text = remove_non_printing_char(text)
+    if lang == "ro":
+        text = romanian_preprocessing(text)
+    words = steps.tokenize(text)
+    if lowercase:
+        words = lowercase_and_remove_accent(words)
+    return words
+
+
+def moses_steps(lang: str, impl: str = "auto"):
+    """The Moses normalizer + tokenizer for ``lang``: the port, or sacremoses itself."""
+    if impl not in ("auto", "port", "sacremoses"):
+        raise ValueError(f"unknown Moses implementation {impl!r}")
+    if impl == "auto":
+        # ko/cjk extend sacremoses' alnum classes only partly (its apostrophe regexes are class
+        # attributes built before); not worth porting, so those two go to sacremoses.
+        ok = sacremoses_version() in VERIFIED_SACREMOSES_VERSIONS and lang not in ("ko", "cjk")
+        impl = "port" if ok else "sacremoses"
+    if impl == "sacremoses":
+        return _SacremosesSteps(lang)
+    from ._moses_port import MosesPort
+
+    return MosesPort(lang, _data())
+
+
+class _SacremosesSteps:
+    """Fallback: sacremoses' own classes, configured exactly as transformers.XLMTokenizer does."""
+
+    def __init__(self, lang: str) -> None:
+        import sacremoses
+
+        self._norm = sacremoses.MosesPunctNormalizer(lang=lang)
+        self._tok = sacremoses.MosesTokenizer(lang=lang)
+
+    def normalize(self, text: str) -> str:
+        return self._norm.normalize(text)
+
+    def tokenize(self, text: str) -> list[str]:
+        return self._tok.tokenize(text, return_str=False, escape=False)

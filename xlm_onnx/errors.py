@@ -1,0 +1,22 @@
+"""Exception types of the runtime.
+
+Every error the package raises on purpose derives from :class:`XLMOnnxError`, and also from
+the built-in type a caller would naturally catch (``ValueError``), so ``except ValueError``
+keeps working for code that does not know this package.
+"""
+
+
+class XLMOnnxError(Exception):
+    """Base class of every error raised on purpose by xlm-onnx."""
+
+
+class ModelFormatError(XLMOnnxError, ValueError):
+    """A model directory is missing a file, is corrupt, or has an unknown format version."""
+
+
+class TokenizerFileError(XLMOnnxError, FileNotFoundError):
+    """A tokenizer file (vocab.json, merges.txt, ...) is missing or unreadable."""
+
+
+class InputError(XLMOnnxError, ValueError):
+    """A request to the runtime is malformed (no mask token, too long, bad top_k, ...)."""

@@ -1,0 +1,195 @@
+"""The exported model directory format: the one place both the exporter and the runtime read.
+
+Like gguf-py's constants module, this file names every file, manifest field, graph input/output
+and metadata key of an xlm-onnx model directory, and holds the only reader/writer of the manifest.
+A directory looks like::
+
+    model_dir/
+      model.onnx            graph (weights in model.onnx.data)
+      model.onnx.data       external tensor data; the tied embedding / LM head stored once
+      vocab.json merges.txt tokenizer_config.json special_tokens_map.json
+      xlm_onnx.json         the manifest (below)
+
+Bump :data:`FORMAT_VERSION` whenever a reader of the previous version would misread a directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelFormatError
+
+FORMAT_VERSION = 1
+#: Versions this runtime reads.
+READABLE_FORMAT_VERSIONS = (1,)
+
+MODEL_FILE = "model.onnx"
+MODEL_DATA_FILE = "model.onnx.data"
+MANIFEST_FILE = "xlm_onnx.json"
+VOCAB_FILE = "vocab.json"
+MERGES_FILE = "merges.txt"
+TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+SPECIAL_TOKENS_FILE = "special_tokens_map.json"
+#: Tokenizer files copied from the checkpoint (the last two only when present there).
+TOKENIZER_FILES = (VOCAB_FILE, MERGES_FILE, TOKENIZER_CONFIG_FILE, SPECIAL_TOKENS_FILE)
+REQUIRED_TOKENIZER_FILES = (VOCAB_FILE, MERGES_FILE)
+
+PRECISIONS = ("fp32", "fp16", "int8")
+
+# Graph inputs.
+INPUT_IDS = "input_ids"  # int64 [batch, seq]
+ATTENTION_MASK = "attention_mask"  # int64 [batch, seq], 1 = token, 0 = right padding
+LANGS = "langs"  # int64 [batch, seq]; only for checkpoints with language embeddings
+TOP_K = "top_k"  # int64 [1]
+TARGET_IDS = "target_ids"  # int64 [n_targets]; may be empty
+# Graph outputs.
+SCORES = "scores"  # float32 [n_masks, k], softmax probabilities, descending
+TOKEN_IDS = "token_ids"  # int64 [n_masks, k]
+MASK_POSITIONS = "mask_positions"  # int64 [n_masks, 2]: (batch row, position), row-major order
+TARGET_SCORES = "target_scores"  # float32 [n_masks, n_targets]
+
+OUTPUT_NAMES = (SCORES, TOKEN_IDS, MASK_POSITIONS, TARGET_SCORES)
+
+#: Prefix of the manifest fields mirrored into ONNX ``metadata_props``.
+METADATA_PREFIX = "xlm_onnx."
+#: Manifest fields mirrored into ``metadata_props`` (so `model.onnx` alone says what it is).
+METADATA_FIELDS = ("format_version", "precision", "opset", "mask_token_id", "pad_token_id", "vocab_size")
+
+
+@dataclasses.dataclass(frozen=True)
+class Manifest:
+    """Contents of ``xlm_onnx.json``.
+
+    Attributes:
+        format_version: Directory format version (see :data:`FORMAT_VERSION`).
+        precision: One of :data:`PRECISIONS`.
+        opset: ONNX default-domain opset of ``model.onnx``.
+        inputs: Graph input names, in order.
+        outputs: Graph output names, in order.
+        mask_token_id: Id of the mask token (``<special1>`` for XLM).
+        pad_token_id: Id used for right padding.
+        vocab_size: Rows of the (tied) embedding / LM head.
+        max_positions: Longest sequence the position embedding covers, specials included.
+        lang2id: Language code -> id, for checkpoints with language embeddings (else empty).
+        source: ``config`` (the checkpoint's config.json as a dict) and ``config_sha256``.
+        versions: Package versions used to export (onnx, onnxruntime, torch, transformers, ...).
+        validation: Figures of the export-time parity check against torch.
+        fusion: Counts of fused ORT contrib ops (empty when not optimized).
+        files: File name -> ``{"size": bytes, "sha256": hex}`` for every other file.
+    """
+
+    format_version: int
+    precision: str
+    opset: int
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    mask_token_id: int
+    pad_token_id: int
+    vocab_size: int
+    max_positions: int
+    lang2id: dict[str, int]
+    source: dict[str, Any]
+    versions: dict[str, str]
+    validation: dict[str, Any]
+    fusion: dict[str, int]
+    files: dict[str, dict[str, Any]]
+
+    @property
+    def uses_langs(self) -> bool:
+        """Whether the graph takes a ``langs`` input (language embeddings)."""
+        return LANGS in self.inputs
+
+    def to_json(self) -> str:
+        """Serialises the manifest (stable key order, readable)."""
+        return json.dumps(dataclasses.asdict(self), indent=2, ensure_ascii=False, sort_keys=False)
+
+    def metadata_props(self) -> dict[str, str]:
+        """The key fields as ONNX ``metadata_props`` (string values)."""
+        return {METADATA_PREFIX + name: str(getattr(self, name)) for name in METADATA_FIELDS}
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
+    """Hex SHA-256 of a file, read in 4 MiB chunks (never the whole file in memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def describe_files(model_dir: str | os.PathLike, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Size and SHA-256 of each named file in ``model_dir``, for :attr:`Manifest.files`."""
+    root = Path(model_dir)
+    return {name: {"size": (root / name).stat().st_size, "sha256": sha256_file(root / name)} for name in names}
+
+
+def write_manifest(model_dir: str | os.PathLike, manifest: Manifest) -> Path:
+    """Writes ``xlm_onnx.json`` into ``model_dir`` and returns its path."""
+    path = Path(model_dir) / MANIFEST_FILE
+    path.write_text(manifest.to_json() + "\n", encoding="utf-8")
+    return path
+
+
+def read_manifest(model_dir: str | os.PathLike) -> Manifest:
+    """Reads and checks ``xlm_onnx.json``.
+
+    Raises:
+        ModelFormatError: The manifest is missing, not JSON, lacks a field, or has a
+            ``format_version`` this runtime cannot read.
+    """
+    path = Path(model_dir) / MANIFEST_FILE
+    if not path.is_file():
+        raise ModelFormatError(f"{path}: manifest not found; is {model_dir} an xlm-onnx model directory?")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFormatError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ModelFormatError(f"{path}: expected a JSON object")
+    version = data.get("format_version")
+    if version not in READABLE_FORMAT_VERSIONS:
+        readable = ", ".join(map(str, READABLE_FORMAT_VERSIONS))
+        raise ModelFormatError(
+            f"{path}: format_version {version!r} is not supported; this xlm-onnx reads version(s) {readable}"
+            " (upgrade xlm-onnx, or re-export the model with this version)"
+        )
+    fields = {f.name for f in dataclasses.fields(Manifest)}
+    missing = sorted(fields - data.keys())
+    if missing:
+        raise ModelFormatError(f"{path}: missing field(s) {', '.join(missing)}")
+    values = {name: data[name] for name in fields}
+    values["inputs"] = tuple(values["inputs"])
+    values["outputs"] = tuple(values["outputs"])
+    if values["precision"] not in PRECISIONS:
+        raise ModelFormatError(f"{path}: unknown precision {values['precision']!r}; expected one of {PRECISIONS}")
+    return Manifest(**values)
+
+
+def verify_files(model_dir: str | os.PathLike, manifest: Manifest, checksums: bool = True) -> None:
+    """Checks that every file the manifest lists is present, complete and (optionally) unchanged.
+
+    Sizes are always compared (this catches a half-copied directory for free); SHA-256 is
+    compared when ``checksums`` is true (about 1 s per GB on one core).
+
+    Raises:
+        ModelFormatError: Naming the first file that is missing, truncated or modified.
+    """
+    root = Path(model_dir)
+    for name, expected in manifest.files.items():
+        path = root / name
+        if not path.is_file():
+            raise ModelFormatError(f"{path}: missing (listed in {MANIFEST_FILE})")
+        size = path.stat().st_size
+        if size != expected["size"]:
+            raise ModelFormatError(
+                f"{path}: size {size} bytes, manifest says {expected['size']} (truncated or partly copied?)"
+            )
+    if checksums:
+        for name, expected in manifest.files.items():
+            if sha256_file(root / name) != expected["sha256"]:
+                raise ModelFormatError(f"{root / name}: SHA-256 differs from {MANIFEST_FILE} (file modified or corrupt)")

@@ -1,0 +1,85 @@
+"""Turning fill-mask requests into ids: type checks, mask aliases, length limits, targets."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .errors import InputError
+
+logger = logging.getLogger("xlm_onnx")
+
+#: Spellings users bring from other models, accepted for the model's own mask token.
+MASK_ALIASES = ("<mask>", "[MASK]")
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One request, tokenised: ids with specials, ready to right-pad."""
+
+    ids: list[int]
+
+
+def encode_requests(tokenizer, texts: Sequence, max_positions: int, truncation: bool) -> list[Encoded]:
+    """Tokenises ``texts``; each must be a str with at least one mask and fit ``max_positions``.
+
+    Raises:
+        TypeError: An item is not a str.
+        InputError: No mask token, or too long without ``truncation``.
+    """
+    mask, mask_id = tokenizer.mask_token, tokenizer.mask_token_id
+    out = []
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"inputs[{index}] must be a str, not {type(text).__name__}")
+        for alias in MASK_ALIASES:
+            text = text.replace(alias, mask)
+        ids = tokenizer.encode(text)
+        if len(ids) > max_positions:
+            if not truncation:
+                raise InputError(
+                    f"inputs[{index}] is {len(ids)} tokens long with specials; the model takes at most "
+                    f"{max_positions} (pass truncation=True to cut it)"
+                )
+            ids = ids[: max_positions - 1] + [tokenizer.eos_token_id]
+        if mask_id not in ids:
+            where = " after truncation" if truncation and len(ids) == max_positions else ""
+            raise InputError(f"inputs[{index}] has no mask token{where} (write {mask}, <mask> or [MASK])")
+        out.append(Encoded(ids))
+    return out
+
+
+def resolve_targets(tokenizer, targets) -> np.ndarray | None:
+    """Target words -> unique ids, with HF's rules (a word outside the vocabulary is replaced by
+    its first BPE piece, with a warning; one that tokenises to nothing is dropped).
+
+    Raises:
+        TypeError: ``targets`` is not a str or a list of str.
+        InputError: It is empty, or no target maps to a token.
+    """
+    if targets is None:
+        return None
+    items = [targets] if isinstance(targets, str) else targets
+    if not isinstance(items, (list, tuple)) or not all(isinstance(t, str) for t in items):
+        raise TypeError(f"targets must be a str or a list of str, not {type(targets).__name__}")
+    if not items:
+        raise InputError("targets is empty; pass at least one word, or targets=None")
+    vocab = tokenizer.get_vocab()
+    ids = []
+    for target in items:
+        token_id = vocab.get(target)
+        if token_id is None:
+            pieces = tokenizer.encode(target, add_special_tokens=False)
+            if not pieces:
+                logger.warning("target %r is not in the vocabulary and tokenises to nothing; ignored", target)
+                continue
+            token_id = pieces[0]
+            logger.warning("target %r is not in the vocabulary; using its first piece %r",
+                           target, tokenizer.convert_ids_to_tokens([token_id])[0])
+        ids.append(token_id)
+    if not ids:
+        raise InputError(f"none of the targets {list(items)!r} maps to a token of the vocabulary")
+    return np.array(sorted(set(ids)), dtype=np.int64)
