@@ -100,11 +100,11 @@ class Exporter:
             model = load_model(checkpoint)
             tokenizer = XLMTokenizer.from_pretrained(checkpoint.path)
             config = model.config
-        with step("trace with torch.onnx (dynamo); torch reference on probes"):
-            trace_encoder(model, checkpoint.uses_langs, path, self.opset)
+        with step("torch reference on probes; trace with torch.onnx (dynamo)"):
             probes = validate.probe_batch(tokenizer, tokenizer.mask_token_id, uses_langs=checkpoint.uses_langs)
             reference = validate.torch_reference(model, probes, tokenizer.mask_token_id)
             bias = model.pred_layer.proj.bias.detach().numpy().copy()
+            trace_encoder(model, checkpoint.uses_langs, path, self.opset)  # consumes the model
             del model  # from here on the weights live only in the ONNX data file (bounded memory)
             gc.collect()
         with step("fuse attention / LayerNorm / Gelu" if self.optimize else "load graph (no fusion)"):

@@ -28,12 +28,34 @@ import torch
 from torch import nn
 
 
+class _Linear(nn.Module):
+    """``x @ Wᵀ + b`` with ``Wᵀ`` stored as an ``[in, out]`` parameter.
+
+    Traces to ``MatMul(x, initializer) + Add`` (what ORT's fusions expect) with no ``Transpose``
+    on the weight. Tracing ``nn.Linear`` leaves that Transpose to ORT's constant folding, which
+    materialised 1.2 GB of transposed copies in memory for the full-size model. The original
+    weight is released (the wrapper consumes the model).
+    """
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        self.weight_t = nn.Parameter(linear.weight.detach().t().contiguous(), requires_grad=False)
+        self.bias = nn.Parameter(linear.bias.detach(), requires_grad=False)
+        linear.weight = nn.Parameter(torch.empty(0), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(x, self.weight_t) + self.bias
+
+
 #: Name the tied word embedding gets in the traced graph (parameter path in this wrapper).
 EMBEDDING_NAME = "transformer.embeddings.weight"
 
 
 class XLMEncoderForExport(nn.Module):
     """Encoder of an ``XLMWithLMHeadModel`` returning last hidden states ``[batch, seq, dim]``.
+
+    Consumes ``model``: its attention and FFN weights are moved into transposed parameters, so
+    run anything that needs the original model (the torch reference) before building this.
 
     Args:
         model: A loaded ``XLMWithLMHeadModel`` (eval mode).
@@ -47,6 +69,14 @@ class XLMEncoderForExport(nn.Module):
         self.uses_langs = uses_langs
         self.n_heads = self.transformer.n_heads
         self.head_dim = self.transformer.dim // self.n_heads
+        t = self.transformer
+        self.act = t.ffns[0].act
+        self.linears = nn.ModuleList(
+            nn.ModuleDict({name: _Linear(getattr(module, name)) for module, names in
+                           ((t.attentions[i], ("q_lin", "k_lin", "v_lin", "out_lin")), (t.ffns[i], ("lin1", "lin2")))
+                           for name in names})
+            for i in range(t.n_layers)
+        )
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, langs: torch.Tensor | None = None
@@ -62,16 +92,16 @@ class XLMEncoderForExport(nn.Module):
             known = (langs >= 0).unsqueeze(-1).to(x.dtype)
             x = x + t.lang_embeddings(langs.clamp(min=0)) * known
         x = t.layer_norm_emb(x)
-        for i in range(t.n_layers):
-            x = t.layer_norm1[i](x + self._attention(t.attentions[i], x, additive_mask, batch, seq))
-            x = t.layer_norm2[i](x + t.ffns[i].lin2(t.ffns[i].act(t.ffns[i].lin1(x))))
+        for i, lin in enumerate(self.linears):
+            x = t.layer_norm1[i](x + self._attention(lin, x, additive_mask, batch, seq))
+            x = t.layer_norm2[i](x + lin["lin2"](self.act(lin["lin1"](x))))
         return x
 
-    def _attention(self, attn: nn.Module, x: torch.Tensor, mask: torch.Tensor, batch: int, seq: int) -> torch.Tensor:
+    def _attention(self, lin: nn.ModuleDict, x: torch.Tensor, mask: torch.Tensor, batch: int, seq: int) -> torch.Tensor:
         heads, dim = self.n_heads, self.head_dim
-        q = attn.q_lin(x).view(batch, seq, heads, dim).permute(0, 2, 1, 3)
-        k = attn.k_lin(x).view(batch, seq, heads, dim).permute(0, 2, 3, 1)
-        v = attn.v_lin(x).view(batch, seq, heads, dim).permute(0, 2, 1, 3)
+        q = lin["q_lin"](x).view(batch, seq, heads, dim).permute(0, 2, 1, 3)
+        k = lin["k_lin"](x).view(batch, seq, heads, dim).permute(0, 2, 3, 1)
+        v = lin["v_lin"](x).view(batch, seq, heads, dim).permute(0, 2, 1, 3)
         probs = torch.softmax(torch.matmul(q, k) / math.sqrt(dim) + mask, dim=-1)
         context = torch.matmul(probs, v).permute(0, 2, 1, 3).reshape(batch, seq, heads * dim)
-        return attn.out_lin(context)
+        return lin["out_lin"](context)

@@ -15,16 +15,18 @@ import pytest
 
 from xlm_onnx.errors import TokenizerFileError
 from xlm_onnx.tokenizer import XLMTokenizer, pretokenize
-from xlm_onnx_export.vocab import SAMPLE_TEXTS, SPECIAL_TOKENS, tokenizer_config, write_xlm_vocab
 
 transformers = pytest.importorskip("transformers")
 Ref = transformers.XLMTokenizer
+
+from xlm_onnx_export.vocab import SAMPLE_TEXTS, SPECIAL_TOKENS, tokenizer_config, write_xlm_vocab  # noqa: E402
 
 TRICKY = [
     "", " ", "\n\t ", "foo<special1>bar", " <special1> ", "<special1>", "<s>", "</s>", "a</s>b<s>c", "<special10>",
     "<spec ial1>", "<<special1>>", "x <pad> y <unk> z", "It's 'quoted'.", "Mr. Smith met Dr. Who at 5 p.m. today.",
     "No. 5 and No. five", "a...b .... c..", "DOTMULTI and THISISPROTECTED000", "(a) [b] {c} <d>", "x--y - z",
-    "5,300 and A,B,C", "l'homme d'État", "\x00\x01ab\x7f\x9f", "ＡＢＣ１２３，。　x．y", "İstanbul ß ﬁ", "e\u0301te\u0301",
+    "5,300 and A,B,C", "l'homme d'État", "\x00\x01ab\x7f\x9f", "ＡＢＣ１２３，。　x．y", "İstanbul ß ﬁ",
+    "e\u0301te\u0301",
     "zero\u200bwidth\ufeff", "emoji 👍🏽 👨‍👩‍👧", "https://example.org/a_b?c=1 info@example.org", "«\u00a0oui\u00a0»",
     "50\u00a0% nº\u00a05 1\u00a0000", "“Hello,” she said — “bye”…", "can't won't gonna", "\ud800 lone surrogate",
     "☃ snowman (not in the sample vocab)", "a\r\nb\rc", "tab\tsep", "’tis ‘x’ ‚y‘", "1'5 5's", "a/b a|b a&b",
@@ -57,6 +59,14 @@ def _assert_same(ours, ref, texts):
 
 def test_sample_and_tricky_texts_identical(pair):
     _assert_same(*pair, SAMPLE_TEXTS + TRICKY)
+
+
+def test_bpe_identical_including_repeated_pairs(pair):
+    ours, ref = pair
+    words = {w for text in SAMPLE_TEXTS for w in pretokenize(text) if w}
+    words |= {unit * k for unit in ("a", "e", "s", "an", "en", "ion", ".", "aba", "ss") for k in range(1, 25)}
+    assert [ours._bpe(w) for w in sorted(words)] == [tuple(ref.bpe(w).split(" ")) for w in sorted(words)]
+    assert ours._bpe("x") == ("x</w>",) and ours._bpe("an")[-1].endswith("</w>")
 
 
 def test_special_tokens_are_split_out(pair):

@@ -198,11 +198,12 @@ def moses_steps(lang: str, impl: str = "auto"):
     """The Moses normalizer + tokenizer for ``lang``: the port, or sacremoses itself."""
     if impl not in ("auto", "port", "sacremoses"):
         raise ValueError(f"unknown Moses implementation {impl!r}")
-    if impl == "auto":
-        # ko/cjk extend sacremoses' alnum classes only partly (its apostrophe regexes are class
-        # attributes built before); not worth porting, so those two go to sacremoses.
-        ok = sacremoses_version() in VERIFIED_SACREMOSES_VERSIONS and lang not in ("ko", "cjk")
-        impl = "port" if ok else "sacremoses"
+    if lang in ("ko", "cjk"):
+        # sacremoses extends its alnum classes for these only partly (its apostrophe regexes are
+        # class attributes built before): not ported, so they always go to sacremoses.
+        impl = "sacremoses"
+    elif impl == "auto":
+        impl = "port" if sacremoses_version() in VERIFIED_SACREMOSES_VERSIONS else "sacremoses"
     if impl == "sacremoses":
         return _SacremosesSteps(lang)
     from ._moses_port import MosesPort

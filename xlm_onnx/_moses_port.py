@@ -118,6 +118,7 @@ class _Patterns:
         self.pad = _CharTable(pad)
         self._data = data
         self._groups: dict[str, list] = {}
+        self._classes: tuple[str, str] | None = None
 
     @classmethod
     def get(cls, data) -> _Patterns:
@@ -133,7 +134,9 @@ class _Patterns:
         return got
 
     def _compile(self, name: str) -> list:
-        a, n = _char_class(self._data.is_alpha), _char_class(self._data.is_n)
+        if self._classes is None:
+            self._classes = (_char_class(self._data.is_alpha), _char_class(self._data.is_n))
+        a, n = self._classes
         c = re.compile
         if name == "comma":  # COMMA_SEPARATE_1..3
             return [(c(r"([^{}])[,]".format(n)), r"\1 , "), (c(r"[,]([^{}])".format(n)), r" , \1"),

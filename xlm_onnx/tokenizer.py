@@ -21,7 +21,7 @@ from typing import Any
 
 from . import _moses
 from ._added_tokens import Trie, split_added_tokens
-from ._bpe import BPE
+from ._bpe import BPE, CACHE_LIMIT
 from ._config import LARGE_INTEGER, load_spec
 from .errors import InputError
 
@@ -38,7 +38,8 @@ def pretokenize(text: str, lang: str = "en", do_lowercase_and_remove_accent: boo
     """The words XLMTokenizer feeds to BPE for ``text`` (no added-token splitting; may hold "")."""
     steps = _PRETOKENIZE_STEPS.get(lang)
     if steps is None:
-        steps = _PRETOKENIZE_STEPS[_moses.check_lang(lang)] = _moses.moses_steps(lang)
+        _moses.check_lang(lang)
+        steps = _PRETOKENIZE_STEPS[lang] = _moses.moses_steps(lang)
     return _moses.moses_words(steps, _check_text(text), lang, do_lowercase_and_remove_accent)
 
 
@@ -156,7 +157,8 @@ class XLMTokenizer:
     def _steps(self, lang: str):
         steps = self._moses.get(lang)
         if steps is None:
-            steps = self._moses[_moses.check_lang(lang)] = _moses.moses_steps(lang, self._moses_impl)
+            _moses.check_lang(lang)
+            steps = self._moses[lang] = _moses.moses_steps(lang, self._moses_impl)
         return steps
 
     def _words(self, text: str, lang: str) -> list[str]:
@@ -200,7 +202,9 @@ class XLMTokenizer:
                 if word:
                     ids = cache.get(word)
                     if ids is None:
-                        ids = cache[word] = tuple(self._token_to_id(t) for t in self._bpe(word))
+                        if len(cache) >= CACHE_LIMIT:  # bound memory on endless new words
+                            cache.clear()
+                        ids = cache[word] = tuple(map(self._token_to_id, self._bpe(word)))
                     out.extend(ids)
         return out
 
@@ -283,5 +287,7 @@ class XLMTokenizer:
             return [self.decode(row, skip_special_tokens, clean_up_tokenization_spaces) for row in ids]
         tokens = self.convert_ids_to_tokens(ids, skip_special_tokens=skip_special_tokens)
         text = self.convert_tokens_to_string([tokens] if isinstance(tokens, str) else tokens)
-        clean = self.clean_up_tokenization_spaces if clean_up_tokenization_spaces is None else clean_up_tokenization_spaces
+        clean = clean_up_tokenization_spaces
+        if clean is None:
+            clean = self.clean_up_tokenization_spaces
         return self.clean_up_tokenization(text) if clean else text
