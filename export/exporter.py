@@ -21,16 +21,19 @@ from xlm_onnx.tokenizer import XLMTokenizer
 
 from . import validate
 from .checkpoint import inspect_checkpoint, load_model
-from .external import save_repacked
+from .external import load_lazy, save_repacked
 from .head import append_fill_mask_head, check_embedding
 from .modeling import EMBEDDING_NAME
 from .errors import ExportError
-from .optimize import optimize_encoder
+from .optimize import count_fused, optimize_encoder
+from .precision import quantize_encoder, quantize_tied_embedding, to_fp16
 from .progress import Steps, peak_rss_mb
 from .trace import trace_encoder
 
 DEFAULT_OPSET = 18
 MIN_OPSET = 17  # LayerNormalization
+#: Fused fp32 graph handed to ORT's quantizer (int8 only); removed once model.onnx is saved.
+ENCODER_INT8_INPUT = "encoder_fp32.onnx"
 
 
 @dataclass(frozen=True)
@@ -54,25 +57,25 @@ class Exporter:
     Args:
         checkpoint_dir: Local HF checkpoint (config.json, weights, vocab.json, merges.txt).
         out_dir: Directory to create.
-        precision: ``fp32`` (``fp16``/``int8`` arrive with the quantisation step).
+        precision: ``fp32``, ``fp16`` (for GPUs; fp32 graph I/O) or ``int8`` (dynamic, for CPUs).
         opset: ONNX opset (>= 17).
         optimize: Fuse attention/LayerNorm/Gelu into ORT contrib ops.
+        per_channel: int8 only: one weight scale per output channel (else per tensor).
         force: Replace an existing ``out_dir``.
         progress: Print steps to stderr (``None``: only on a terminal).
     """
 
     def __init__(self, checkpoint_dir, out_dir, *, precision="fp32", opset=DEFAULT_OPSET, optimize=True,
-                 force=False, progress=None) -> None:
+                 per_channel=True, force=False, progress=None) -> None:
         if precision not in fmt.PRECISIONS:
             raise ValueError(f"precision must be one of {fmt.PRECISIONS}, not {precision!r}")
-        if precision != "fp32":
-            raise NotImplementedError(f"precision {precision!r} is not implemented yet; use fp32")
         if not isinstance(opset, int) or opset < MIN_OPSET:
             raise ValueError(f"opset must be an int >= {MIN_OPSET}, not {opset!r}")
         self.checkpoint_dir = Path(checkpoint_dir)
         self.out_dir = Path(out_dir)
         self.precision, self.opset, self.optimize, self.force = precision, opset, optimize, force
-        self.steps = Steps(6, progress)
+        self.per_channel = per_channel
+        self.steps = Steps(6 if precision == "fp32" else 7, progress)
 
     def run(self) -> ExportResult:
         """Runs every step; raises before touching ``out_dir`` if any fails."""
@@ -108,15 +111,21 @@ class Exporter:
             del model  # from here on the weights live only in the ONNX data file (bounded memory)
             gc.collect()
         with step("fuse attention / LayerNorm / Gelu" if self.optimize else "load graph (no fusion)"):
-            graph, fusion = optimize_encoder(path, config, self.optimize)
-        with step("append fill-mask head and save"):
+            graph, fusion = optimize_encoder(path, config, self.optimize, embed_layer_norm=self.precision != "int8")
             embedding = check_embedding(graph, EMBEDDING_NAME, config.n_words, config.emb_dim)
-            append_fill_mask_head(graph, tokenizer.mask_token_id, bias, embedding)
+        if self.precision != "fp32":
+            with step(f"convert to {self.precision}"):
+                graph = self._convert(graph, embedding, tmp)
+                fusion = count_fused(graph) if fusion else fusion
+        with step("append fill-mask head and save"):
+            append_fill_mask_head(graph, tokenizer.mask_token_id, bias, embedding, self.precision)
             inputs = tuple(i.name for i in graph.graph.input)
             manifest = self._manifest(checkpoint, tokenizer, config, inputs, fusion, {}, {})
             onnx.helper.set_model_props(graph, manifest.metadata_props())
             save_repacked(graph, tmp, path)
             del graph
+            for leftover in tmp.glob(f"{ENCODER_INT8_INPUT}*"):
+                leftover.unlink()
         with step("validate against torch"):
             report = self._validate(path, probes, reference)
             if report.failures():
@@ -132,6 +141,17 @@ class Exporter:
             fmt.write_manifest(tmp, manifest)
             _make_readable(tmp)
         return manifest
+
+    def _convert(self, graph: onnx.ModelProto, embedding: str, tmp: Path) -> onnx.ModelProto:
+        """fp16: ORT's converter. int8: tied table by hand, then ORT's ``quantize_dynamic``."""
+        if self.precision == "fp16":
+            return to_fp16(graph, tmp)
+        quantize_tied_embedding(graph, embedding, tmp)
+        source = tmp / ENCODER_INT8_INPUT
+        save_repacked(graph, tmp, source)
+        del graph
+        quantize_encoder(source, tmp / fmt.MODEL_FILE, per_channel=self.per_channel)
+        return load_lazy(tmp / fmt.MODEL_FILE)
 
     def _validate(self, path: Path, probes: dict, reference: np.ndarray) -> validate.ValidationReport:
         session = create_session(path)

@@ -14,6 +14,10 @@ the other positions (at 200k words x 128 tokens that would be 100 MB of logits p
 
 ``target_ids`` may be empty (then ``target_scores`` is ``[n, 0]``), which gives HF's
 ``targets=`` semantics from the same weights: no second copy of the embedding.
+
+The logits node depends on the precision: fp16 wraps the Gemm in Casts (fp16 weights, the
+softmax stays fp32); int8 uses ``DynamicQuantizeMatMul`` on the int8 tied table of
+:mod:`.precision` followed by the bias ``Add``.
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ from xlm_onnx import format as fmt
 
 HIDDEN = "last_hidden_state"
 LM_BIAS = "lm_head.bias"
-#: Node count this step adds; checked after insertion so a silent change cannot slip by.
-HEAD_NODE_COUNT = 8
+#: Nodes this step adds per precision; checked after insertion so a silent change cannot slip by.
+HEAD_NODE_COUNT = {"fp32": 8, "fp16": 10, "int8": 9}
 
 
 def check_embedding(model: onnx.ModelProto, name: str, vocab_size: int, dim: int) -> str:
@@ -42,18 +46,41 @@ def check_embedding(model: onnx.ModelProto, name: str, vocab_size: int, dim: int
     return name
 
 
-def append_fill_mask_head(model: onnx.ModelProto, mask_token_id: int, lm_bias: np.ndarray, embedding: str) -> None:
+def _logits_nodes(precision: str, embedding: str) -> list[onnx.NodeProto]:
+    """rows [n, d] -> head.logits [n, V] (float32)."""
+    if precision == "fp32":
+        return [helper.make_node("Gemm", ["head.rows", embedding, LM_BIAS], ["head.logits"], transB=1)]
+    if precision == "fp16":
+        return [
+            helper.make_node("Cast", ["head.rows"], ["head.rows16"], to=TensorProto.FLOAT16),
+            helper.make_node("Gemm", ["head.rows16", embedding, LM_BIAS], ["head.logits16"], transB=1),
+            helper.make_node("Cast", ["head.logits16"], ["head.logits"], to=TensorProto.FLOAT),
+        ]
+    from .precision import ROW_SCALE, TABLE_Q8
+
+    return [  # symmetric per-row table: no zero point input
+        helper.make_node("DynamicQuantizeMatMul", ["head.rows", TABLE_Q8, ROW_SCALE],
+                         ["head.logits_nobias"], domain="com.microsoft"),
+        helper.make_node("Add", ["head.logits_nobias", LM_BIAS], ["head.logits"]),
+    ]
+
+
+def append_fill_mask_head(model: onnx.ModelProto, mask_token_id: int, lm_bias: np.ndarray, embedding: str,
+                          precision: str = "fp32") -> None:
     """Adds the head in place: graph output becomes the four fill-mask outputs.
 
     Args:
         model: Encoder graph whose single output is ``last_hidden_state``.
         mask_token_id: Id whose positions are decoded.
         lm_bias: LM-head bias ``[vocab]`` (float32).
-        embedding: Name of the tied embedding initializer (see :func:`check_embedding`).
+        embedding: Name of the tied embedding initializer (see :func:`check_embedding`); unused
+            for int8, whose head reads the int8 table of :mod:`.precision`.
+        precision: ``fp32``, ``fp16`` or ``int8`` (see the module docstring).
     """
     graph = model.graph
     before = len(graph.node)
-    graph.initializer.append(numpy_helper.from_array(np.asarray(lm_bias, dtype=np.float32), LM_BIAS))
+    bias_dtype = np.float16 if precision == "fp16" else np.float32
+    graph.initializer.append(numpy_helper.from_array(np.asarray(lm_bias, dtype=bias_dtype), LM_BIAS))
     graph.initializer.append(numpy_helper.from_array(np.array(mask_token_id, dtype=np.int64), "head.mask_id"))
     graph.node.extend(
         [
@@ -61,15 +88,15 @@ def append_fill_mask_head(model: onnx.ModelProto, mask_token_id: int, lm_bias: n
             helper.make_node("NonZero", ["head.is_mask"], ["head.nonzero"]),
             helper.make_node("Transpose", ["head.nonzero"], [fmt.MASK_POSITIONS], perm=[1, 0]),
             helper.make_node("GatherND", [HIDDEN, fmt.MASK_POSITIONS], ["head.rows"]),
-            helper.make_node("Gemm", ["head.rows", embedding, LM_BIAS], ["head.logits"], transB=1),
+            *_logits_nodes(precision, embedding),
             helper.make_node("Softmax", ["head.logits"], ["head.probs"], axis=-1),
             helper.make_node("TopK", ["head.probs", fmt.TOP_K], [fmt.SCORES, fmt.TOKEN_IDS], axis=-1),
             helper.make_node("Gather", ["head.probs", fmt.TARGET_IDS], [fmt.TARGET_SCORES], axis=1),
         ]
     )
     added = len(graph.node) - before
-    if added != HEAD_NODE_COUNT:
-        raise RuntimeError(f"fill-mask head: expected {HEAD_NODE_COUNT} nodes, added {added}")
+    if added != HEAD_NODE_COUNT[precision]:
+        raise RuntimeError(f"fill-mask head: expected {HEAD_NODE_COUNT[precision]} nodes, added {added}")
     graph.input.extend(
         [
             helper.make_tensor_value_info(fmt.TOP_K, TensorProto.INT64, [1]),

@@ -8,7 +8,6 @@ and ORT's own session-level optimisations still run when a session loads it.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import onnx
@@ -16,6 +15,7 @@ from onnx import TensorProto, helper
 
 from .errors import ExportError
 from .external import load_lazy, working_dir
+from .progress import muted_library_warnings
 
 #: Contrib ops expected per encoder layer after fusion.
 PER_LAYER = {"Attention": 1, "SkipLayerNormalization": 2, "Gelu-like": 1}
@@ -62,8 +62,12 @@ def tensorize_constants(model: onnx.ModelProto) -> int:
     return rewritten
 
 
-def optimize_encoder(path: Path, config, optimize: bool) -> tuple[onnx.ModelProto, dict[str, int]]:
+def optimize_encoder(path: Path, config, optimize: bool, embed_layer_norm: bool = True
+                     ) -> tuple[onnx.ModelProto, dict[str, int]]:
     """Loads the traced encoder (weights left on disk) and, if ``optimize``, fuses it.
+
+    ``embed_layer_norm=False`` keeps the embedding a plain ``Gather`` (int8 re-stores the tied
+    table, which ``EmbedLayerNormalization`` would need in fp32).
 
     Returns:
         The graph, whose external tensors are relative to ``path.parent``, and the fused-op
@@ -75,19 +79,22 @@ def optimize_encoder(path: Path, config, optimize: bool) -> tuple[onnx.ModelProt
     model = load_lazy(path)
     if not optimize:
         return model, {}
+    from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
+    options = FusionOptions("bert")
+    options.enable_embed_layer_norm = embed_layer_norm
     tensorize_constants(model)
     # The optimizer logs heuristics warnings (e.g. "word_embedding_table size <= position table"
     # for tiny vocabularies) that are not actionable; the fusion counts below are the real check.
-    logging.disable(logging.WARNING)
-    try:
-        with working_dir(path.parent):  # fusions read the q/k/v weights they pack from disk
-            optimized = optimize_model(
-                model, model_type="bert", num_heads=config.n_heads, hidden_size=config.emb_dim, opt_level=0
-            )
-    finally:
-        logging.disable(logging.NOTSET)
+    with muted_library_warnings(), working_dir(path.parent):  # fusions read the weights they pack from disk
+        optimized = optimize_model(
+            model, model_type="bert", num_heads=config.n_heads, hidden_size=config.emb_dim,
+            optimization_options=options, opt_level=0,
+        )
+    if not any(op.domain == "com.microsoft" for op in optimized.model.opset_import):
+        # ORT runs contrib ops without it, but onnx's shape inference (used by the quantizer) needs it.
+        optimized.model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     counts = count_fused(optimized.model)
     want = expected_counts(config.n_layers)
     # ">=": with language embeddings the embedding sum also fuses into a SkipLayerNormalization.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import resource
 import sys
 import time
@@ -11,6 +12,17 @@ import time
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextlib.contextmanager
+def muted_library_warnings():
+    """Silences library log records up to WARNING (ORT's optimizer and quantizer log advice that
+    is not actionable for users); errors still show and exceptions still raise."""
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 class Steps:

@@ -58,3 +58,13 @@ def hf_pipeline(tiny_checkpoint):
     from transformers import pipeline
 
     return pipeline("fill-mask", model=str(tiny_checkpoint), tokenizer=str(tiny_checkpoint), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def fp16_dir(tmp_path_factory, tiny_checkpoint) -> Path:
+    return _export(tmp_path_factory, tiny_checkpoint, "fp16", precision="fp16")
+
+
+@pytest.fixture(scope="session")
+def int8_dir(tmp_path_factory, tiny_checkpoint) -> Path:
+    return _export(tmp_path_factory, tiny_checkpoint, "int8", precision="int8")

@@ -1,0 +1,15 @@
+"""Latency benchmark: xlm-onnx vs transformers/PyTorch (eager fp32, dynamic int8) and optimum.
+
+Same as ``xlm-onnx bench``; see ``python benchmarks/latency.py --help``. Examples::
+
+    python benchmarks/latency.py --json bench_out/cpu.json --plot bench_out/cpu.png
+    python benchmarks/latency.py --size tiny --systems onnx-fp32 --scenarios 1x16 --repeat 2
+    python benchmarks/latency.py --provider cuda --json $OUT/gpu.json      # on a GPU machine
+"""
+
+import sys
+
+from xlm_onnx_export.bench import main
+
+if __name__ == "__main__":
+    sys.exit(main())
