@@ -124,8 +124,8 @@ class Exporter:
             onnx.helper.set_model_props(graph, manifest.metadata_props())
             save_repacked(graph, tmp, path)
             del graph
-            for leftover in tmp.glob(f"{ENCODER_INT8_INPUT}*"):
-                leftover.unlink()
+            for leftover in (tmp / ENCODER_INT8_INPUT, tmp / f"{ENCODER_INT8_INPUT}.data"):
+                leftover.unlink(missing_ok=True)
         with step("validate against torch"):
             report = self._validate(path, probes, reference)
             if report.failures():

@@ -41,9 +41,9 @@ class TrainConfig:
     max_positions: int = 256
     dropout: float = 0.0
     seq_len: int = 128
-    batch_size: int = 48
+    batch_size: int = 32
     lr: float = 1e-3
-    warmup_steps: int = 200
+    warmup_steps: int = 100
     weight_decay: float = 0.01
     mask_prob: float = 0.15
     seed: int = 0
@@ -112,6 +112,8 @@ def mask_tokens(ids: torch.Tensor, vocab_size: int, prob: float, gen: torch.Gene
     """BERT/XLM masking: returns (inputs, labels); labels are -100 where nothing is predicted."""
     candidates = ids >= N_SPECIAL  # never specials, never padding
     chosen = (torch.rand(ids.shape, generator=gen) < prob) & candidates
+    if not chosen.any() and candidates.any():  # tiny batches: always predict something
+        chosen.view(-1)[candidates.view(-1).nonzero()[0]] = True
     labels = torch.where(chosen, ids, torch.full_like(ids, -100))
     roll = torch.rand(ids.shape, generator=gen)
     inputs = ids.clone()

@@ -42,8 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))
     exp.add_argument("--opset", type=int, default=18)
     exp.add_argument("--no-optimize", action="store_true", help="skip attention/LayerNorm/Gelu fusion")
+    exp.add_argument("--per-tensor", action="store_true", help="int8: one weight scale per tensor, not per channel")
     exp.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists")
     exp.add_argument("--quiet", action="store_true", help="no progress lines")
+    # Listed for --help; its own options are parsed by the benchmark (see main()).
+    sub.add_parser("bench", help="latency benchmark vs transformers/torch (needs the [export] extra)")
     return parser
 
 
@@ -100,13 +103,25 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export(args: argparse.Namespace) -> int:
+def _export_side(module: str, name: str):
+    """Imports ``name`` from the exporter package, which needs the [export] extra (torch)."""
+    import importlib
+
     try:
-        from xlm_onnx_export import Exporter
+        return getattr(importlib.import_module(module), name)
     except ImportError as exc:
-        raise XLMOnnxError(f"the exporter needs the [export] extra: pip install 'xlm-onnx[export]' ({exc})") from None
+        raise XLMOnnxError(f"this command needs the [export] extra: pip install 'xlm-onnx[export]' ({exc})") from None
+
+
+def _bench(argv: list[str]) -> int:
+    return _export_side("xlm_onnx_export.bench", "main")(argv)
+
+
+def _export(args: argparse.Namespace) -> int:
+    Exporter = _export_side("xlm_onnx_export", "Exporter")
     exporter = Exporter(args.checkpoint, args.out, precision=args.precision, opset=args.opset,
-                        optimize=not args.no_optimize, force=args.force, progress=False if args.quiet else None)
+                        optimize=not args.no_optimize, per_channel=not args.per_tensor, force=args.force,
+                        progress=False if args.quiet else None)
     result = exporter.run()
     v = result.manifest.validation
     print(f"wrote {result.out_dir} ({result.manifest.precision}) in {result.seconds:.1f} s, peak RSS "
@@ -117,8 +132,12 @@ def _export(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``xlm-onnx`` console script."""
-    args = _parser().parse_args(argv)
-    handler = {"fill-mask": _fill_mask, "info": _info, "export": _export}[args.command]
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # the benchmark owns its options
+        handler, args = _bench, argv[1:]
+    else:
+        args = _parser().parse_args(argv)
+        handler = {"fill-mask": _fill_mask, "info": _info, "export": _export}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:

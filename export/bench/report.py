@@ -47,7 +47,7 @@ def header(args) -> dict:
             "repeat": args.repeat, "budget_s": args.budget_s, "load_avg": os.getloadavg()}
 
 
-def bandwidth(mb: int, threads: int, repeats: int = 5) -> dict:
+def bandwidth(mb: int, threads: int, repeats: int = 5, gpu_too: bool = False) -> dict:
     """Streaming copy of ``mb`` MiB with ``threads`` threads (numpy releases the GIL), best of
     ``repeats``; GB/s counts bytes read + written, as STREAM's Copy does."""
     import numpy as np
@@ -61,15 +61,45 @@ def bandwidth(mb: int, threads: int, repeats: int = 5) -> dict:
             t = time.perf_counter()
             list(pool.map(lambda s: np.copyto(dst[s], src[s]), parts))
             best = min(best, time.perf_counter() - t)
-    return {"copy_gb_s": 2 * src.nbytes / best / 1e9, "array_mb": mb, "threads": threads, "repeats": repeats,
-            "method": "numpy copyto, read+write bytes / best time"}
+    out = {"copy_gb_s": 2 * src.nbytes / best / 1e9, "array_mb": mb, "threads": threads, "repeats": repeats,
+           "method": "numpy copyto, read+write bytes / best time"}
+    del src, dst
+    gpu = gpu_bandwidth(mb) if gpu_too else None
+    if gpu:
+        out["gpu_copy_gb_s"] = gpu
+    return out
+
+
+def gpu_bandwidth(mb: int, repeats: int = 10) -> float | None:
+    """Device-to-device copy through torch (read+write bytes / best time), if torch sees a GPU."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    src = torch.ones(mb * 2**20 // 4, device="cuda")
+    dst = torch.empty_like(src)
+    best = float("inf")
+    for _ in range(repeats):
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        dst.copy_(src)
+        torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t)
+    size = src.numel() * 4
+    del src, dst
+    torch.cuda.empty_cache()
+    return 2 * size / best / 1e9
 
 
 def add_roofline(systems: dict, scenarios: list[dict], bw: dict) -> None:
     """For batch-1 scenarios: floor = weight bytes read per inference / bandwidth; % = floor / p50."""
-    gbs = bw["copy_gb_s"]
     for res in systems.values():
         if res.get("status") != "ok" or not res.get("weight_bytes"):
+            continue
+        gbs = bw.get("gpu_copy_gb_s") if res.get("on_gpu") else bw["copy_gb_s"]
+        if not gbs:
             continue
         floor_ms = res["weight_bytes"] / (gbs * 1e9) * 1e3
         roof = {"floor_ms": floor_ms}
@@ -105,7 +135,9 @@ def markdown(data: dict, baseline: str = "hf-fp32") -> str:
              f"{h['load_avg'][0]:.2f}.",
              "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
              f"Memory bandwidth: {data['bandwidth']['copy_gb_s']:.1f} GB/s (numpy copy, "
-             f"{data['bandwidth']['threads']} threads, read+write).", ""]
+             f"{data['bandwidth']['threads']} threads, read+write)"
+             + (f"; GPU {data['bandwidth']['gpu_copy_gb_s']:.0f} GB/s (torch device copy)"
+                if data["bandwidth"].get("gpu_copy_gb_s") else "") + ".", ""]
     ref = systems.get(baseline, {})
     for mode, title in (("e2e", "End-to-end: text -> top-5 results (tokenize, run, decode)"),
                         ("model", "Model only: token ids -> top-5 ids and scores")):

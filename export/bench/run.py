@@ -145,7 +145,7 @@ def main(argv=None) -> int:
     data["scenarios"] = [{k: sc[k] for k in ("name", "batch", "tokens")} | {"example": sc["texts"][0]}
                          for sc in inputs]
     log(f"bench: memory bandwidth ({args.bandwidth_mb} MiB copy, {args.threads} threads) ...")
-    data["bandwidth"] = report.bandwidth(args.bandwidth_mb, args.threads)
+    data["bandwidth"] = report.bandwidth(args.bandwidth_mb, args.threads, gpu_too=args.provider != "cpu")
     profile_dir = args.profile_dir or args.cache / "profiles"
     if args.profile:
         profile_dir.mkdir(parents=True, exist_ok=True)
@@ -182,12 +182,13 @@ def main(argv=None) -> int:
         print(report.profile_text(data))
     if args.markdown:
         args.markdown.write_text(text + "\n", encoding="utf-8")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(data, indent=1), encoding="utf-8")
     if args.plot:
         try:
             report.plot(data, args.plot)
+            data["plot"] = str(args.plot)
         except ImportError as exc:
             log(f"bench: no plot ({exc}); install the [bench] extra")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(data, indent=1), encoding="utf-8")
     return 0 if any(r.get("status") == "ok" for r in systems.values()) else 1

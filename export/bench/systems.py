@@ -214,27 +214,40 @@ class OnnxSystem:
             from xlm_onnx.session import create_session
 
             session = create_session(self.dir / "model.onnx", self.providers, self.threads)
+            n_masks = int((ids == mask_id).sum())
+            return io_binding_fn(session, feed, fixed_outputs=n_masks)
         return io_binding_fn(session, feed)
 
     def weight_bytes(self) -> int:
         return onnx_weight_bytes(self.dir / "model.onnx")
 
 
-def io_binding_fn(session, feed: dict):
+def io_binding_fn(session, feed: dict, fixed_outputs: int | None = None):
     """Inputs copied to the GPU once, outputs left there: times the model, not host<->device copies.
-    ``top_k``/``target_ids`` stay on the host (TopK's k and shapes are read there anyway)."""
+    ``top_k``/``target_ids`` stay on the host (TopK's k is read there anyway), except for CUDA
+    graphs (``fixed_outputs`` = number of masks), which need every input and output at a fixed
+    device address: outputs are then pre-allocated with their known shapes."""
+    import numpy as np
     import onnxruntime as ort
 
     binding, keep = session.io_binding(), []
     for name, array in feed.items():
-        if name in ("top_k", "target_ids"):
+        if name in ("top_k", "target_ids") and fixed_outputs is None:
             binding.bind_cpu_input(name, array)
         else:
             value = ort.OrtValue.ortvalue_from_numpy(array, "cuda", 0)
             keep.append(value)
             binding.bind_ortvalue_input(name, value)
+    shapes = {"scores": ([TOP_K], np.float32), "token_ids": ([TOP_K], np.int64),
+              "mask_positions": ([2], np.int64), "target_scores": ([0], np.float32)}
     for out in session.get_outputs():
-        binding.bind_output(out.name, "cuda", 0)
+        if fixed_outputs is None:
+            binding.bind_output(out.name, "cuda", 0)
+        else:
+            tail, dtype = shapes[out.name]
+            value = ort.OrtValue.ortvalue_from_shape_and_type([fixed_outputs, *tail], dtype, "cuda", 0)
+            keep.append(value)
+            binding.bind_ortvalue_output(out.name, value)
 
     def run():
         session.run_with_iobinding(binding)  # synchronises the stream before returning
@@ -243,8 +256,8 @@ def io_binding_fn(session, feed: dict):
 
 
 def onnx_weight_bytes(model_path: Path) -> int:
-    """Bytes of initializers read per inference: all, except those consumed only by Gather
-    (embedding lookups touch a few rows). A table tied to the LM head is counted once."""
+    """Bytes of initializers read per inference: all, except those consumed only by lookups
+    (Gather/EmbedLayerNormalization touch a few rows). A table tied to the LM head counts once."""
     import onnx
     from onnx import helper
 
@@ -255,7 +268,7 @@ def onnx_weight_bytes(model_path: Path) -> int:
             consumers.setdefault(name, set()).add(node.op_type)
     total = 0
     for init in graph.initializer:
-        if consumers.get(init.name, set()) <= {"Gather"}:
+        if consumers.get(init.name, set()) <= {"Gather", "EmbedLayerNormalization"}:
             continue
         n = 1
         for d in init.dims:

@@ -138,6 +138,7 @@ def main(spec_path: str) -> None:
                                          "first_result": t_first - t_load, "in_process_total": t_first - T0}
         out["rss_after_load_mb"] = rss_mb()
         out["providers"] = getattr(system, "active_providers", None)
+        out["on_gpu"] = bool(getattr(system, "gpu", False))
         system.check_length(text, first["tokens"])
         results: dict = {"e2e": {}, "model": {}}
         for sc in spec["scenarios"]:

@@ -1,0 +1,77 @@
+"""The latency harness end to end at --size tiny (structure only: no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory):
+    from xlm_onnx_export.bench import main
+
+    out = tmp_path_factory.mktemp("bench")
+    argv = ["--size", "tiny", "--cache", str(out / "cache"), "--systems", "onnx-fp32,hf-fp32,hf-cuda-fp16",
+            "--scenarios", "1x16", "--repeat", "2", "--warmup", "1", "--threads", "1", "--bandwidth-mb", "32",
+            "--json", str(out / "r.json"), "--markdown", str(out / "r.md"), "--profile"]
+    try:
+        import matplotlib  # noqa: F401  (the [bench] extra)
+
+        argv += ["--plot", str(out / "r.png")]
+    except ImportError:
+        pass
+    status = main(argv)
+    return status, json.loads((out / "r.json").read_text()), (out / "r.md").read_text()
+
+
+def test_json_structure(bench_run):
+    status, data, _ = bench_run
+    assert status == 0
+    if data.get("plot"):
+        assert Path(data["plot"]).stat().st_size > 1000
+    assert {"header", "bandwidth", "scenarios", "systems", "notes"} <= set(data)
+    for key in ("python", "torch", "transformers", "onnxruntime", "onnx", "xlm-onnx"):
+        assert key in data["header"]["versions"]
+    assert data["header"]["threads"] == 1 and data["header"]["cpu"] and data["header"]["cores"] >= 1
+    assert data["bandwidth"]["copy_gb_s"] > 0
+    assert [s["name"] for s in data["scenarios"]] == ["1x16"]
+    systems = data["systems"]
+    assert systems["hf-cuda-fp16"]["status"] == "skipped" and "cuda" in systems["hf-cuda-fp16"]["note"]
+    for name in ("onnx-fp32", "hf-fp32"):
+        res = systems[name]
+        assert res["status"] == "ok", res
+        for key in ("cold_start_s", "peak_rss_mb", "model_bytes", "weight_bytes"):
+            assert res[key] > 0, (name, key)
+        for mode in ("e2e", "model"):
+            cell = res["results"][mode]["1x16"]
+            assert cell["n"] == 2
+            assert 0 < cell["p50_ms"] <= cell["p90_ms"] <= cell["p99_ms"]
+            assert cell["throughput_sps"] > 0
+        assert res["roofline"]["floor_ms"] > 0 and res["roofline"]["model_1x16_pct"] > 0
+    prof = systems["onnx-fp32"]["profile"]["top_ops"]
+    assert 0 < len(prof) <= 10 and all(p["total_ms"] >= 0 for p in prof)
+
+
+def test_markdown(bench_run, capsys):
+    _, _, text = bench_run
+    assert "| system | 1x16 |" in text and "| onnx-fp32 |" in text and "| hf-fp32 |" in text
+    assert "Memory bandwidth" in text and "% floor 1x16" in text
+
+
+def test_inputs_hit_exact_lengths(tiny_checkpoint):
+    from xlm_onnx import XLMTokenizer
+    from xlm_onnx_export.bench.inputs import build, parse_scenarios
+
+    tok = XLMTokenizer.from_pretrained(tiny_checkpoint)
+    for sc in build(tok, parse_scenarios("1x16,3x40")):
+        assert len(sc["texts"]) == sc["batch"]
+        for text, ids in zip(sc["texts"], sc["ids"]):
+            assert len(tok.encode(text)) == sc["tokens"] == len(ids)
+            assert ids.count(tok.mask_token_id) == 1
+    with pytest.raises(ValueError):
+        parse_scenarios("1by16")
