@@ -43,7 +43,7 @@ class TrainConfig:
     seq_len: int = 128
     batch_size: int = 32
     lr: float = 1e-3
-    warmup_steps: int = 100
+    warmup_steps: int = 50
     weight_decay: float = 0.01
     mask_prob: float = 0.15
     seed: int = 0

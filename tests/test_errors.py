@@ -63,6 +63,52 @@ def test_request_errors(fm, fp32_dir, name, kwargs, exc, fragment, cli):
 def test_lang_unknown_on_lang_model(lang_dir):
     with pytest.raises(InputError, match="unknown lang 'xx'"):
         FillMask.from_pretrained(lang_dir)(MASKED, lang="xx")
+    proc = subprocess.run([sys.executable, "-m", "xlm_onnx.cli", "fill-mask", "--model", str(lang_dir), "--lang", "xx",
+                           MASKED], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "unknown lang 'xx'" in proc.stderr
+
+
+# Strange but valid requests: each must answer (API and CLI), never crash.
+EDGE_CASES = [
+    ("only masks", "<special1> <special1>"),
+    ("control characters", "\x00\x07 Alle \x1b<special1> und\x7f gleich.\x9f"),
+    ("zero-width characters", "\u200bAlle\u200d Menschen <special1>\ufeff sind\u2060 gleich."),
+    ("lone surrogate", "Alle \ud800 Menschen <special1>."),
+    ("mask glued to words", "Alle<special1>Menschen"),
+    ("whitespace runs and tabs", "  Alle \t\t Menschen\n\n<special1>   "),
+    ("emoji with modifiers", "👍🏽 Alle 👨‍👩‍👧 <special1> 🇫🇷"),
+]
+
+
+@pytest.mark.parametrize("name,text", EDGE_CASES, ids=[c[0] for c in EDGE_CASES])
+def test_strange_but_valid_inputs_answer(fm, fp32_dir, name, text):
+    result = fm(text, top_k=2)
+    flat = result if isinstance(result[0], dict) else [p for mask in result for p in mask]
+    assert flat and all(0.0 <= p["score"] <= 1.0 for p in flat)
+    if "\ud800" in text or "\x00" in text:
+        return  # not passable through argv
+    proc = subprocess.run([sys.executable, "-m", "xlm_onnx.cli", "fill-mask", "--model", str(fp32_dir), "--json",
+                           "--top-k", "2", text], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == json.loads(json.dumps(result))
+
+
+def test_targets_edge_cases(fm):
+    # A word outside the vocabulary: its first BPE piece is used (HF semantics), with a warning.
+    assert fm(MASKED, targets=["Menschenrechtserklärungsentwurf"], top_k=3)
+    with pytest.raises(InputError, match="none of the targets"):
+        fm(MASKED, targets=["\u200b"])  # tokenises to nothing
+    with pytest.raises(TypeError, match="targets must be"):
+        fm(MASKED, targets=["ok", 3])
+
+
+def test_large_batch_is_chunked(fp32_dir):
+    fm = FillMask.from_pretrained(fp32_dir, batch_size=4)
+    calls = []
+    run = fm.session.run
+    fm.session = type("Spy", (), {"run": lambda self, names, feed: calls.append(feed["input_ids"].shape) or run(names, feed)})()
+    out = fm([MASKED] * 37)
+    assert len(out) == 37 and len(calls) == 10 and max(shape[0] for shape in calls) == 4
 
 
 def _broken(fp32_dir, tmp_path, edit):

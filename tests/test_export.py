@@ -108,3 +108,15 @@ def test_failed_validation_leaves_nothing(tiny_checkpoint, tmp_path, monkeypatch
     with pytest.raises(ExportError, match="max \\|delta score\\|"):
         Exporter(tiny_checkpoint, tmp_path / "out", progress=False).run()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupted_export_leaves_nothing(tiny_checkpoint, tmp_path, monkeypatch):
+    import xlm_onnx_export.exporter as exporter_module
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(exporter_module, "append_fill_mask_head", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        Exporter(tiny_checkpoint, tmp_path / "out", progress=False).run()
+    assert list(tmp_path.iterdir()) == []  # neither out/ nor the .out.partial-* temp dir
