@@ -26,6 +26,7 @@ from xlm_onnx.session import create_session
 from xlm_onnx.tokenizer import XLMTokenizer
 
 N_SPECIAL = 14
+COUNTS = ("lines", "n_masks")
 
 
 def make_cases(rows: list[dict], tok: XLMTokenizer, max_positions: int, max_lines: int, seed: int,
@@ -103,11 +104,10 @@ def evaluate(models: dict[str, Path], rows: list[dict], max_lines: int = 60, see
                 row[f"{name}_agree"] = float(np.mean(p[:, 0] == per_prec[ref][lang][:, 0]))
         out["languages"][lang] = row
         for key, v in row.items():
-            tot[key] = tot.get(key, 0.0) + (v * row["n_masks"] if "_" in key else v)
+            tot[key] = tot.get(key, 0.0) + (v if key in COUNTS else v * row["n_masks"])
     n = tot["n_masks"]
-    out["all"] = {k: (v / n if "_" in k else int(v)) for k, v in tot.items()}
-    out["macro"] = {k: float(np.mean([r[k] for r in out["languages"].values()]))
-                    for k in tot if "_" in k}
+    out["all"] = {k: (int(v) if k in COUNTS else v / n) for k, v in tot.items()}
+    out["macro"] = {k: float(np.mean([r[k] for r in out["languages"].values()])) for k in tot if k not in COUNTS}
     out["reference"] = ref
     return out
 

@@ -30,6 +30,11 @@ def default_model_dir() -> Path:
     return path
 
 
+def _check_batch_size(batch_size: Any) -> None:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, not {batch_size!r}")
+
+
 class FillMask:
     """Fill-mask over an exported xlm-onnx model directory.
 
@@ -40,8 +45,7 @@ class FillMask:
     """
 
     def __init__(self, session, tokenizer: XLMTokenizer, manifest: fmt.Manifest, batch_size: int = 8) -> None:
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, not {batch_size!r}")
+        _check_batch_size(batch_size)
         self.session = session
         self.tokenizer = tokenizer
         self.manifest = manifest
@@ -64,8 +68,9 @@ class FillMask:
         Raises:
             ModelFormatError: Missing/corrupt files or an unknown ``format_version``.
         """
+        _check_batch_size(batch_size)  # before the (slow) session is built
         root = default_model_dir() if path is None else Path(path)
-        if not isinstance(root, Path) or not root.is_dir():
+        if not root.is_dir():
             raise ModelFormatError(f"{root}: not a directory")
         manifest = fmt.read_manifest(root)
         fmt.verify_files(root, manifest, checksums=verify)
