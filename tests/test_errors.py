@@ -171,3 +171,17 @@ def test_cli_export_errors_one_line(tiny_checkpoint, tmp_path):
         proc = subprocess.run([sys.executable, "-m", "xlm_onnx.cli", *args], capture_output=True, text=True)
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_unavailable_or_unknown_provider(fp32_dir):
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        with pytest.raises(ValueError, match="CUDAExecutionProvider is not available"):
+            FillMask.from_pretrained(fp32_dir, provider="cuda")
+    with pytest.raises(ValueError, match="provider 'tpu' is unknown"):
+        FillMask.from_pretrained(fp32_dir, provider="tpu")
+    with pytest.raises(TypeError, match="provider must be"):
+        FillMask.from_pretrained(fp32_dir, provider=3)
+    explicit = FillMask.from_pretrained(fp32_dir, provider=["CPUExecutionProvider"])
+    assert explicit(MASKED) == FillMask.from_pretrained(fp32_dir)(MASKED)
