@@ -12,10 +12,18 @@ pytest.importorskip("transformers")
 
 
 @pytest.fixture(scope="module")
-def bench_run(tmp_path_factory):
+def bench_run(tmp_path_factory, tiny_checkpoint, fp32_dir):
+    """The cache is seeded with the session's tiny checkpoint and fp32 export (what ``--size
+    tiny`` would build: same architecture and seed), so this test only pays for the workers."""
+    import shutil
+
     from xlm_onnx_export.bench import main
 
     out = tmp_path_factory.mktemp("bench")
+    root = out / "cache" / "tiny"
+    shutil.copytree(tiny_checkpoint, root / "checkpoint")
+    (root / "checkpoint" / ".complete").write_text("{}")
+    shutil.copytree(fp32_dir, root / "fp32")
     argv = ["--size", "tiny", "--cache", str(out / "cache"), "--systems", "onnx-fp32,hf-fp32,hf-cuda-fp16",
             "--scenarios", "1x16", "--repeat", "2", "--warmup", "1", "--threads", "1", "--bandwidth-mb", "32",
             "--json", str(out / "r.json"), "--markdown", str(out / "r.md"), "--profile"]
@@ -75,3 +83,23 @@ def test_inputs_hit_exact_lengths(tiny_checkpoint):
             assert ids.count(tok.mask_token_id) == 1
     with pytest.raises(ValueError):
         parse_scenarios("1by16")
+
+
+def test_cache_reuses_and_reports_missing(tmp_path, monkeypatch):
+    from xlm_onnx_export.bench import cache as cache_mod
+
+    root = tmp_path / "tiny"
+    (root / "checkpoint").mkdir(parents=True)
+    (root / "checkpoint" / ".complete").write_text("{}")
+    (root / "fp32").mkdir()
+    (root / "fp32" / cache_mod.MANIFEST).write_text("{}")
+    c = cache_mod.Cache(tmp_path, "tiny", log=lambda m: None)
+    calls = []
+
+    class Proc:
+        returncode, stderr = cache_mod.NOT_IMPLEMENTED_EXIT, "NotImplementedError: int8 is not implemented yet\n"
+
+    monkeypatch.setattr(c, "_run", lambda *a, **k: calls.append(a) or Proc())
+    assert c.checkpoint() == root / "checkpoint" and c.export("fp32") == root / "fp32" and not calls
+    assert c.export("int8") is None and c.export("int8") is None and len(calls) == 1
+    assert c.notes["int8"].startswith("export not implemented: NotImplementedError")

@@ -190,6 +190,16 @@ def verify_files(model_dir: str | os.PathLike, manifest: Manifest, checksums: bo
                 f"{path}: size {size} bytes, manifest says {expected['size']} (truncated or partly copied?)"
             )
     if checksums:
-        for name, expected in manifest.files.items():
-            if sha256_file(root / name) != expected["sha256"]:
-                raise ModelFormatError(f"{root / name}: SHA-256 differs from {MANIFEST_FILE} (file modified or corrupt)")
+        verify_checksums(model_dir, manifest)
+
+
+def verify_checksums(model_dir: str | os.PathLike, manifest: Manifest) -> None:
+    """Compares every listed file's SHA-256 with the manifest.
+
+    Raises:
+        ModelFormatError: Naming the first file whose content changed.
+    """
+    root = Path(model_dir)
+    for name, expected in manifest.files.items():
+        if sha256_file(root / name) != expected["sha256"]:
+            raise ModelFormatError(f"{root / name}: SHA-256 differs from {MANIFEST_FILE} (file modified or corrupt)")
