@@ -9,51 +9,67 @@ order of the top-k would hinge on 1e-7 differences and parity tests could not te
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from .vocab import SAMPLE_TEXTS, write_xlm_vocab
 
+@dataclass(frozen=True)
+class Arch:
+    """Size of a random checkpoint. ``n_words=None``: the learnt vocabulary's size."""
+
+    n_layers: int = 2
+    dim: int = 64
+    n_heads: int = 4
+    n_words: int | None = None
+    max_positions: int = 512
+
+
+TINY = Arch()
 #: The real xlm-mlm-100-1280 architecture.
-XLM_100 = dict(n_layers=16, dim=1280, n_heads=16, n_words=200000, max_positions=512)
-TINY = dict(n_layers=2, dim=64, n_heads=4, n_words=None, max_positions=512)
+XLM_100 = Arch(n_layers=16, dim=1280, n_heads=16, n_words=200000, max_positions=512)
 
 
-def make_checkpoint(out_dir, *, n_layers=2, dim=64, n_heads=4, n_words=None, use_lang_emb=False, seed=0,
-                    texts=SAMPLE_TEXTS, num_merges=400, max_positions=512) -> Path:
+def make_checkpoint(out_dir, arch: Arch = TINY, *, use_lang_emb=False, seed=0, peaked=True,
+                    texts=SAMPLE_TEXTS, num_merges=400) -> Path:
     """Writes a random ``XLMWithLMHeadModel`` checkpoint with a BPE vocab learnt from ``texts``.
 
     Args:
         out_dir: Directory to create (config.json, model.safetensors, tokenizer files).
-        n_words: Vocabulary rows; ``None`` = the learnt vocab's size, larger pads with
-            synthetic tokens (the full-size benchmark uses 200000).
+        arch: Layers, width, heads, vocabulary rows (padded with synthetic tokens when larger
+            than the learnt vocabulary; the full-size benchmark uses 200000), positions.
         use_lang_emb: Give the model language embeddings (3 languages: en, fr, de).
+        peaked: Redraw weights wide so predictions are peaked (tiny parity tests). At full
+            size that makes logits so large that fp32 rounding alone exceeds the 1e-4 gate, so
+            full-size checkpoints keep HF's own init (std 0.02).
     """
     from transformers import XLMConfig, XLMWithLMHeadModel
 
     out = Path(out_dir)
     write_xlm_vocab(texts, out, num_merges=num_merges)
     vocab = json.loads((out / "vocab.json").read_text(encoding="utf-8"))
-    if n_words is not None and n_words > len(vocab):
-        vocab.update({f"zzsyn{i}</w>": i for i in range(len(vocab), n_words)})
+    if arch.n_words is not None and arch.n_words > len(vocab):
+        vocab.update({f"zzsyn{i}</w>": i for i in range(len(vocab), arch.n_words)})
         (out / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     langs = {"en": 0, "fr": 1, "de": 2} if use_lang_emb else {"en": 0}
     config = XLMConfig(
-        vocab_size=len(vocab), emb_dim=dim, n_layers=n_layers, n_heads=n_heads, max_position_embeddings=max_positions,
-        use_lang_emb=use_lang_emb, n_langs=len(langs), lang2id=langs, id2lang={v: k for k, v in langs.items()},
-        gelu_activation=True, sinusoidal_embeddings=False, causal=False, asm=False,
-        bos_index=0, eos_index=1, pad_index=2, unk_index=3, mask_index=5, lang_id=0,
+        vocab_size=len(vocab), emb_dim=arch.dim, n_layers=arch.n_layers, n_heads=arch.n_heads,
+        max_position_embeddings=arch.max_positions, use_lang_emb=use_lang_emb, n_langs=len(langs), lang2id=langs,
+        id2lang={v: k for k, v in langs.items()}, gelu_activation=True, sinusoidal_embeddings=False, causal=False,
+        asm=False, bos_index=0, eos_index=1, pad_index=2, unk_index=3, mask_index=5, lang_id=0,
     )
     torch.manual_seed(seed)
     model = XLMWithLMHeadModel(config).eval()
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "layer_norm" in name and name.endswith("weight"):
-                param.normal_(1.0, 0.1)
-            elif "embeddings" in name:
-                param.normal_(0.0, 0.5)
-            else:
-                param.normal_(0.0, 0.08 if param.dim() > 1 else 0.1)
+    if peaked:
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if "layer_norm" in name and name.endswith("weight"):
+                    param.normal_(1.0, 0.1)
+                elif "embeddings" in name:
+                    param.normal_(0.0, 0.5)
+                else:
+                    param.normal_(0.0, 0.08 if param.dim() > 1 else 0.1)
     model.save_pretrained(out)
     return out

@@ -15,18 +15,17 @@ UDHR = SHARED / "data" / "udhr_xlm_dev.jsonl"
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """2 layers x 64, 4 heads, no language embeddings (like XLM-100), BPE from SAMPLE_TEXTS."""
-    from xlm_onnx_export.testing import make_checkpoint
+    from xlm_onnx_export.testing import TINY, make_checkpoint
 
-    return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", n_layers=2, dim=64, n_heads=4, seed=0)
+    return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", TINY, seed=0)
 
 
 @pytest.fixture(scope="session")
 def tiny_lang_checkpoint(tmp_path_factory) -> Path:
     """3 layers x 64 with language embeddings (en, fr, de)."""
-    from xlm_onnx_export.testing import make_checkpoint
+    from xlm_onnx_export.testing import Arch, make_checkpoint
 
-    return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny-lang", n_layers=3, dim=64, n_heads=4,
-                           use_lang_emb=True, seed=1)
+    return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny-lang", Arch(n_layers=3), use_lang_emb=True, seed=1)
 
 
 def _export(tmp_path_factory, checkpoint: Path, name: str, **kwargs) -> Path:

@@ -103,3 +103,17 @@ def test_cache_reuses_and_reports_missing(tmp_path, monkeypatch):
     assert c.checkpoint() == root / "checkpoint" and c.export("fp32") == root / "fp32" and not calls
     assert c.export("int8") is None and c.export("int8") is None and len(calls) == 1
     assert c.notes["int8"].startswith("export not implemented: NotImplementedError")
+
+
+def test_gpu_systems_skip_cleanly_without_a_gpu_provider():
+    import onnxruntime as ort
+
+    from xlm_onnx_export.bench.run import precheck
+
+    assert "--provider cuda" in precheck("hf-cuda-fp16", "cpu")
+    assert precheck("onnx-fp32", "cpu") is None and precheck("hf-fp32", "cuda") is None
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        assert "CUDAExecutionProvider" in precheck("onnx-fp16", "cuda")
+        assert "CUDAExecutionProvider" in precheck("onnx-fp16-cudagraph", "cuda")
+    if "TensorrtExecutionProvider" not in ort.get_available_providers():
+        assert "TensorrtExecutionProvider" in precheck("onnx-fp16-trt", "cuda")

@@ -74,7 +74,7 @@ def test_tiny_training_recipe_loss_decreases(tmp_path):
     from xlm_onnx_export.vocab import SAMPLE_TEXTS
 
     cfg = TrainConfig(num_merges=300, n_layers=2, dim=32, n_heads=4, max_positions=64, seq_len=32, batch_size=4,
-                      lr=3e-3, warmup_steps=2, max_steps=20, minutes=1.0, log_every=1, mask_prob=0.3)
+                      lr=1e-2, warmup_steps=2, max_steps=20, minutes=1.0, log_every=1, mask_prob=0.3)
     rows = [{"lang": "x", "text": t, "split": "train"} for t in SAMPLE_TEXTS * 2]
     log = train(cfg, tmp_path / "ckpt", rows=rows, log=lambda *_: None)
     assert log["steps"] == 20

@@ -20,9 +20,7 @@ ATTENTION = {"fp32": "Attention", "fp16": "Attention", "int8": "QAttention"}
 def full_checkpoint(tmp_path_factory):
     from xlm_onnx_export.testing import XLM_100, make_checkpoint
 
-    spec = dict(XLM_100)
-    return make_checkpoint(tmp_path_factory.mktemp("full") / "ckpt", n_layers=spec["n_layers"], dim=spec["dim"],
-                           n_heads=spec["n_heads"], n_words=spec["n_words"], max_positions=spec["max_positions"])
+    return make_checkpoint(tmp_path_factory.mktemp("full") / "ckpt", XLM_100, peaked=False)
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])

@@ -126,63 +126,70 @@ def _cell(cell: dict | None) -> str:
 
 
 def markdown(data: dict, baseline: str = "hf-fp32") -> str:
-    h, scen, systems = data["header"], data["scenarios"], data["systems"]
-    names = [s["name"] for s in scen]
-    v = h["versions"]
+    h, systems = data["header"], data["systems"]
+    bw = data["bandwidth"]
     lines = [f"Measured {h['date']} on {h['cpu']} ({h['cores']} cores{', ' + h['gpu'] if h.get('gpu') else ''}), "
              f"{h['threads']} threads, provider {h['provider']}, model size {h['size']}; warm-up {h['warmup']}, "
              f"repeat {h['repeat']} (at most {h['budget_s']:g} s per cell), load average at start "
              f"{h['load_avg'][0]:.2f}.",
-             "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
-             f"Memory bandwidth: {data['bandwidth']['copy_gb_s']:.1f} GB/s (numpy copy, "
-             f"{data['bandwidth']['threads']} threads, read+write)"
-             + (f"; GPU {data['bandwidth']['gpu_copy_gb_s']:.0f} GB/s (torch device copy)"
-                if data["bandwidth"].get("gpu_copy_gb_s") else "") + ".", ""]
-    ref = systems.get(baseline, {})
-    for mode, title in (("e2e", "End-to-end: text -> top-5 results (tokenize, run, decode)"),
-                        ("model", "Model only: token ids -> top-5 ids and scores")):
-        speed = [n for n in names if n.startswith("1x")][-1:]  # largest batch-1 scenario
-        lines += [f"**{title}** - latency ms, p50 / p90 / p99; throughput in sentences/s", "",
-                  "| system | " + " | ".join(names) + " | sent/s @" + names[-1]
-                  + "".join(f" | x {baseline} @{s}" for s in speed) + " |",
-                  "|---" * (len(names) + 2 + len(speed)) + "|"]
-        for name, res in systems.items():
-            if res.get("status") != "ok":
-                continue
-            cells = res["results"].get(mode, {})
-            last = cells.get(names[-1], {})
-            row = [name] + [_cell(cells.get(n)) for n in names]
-            row.append(f"{last['throughput_sps']:.1f}" if "throughput_sps" in last else "-")
-            for s in speed:
-                mine, base = cells.get(s, {}), ref.get("results", {}).get(mode, {}).get(s, {}) if ref else {}
-                row.append(f"{base['p50_ms'] / mine['p50_ms']:.2f}x" if "p50_ms" in mine and "p50_ms" in base else "-")
-            lines.append("| " + " | ".join(row) + " |")
-        lines.append("")
-    b1 = [n for n, s in zip(names, scen) if s["batch"] == 1]
-    lines += ["**Per system** - size on disk, peak RSS (own process), cold start (fresh process: import + load "
-              "+ first result, wall), weights read per inference, batch-1 floor = weights / bandwidth, and "
-              "% of that floor reached (floor / p50, end-to-end / model-only)", "",
-              "| system | disk | peak RSS | cold start | weights read | floor | "
-              + " | ".join(f"% floor {n}" for n in b1) + " |", "|---" * (6 + len(b1)) + "|"]
-    for name, res in systems.items():
-        if res.get("status") != "ok":
-            continue
-        roof = res.get("roofline", {})
-        pct = []
-        for n in b1:
-            e, m = roof.get(f"e2e_{n}_pct"), roof.get(f"model_{n}_pct")
-            pct.append(" / ".join("-" if x is None else f"{x:.0f}%" for x in (e, m)))
-        cold, floor = res.get("cold_start_s"), roof.get("floor_ms")
-        lines.append(f"| {name} | {_mb(res.get('model_bytes'))} | {res['peak_rss_mb']:,.0f} MB | "
-                     f"{'-' if cold is None else f'{cold:.2f} s'} | {_mb(res.get('weight_bytes'))} | "
-                     f"{'-' if floor is None else f'{floor:.1f} ms'} | " + " | ".join(pct) + " |")
-    lines.append("")
+             "Versions: " + ", ".join(f"{k} {val}" for k, val in h["versions"].items()) + ".",
+             f"Memory bandwidth: {bw['copy_gb_s']:.1f} GB/s (numpy copy, {bw['threads']} threads, read+write)"
+             + (f"; GPU {bw['gpu_copy_gb_s']:.0f} GB/s (torch device copy)" if bw.get("gpu_copy_gb_s") else "")
+             + ".", ""]
+    ok = {k: v for k, v in systems.items() if v.get("status") == "ok"}
+    if ok:
+        lines += _latency_tables(data["scenarios"], ok, baseline) + _system_table(data["scenarios"], ok)
+    else:
+        lines += ["No system ran here (see the notes).", ""]
     notes = [f"- {name}: {res['status']}: {res['note']}" if res.get("status") != "ok" else f"- {name}: {res['note']}"
              for name, res in systems.items() if res.get("note")]
     notes += [f"- {n}" for n in data.get("notes", [])]
     if notes:
         lines += ["Notes:", *notes, ""]
     return "\n".join(lines)
+
+
+def _latency_tables(scen: list[dict], ok: dict, baseline: str) -> list[str]:
+    names = [s["name"] for s in scen]
+    speed = [n for n, s in zip(names, scen) if s["batch"] == 1][-1:]  # largest batch-1 scenario
+    ref = ok.get(baseline, {}).get("results", {})
+    lines = []
+    for mode, title in (("e2e", "End-to-end: text -> top-5 results (tokenize, run, decode)"),
+                        ("model", "Model only: token ids -> top-5 ids and scores")):
+        lines += [f"**{title}** - latency ms, p50 / p90 / p99; throughput in sentences/s", "",
+                  "| system | " + " | ".join(names) + f" | sent/s @{names[-1]}"
+                  + "".join(f" | x {baseline} @{s}" for s in speed) + " |",
+                  "|---" * (len(names) + 2 + len(speed)) + "|"]
+        for name, res in ok.items():
+            cells = res["results"].get(mode, {})
+            last = cells.get(names[-1], {})
+            row = [name] + [_cell(cells.get(n)) for n in names]
+            row.append(f"{last['throughput_sps']:.1f}" if "throughput_sps" in last else "-")
+            for s in speed:
+                mine, base = cells.get(s, {}), ref.get(mode, {}).get(s, {})
+                row.append(f"{base['p50_ms'] / mine['p50_ms']:.2f}x" if "p50_ms" in mine and "p50_ms" in base else "-")
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+    return lines
+
+
+def _system_table(scen: list[dict], ok: dict) -> list[str]:
+    b1 = [s["name"] for s in scen if s["batch"] == 1]
+    lines = ["**Per system** - size on disk, peak RSS (own process), cold start (fresh process: import + load "
+             "+ first result, wall), weights read per inference, batch-1 floor = weights / bandwidth, and "
+             "% of that floor reached (floor / p50, end-to-end / model-only)", "",
+             "| " + " | ".join(["system", "disk", "peak RSS", "cold start", "weights read", "floor"]
+                              + [f"% floor {n}" for n in b1]) + " |", "|---" * (6 + len(b1)) + "|"]
+    for name, res in ok.items():
+        roof = res.get("roofline", {})
+        pct = [" / ".join("-" if x is None else f"{x:.0f}%" for x in (roof.get(f"e2e_{n}_pct"), roof.get(f"model_{n}_pct")))
+               for n in b1]
+        cold, floor = res.get("cold_start_s"), roof.get("floor_ms")
+        row = [name, _mb(res.get("model_bytes")), f"{res['peak_rss_mb']:,.0f} MB",
+               "-" if cold is None else f"{cold:.2f} s", _mb(res.get("weight_bytes")),
+               "-" if floor is None else f"{floor:.1f} ms"]
+        lines.append("| " + " | ".join(row + pct) + " |")
+    return lines + [""]
 
 
 def profile_text(data: dict) -> str:
