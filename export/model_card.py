@@ -21,7 +21,7 @@ nice -n 10 python -m xlm_onnx_export.train --out .cache/demo_ckpt --minutes {min
 # or, independent of the machine's speed: the same number of steps (lr then decays by step, not time)
 # python -m xlm_onnx_export.train --out .cache/demo_ckpt --minutes 600 --max-steps {steps}
 python -c "from xlm_onnx_export import Exporter as E; [E('.cache/demo_ckpt', f'.cache/demo-{{p}}', precision=p, force=True).run() for p in ('fp32', 'fp16', 'int8')]"
-python benchmarks/accuracy_demo.py fp32=.cache/demo-fp32 fp16=.cache/demo-fp16 int8=.cache/demo-int8 --json .cache/accuracy.json
+python benchmarks/accuracy.py fp32=.cache/demo-fp32 fp16=.cache/demo-fp16 int8=.cache/demo-int8 --json .cache/accuracy.json
 cp -r .cache/demo-int8/. xlm_onnx/default_model/
 python -m xlm_onnx_export.model_card --checkpoint .cache/demo_ckpt --accuracy .cache/accuracy.json --model-dir xlm_onnx/default_model
 ```"""
@@ -31,7 +31,7 @@ def _accuracy_section(acc: dict | None) -> str:
     if acc is None:
         return "_Not measured yet._\n"
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    from accuracy_demo import markdown
+    from accuracy import markdown
 
     names = list(acc["models"])
     ref = acc["reference"]
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--model-dir", type=Path, required=True, help="exported directory; the card goes there")
-    parser.add_argument("--accuracy", type=Path, help="JSON from benchmarks/accuracy_demo.py")
+    parser.add_argument("--accuracy", type=Path, help="JSON from benchmarks/accuracy.py")
     args = parser.parse_args(argv)
     acc = json.loads(args.accuracy.read_text(encoding="utf-8")) if args.accuracy else None
     (args.model_dir / "MODEL_CARD.md").write_text(render(args.checkpoint, args.model_dir, acc), encoding="utf-8")

@@ -72,9 +72,10 @@ def test_cli_human_output_and_info(fp32_dir):
     assert info.returncode == 0 and json.loads(info.stdout)["format_version"] == 1
 
 
-def test_cli_without_model_explains(tmp_path):
-    proc = _cli("fill-mask", "x <special1>")
-    # Until the embedded demo model ships, the CLI must say how to get a model, in one line.
-    assert proc.returncode in (0, 2)
-    if proc.returncode == 2:
-        assert "xlm-onnx export" in proc.stderr and proc.stderr.count("\n") == 1
+def test_cli_without_model_uses_the_embedded_demo_model():
+    import xlm_onnx
+
+    proc = _cli("fill-mask", "--json", "Toute personne a droit à la <special1>.")
+    expected = FillMask.from_pretrained(xlm_onnx.default_model_dir())("Toute personne a droit à la <special1>.")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == json.loads(json.dumps(expected))

@@ -1,7 +1,6 @@
-"""Held-out masked-token accuracy of the demo model's exports (fp32 / fp16 / int8).
+"""Masked-token accuracy per language of an export's precisions (fp32 / fp16 / int8).
 
-For each language, up to ``--max-lines`` held-out lines of :mod:`xlm_onnx_export.corpus` (lines the
-model never trained on) are encoded as ``<s> text </s>``; 15% of their non-special tokens (at least
+For each language, up to ``--max-lines`` evaluation lines are encoded as ``<s> text </s>``; 15% of their non-special tokens (at least
 one) are replaced by ``<special1>`` with a fixed seed, and every export predicts all masks of a
 line at once (the graph's own top-k head, batched). Reports per language the top-1/top-5 accuracy
 per precision and the top-1 agreement of fp16/int8 with fp32, as a markdown table and JSON::
@@ -34,7 +33,7 @@ def make_cases(rows: list[dict], tok: XLMTokenizer, max_positions: int, max_line
     """lang -> [(masked ids, masked positions, true ids)], deterministic."""
     by_lang: dict[str, list[str]] = {}
     for r in rows:
-        if r["split"] == "heldout":
+        if r.get("split", "heldout") == "heldout":
             by_lang.setdefault(r["lang"], []).append(r["text"])
     cases = {}
     for lang in sorted(by_lang):
@@ -133,17 +132,21 @@ def markdown(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("models", nargs="+", help="NAME=DIR, e.g. fp32=/tmp/demo-fp32 int8=xlm_onnx/default_model")
-    parser.add_argument("--corpus", type=Path, help="corpus.jsonl (default: build/load the cached one)")
+    parser.add_argument("--corpus", type=Path, help="JSON lines with lang/text (default: the demo corpus' held-out split)")
     parser.add_argument("--max-lines", type=int, default=60, help="held-out lines per language")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="write the result as JSON here")
     args = parser.parse_args(argv)
-    from xlm_onnx_export.corpus import load_corpus
-
     models = dict(m.split("=", 1) for m in args.models)
-    result = evaluate({k: Path(v) for k, v in models.items()}, load_corpus(args.corpus), args.max_lines,
-                      args.seed, args.threads)
+    if args.corpus is not None:
+        with open(args.corpus, encoding="utf-8") as handle:
+            rows = [json.loads(line) for line in handle if line.strip()]
+    else:
+        from xlm_onnx_export.corpus import load_corpus
+
+        rows = load_corpus(None)
+    result = evaluate({k: Path(v) for k, v in models.items()}, rows, args.max_lines, args.seed, args.threads)
     print(markdown(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
