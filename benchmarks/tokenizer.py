@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from xlm_onnx_export.bench.report import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("XLM_ONNX_SHARED", REPO.parent / "shared"))
 DEFAULT_DATA = SHARED / "data" / "udhr_xlm_dev.jsonl"
@@ -44,16 +46,6 @@ def pin_one_core() -> str:
         os.sched_setaffinity(0, {cpu})  # inherited by the child processes below
         return f"pinned to CPU {cpu}"
     return "not pinned (no sched_setaffinity)"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def load_lines(path: Path) -> list[str]:
