@@ -1,4 +1,4 @@
-"""The export job: check -> load -> trace -> optimise -> head -> validate -> publish."""
+"""The export job: check -> load -> trace -> fuse -> convert (fp16/int8) -> head -> validate -> publish."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ from xlm_onnx.tokenizer import XLMTokenizer
 
 from . import validate
 from .checkpoint import inspect_checkpoint, load_model
+from .errors import ExportError
 from .external import load_lazy, save_repacked
 from .head import append_fill_mask_head, check_embedding
 from .modeling import EMBEDDING_NAME
-from .errors import ExportError
 from .optimize import count_fused, optimize_encoder
 from .precision import quantize_encoder, quantize_tied_embedding, to_fp16
 from .progress import Steps, peak_rss_mb

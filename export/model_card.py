@@ -75,7 +75,7 @@ def render(checkpoint: Path, model_dir: Path, accuracy: dict | None) -> str:
 
 A **small demo model**, trained from scratch in this repository so that `xlm-onnx fill-mask` works
 with nothing to download. It is *not* XLM-100 (`xlm-mlm-100-1280`) and nowhere near its quality:
-{log['n_parameters'] / 1e6:.1f} M parameters, trained for {log['train_seconds'] / 60:.0f} minutes on 2 shared CPU
+{log['n_parameters'] / 1e6:.1f} M parameters, trained for {log['train_seconds'] / 60:.0f} minutes on 2 CPU
 cores, mostly on browser UI strings. Use it to try the runtime; export a real checkpoint for real work.
 
 ## Files
@@ -99,7 +99,7 @@ Masked-LM objective: {cfg['mask_prob']:.0%} of the non-special tokens, 80% `<spe
 budget; dropout {cfg['dropout']}; seed {cfg['seed']}; torch {log['torch']} with {cfg['threads']} threads.
 
 - Budget {cfg['minutes']:g} min of training (+ {log['prep_seconds']:.0f} s data preparation/BPE) on 2 CPU
-  cores shared with other jobs (`nice -n 10`): **{log['steps']} steps**, {log['steps'] * cfg['batch_size']} rows,
+  cores: **{log['steps']} steps**, {log['steps'] * cfg['batch_size']} rows,
   {log['epochs']} full epochs over {sum(tokens.values())} training tokens.
 - Training MLM loss {first['loss']} (step {first['step']}) -> **{log['final_loss']}** (last {cfg['log_every']} steps);
   accuracy on the training batches' selected tokens (the 10% kept unchanged included)
