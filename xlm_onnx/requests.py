@@ -67,10 +67,9 @@ def resolve_targets(tokenizer, targets) -> np.ndarray | None:
         raise TypeError(f"targets must be a str or a list of str, not {type(targets).__name__}")
     if not items:
         raise InputError("targets is empty; pass at least one word, or targets=None")
-    vocab = tokenizer.get_vocab()
     ids = []
     for target in items:
-        token_id = vocab.get(target)
+        token_id = tokenizer.vocab_id(target)
         if token_id is None:
             pieces = tokenizer.encode(target, add_special_tokens=False)
             if not pieces:

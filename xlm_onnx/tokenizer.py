@@ -128,6 +128,12 @@ class XLMTokenizer:
         return dict(self.encoder, **self._added_encoder)
 
     # --- ids <-> tokens ---------------------------------------------------------------------------
+    def vocab_id(self, token: str) -> int | None:
+        """Id of ``token`` in the vocabulary or added tokens, ``None`` if absent (no dict copy,
+        unlike ``get_vocab()[token]``: 200k entries for XLM-100)."""
+        index = self._added_encoder.get(token)
+        return index if index is not None else self.encoder.get(token)
+
     def _token_to_id(self, token: str) -> int:
         index = self._added_encoder.get(token)
         if index is not None:
