@@ -51,10 +51,9 @@ def _accuracy_section(acc: dict | None) -> str:
 def _quality_note(acc: dict | None) -> str:
     if acc is None or acc["all"][f"{acc['reference']}_top1"] >= 0.15:
         return ""
-    return ("\n- **Quality: weak.** At this number of steps (less than one pass over the data) the model has\n"
-            "  barely left the unigram stage: it mostly proposes frequent tokens (punctuation, function\n"
-            "  words), so fill-mask answers are rarely the right word. Re-running the recipe with a longer\n"
-            "  budget on an idle machine gives a better model (see Reproduce).")
+    return ("\n- **Quality: weak.** The 2-core, 60-minute budget is the limit: the model mostly proposes\n"
+            "  frequent tokens (punctuation, function words), so fill-mask answers are often not the right\n"
+            "  word. More steps (`--max-steps`, on a faster machine) give a better model.")
 
 
 def render(checkpoint: Path, model_dir: Path, accuracy: dict | None) -> str:
