@@ -5,7 +5,7 @@ one) are replaced by ``<special1>`` with a fixed seed, and every export predicts
 line at once (the graph's own top-k head, batched). Reports per language the top-1/top-5 accuracy
 per precision and the top-1 agreement of fp16/int8 with fp32, as a markdown table and JSON::
 
-    python benchmarks/accuracy_demo.py fp32=DIR int8=xlm_onnx/default_model [fp16=DIR] --json out.json
+    python benchmarks/accuracy.py fp32=DIR int8=xlm_onnx/default_model [fp16=DIR] --json out.json
 
 Needs the corpus cache (``python -m xlm_onnx_export.corpus``) and the export extra only for that.
 """
@@ -139,13 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the result as JSON here")
     args = parser.parse_args(argv)
     models = dict(m.split("=", 1) for m in args.models)
-    if args.corpus is not None:
-        with open(args.corpus, encoding="utf-8") as handle:
-            rows = [json.loads(line) for line in handle if line.strip()]
-    else:
-        from xlm_onnx_export.corpus import load_corpus
+    from xlm_onnx_export.corpus import load_corpus  # a given path is only read; None builds/loads the demo corpus
 
-        rows = load_corpus(None)
+    rows = load_corpus(args.corpus)
     result = evaluate({k: Path(v) for k, v in models.items()}, rows, args.max_lines, args.seed, args.threads)
     print(markdown(result))
     if args.json:

@@ -7,8 +7,7 @@ pay for importing torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from xlm_onnx._lazy import lazy_getattr
 
 _LAZY = {
     "CheckpointError": "xlm_onnx_export.errors",
@@ -19,12 +18,4 @@ _LAZY = {
 }
 
 __all__ = list(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'xlm_onnx_export' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())

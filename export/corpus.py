@@ -236,8 +236,9 @@ def build_corpus(debs_dir: Path = CACHE / "debs", udhr: Path = UDHR, out: Path =
 
 
 def load_corpus(path: Path | None = None) -> list[dict]:
+    """Rows of a JSON-lines corpus (blank lines skipped); ``None``: build/load the cached demo corpus."""
     path = build_corpus() if path is None else Path(path)
-    return [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines()]
+    return [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
 
 
 def stats(rows: list[dict]) -> dict[str, Counter]:

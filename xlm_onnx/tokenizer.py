@@ -135,10 +135,8 @@ class XLMTokenizer:
         return index if index is not None else self.encoder.get(token)
 
     def _token_to_id(self, token: str) -> int:
-        index = self._added_encoder.get(token)
-        if index is not None:
-            return index
-        return self.encoder.get(token, self.encoder.get(self._spec.named.get("unk_token")))
+        index = self.vocab_id(token)
+        return index if index is not None else self.encoder.get(self._spec.named.get("unk_token"))
 
     def convert_tokens_to_ids(self, tokens: str | list[str]) -> int | list[int]:
         if isinstance(tokens, str):
