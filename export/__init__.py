@@ -15,6 +15,7 @@ _LAZY = {
     "DEFAULT_OPSET": "xlm_onnx_export.exporter",
     "Exporter": "xlm_onnx_export.exporter",
     "ExportResult": "xlm_onnx_export.exporter",
+    "Int8Options": "xlm_onnx_export.precision",
 }
 
 __all__ = list(_LAZY)

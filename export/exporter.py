@@ -26,7 +26,7 @@ from .external import load_lazy, save_repacked
 from .head import append_fill_mask_head, check_embedding
 from .modeling import EMBEDDING_NAME
 from .optimize import count_fused, optimize_encoder
-from .precision import quantize_encoder, quantize_tied_embedding, to_fp16
+from .precision import Int8Options, quantize_encoder, quantize_tied_embedding, store_tied_embedding_fp16, to_fp16
 from .progress import Steps, peak_rss_mb
 from .trace import trace_encoder
 
@@ -60,13 +60,14 @@ class Exporter:
         precision: ``fp32``, ``fp16`` (for GPUs; fp32 graph I/O) or ``int8`` (dynamic, for CPUs).
         opset: ONNX opset (>= 17).
         optimize: Fuse attention/LayerNorm/Gelu into ORT contrib ops.
-        per_channel: int8 only: one weight scale per output channel (else per tensor).
+        int8: int8 only: :class:`~.precision.Int8Options` (per-channel scales, storage of the
+            tied embedding / LM head); ``None``: the defaults.
         force: Replace an existing ``out_dir``.
         progress: Print steps to stderr (``None``: only on a terminal).
     """
 
     def __init__(self, checkpoint_dir, out_dir, *, precision="fp32", opset=DEFAULT_OPSET, optimize=True,
-                 per_channel=True, force=False, progress=None) -> None:
+                 int8=None, force=False, progress=None) -> None:
         if precision not in fmt.PRECISIONS:
             raise ValueError(f"precision must be one of {fmt.PRECISIONS}, not {precision!r}")
         if not isinstance(opset, int) or opset < MIN_OPSET:
@@ -74,7 +75,11 @@ class Exporter:
         self.checkpoint_dir = Path(checkpoint_dir)
         self.out_dir = Path(out_dir)
         self.precision, self.opset, self.optimize, self.force = precision, opset, optimize, force
-        self.per_channel = per_channel
+        if int8 is not None and not isinstance(int8, Int8Options):
+            raise TypeError(f"int8 must be an Int8Options, not {type(int8).__name__}")
+        if int8 is not None and precision != "int8":
+            raise ValueError(f"int8 options apply to precision='int8' only, not {precision!r}")
+        self.int8 = int8 or Int8Options()
         self.steps = Steps(6 if precision == "fp32" else 7, progress)
 
     def run(self) -> ExportResult:
@@ -118,7 +123,8 @@ class Exporter:
                 graph = self._convert(graph, embedding, tmp)
                 fusion = count_fused(graph) if fusion else fusion
         with step("append fill-mask head and save"):
-            append_fill_mask_head(graph, tokenizer.mask_token_id, bias, embedding, self.precision)
+            head = self.int8.head_precision if self.precision == "int8" else self.precision
+            append_fill_mask_head(graph, tokenizer.mask_token_id, bias, embedding, head)
             inputs = tuple(i.name for i in graph.graph.input)
             manifest = self._manifest(checkpoint, tokenizer, config, inputs, fusion, {}, {})
             onnx.helper.set_model_props(graph, manifest.metadata_props())
@@ -146,11 +152,14 @@ class Exporter:
         """fp16: ORT's converter. int8: tied table by hand, then ORT's ``quantize_dynamic``."""
         if self.precision == "fp16":
             return to_fp16(graph, tmp)
-        quantize_tied_embedding(graph, embedding, tmp)
+        if self.int8.tied_embedding == "int8":
+            quantize_tied_embedding(graph, embedding, tmp)
+        elif self.int8.tied_embedding == "fp16":
+            store_tied_embedding_fp16(graph, embedding, tmp)
         source = tmp / ENCODER_INT8_INPUT
         save_repacked(graph, tmp, source)
         del graph
-        quantize_encoder(source, tmp / fmt.MODEL_FILE, per_channel=self.per_channel)
+        quantize_encoder(source, tmp / fmt.MODEL_FILE, per_channel=self.int8.per_channel)
         return load_lazy(tmp / fmt.MODEL_FILE)
 
     def _validate(self, path: Path, probes: dict, reference: np.ndarray) -> validate.ValidationReport:
@@ -184,6 +193,7 @@ class Exporter:
             validation=validation,
             fusion=fusion,
             files=files,
+            quantization=self.int8.as_manifest() if self.precision == "int8" else {},
         )
 
 

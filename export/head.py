@@ -15,9 +15,10 @@ the other positions (at 200k words x 128 tokens that would be 100 MB of logits p
 ``target_ids`` may be empty (then ``target_scores`` is ``[n, 0]``), which gives HF's
 ``targets=`` semantics from the same weights: no second copy of the embedding.
 
-The logits node depends on the precision: fp16 wraps the Gemm in Casts (fp16 weights, the
-softmax stays fp32); int8 uses ``DynamicQuantizeMatMul`` on the int8 tied table of
-:mod:`.precision` followed by the bias ``Add``.
+The logits node depends on the head's precision: fp16 wraps the Gemm in Casts (fp16 weights,
+the softmax stays fp32); int8 uses ``DynamicQuantizeMatMul`` on the int8 tied table of
+:mod:`.precision` followed by the bias ``Add``. An int8 export whose table is kept in floating
+point (``Int8Options.tied_embedding``) gets the fp32 head.
 """
 
 from __future__ import annotations
@@ -73,9 +74,11 @@ def append_fill_mask_head(model: onnx.ModelProto, mask_token_id: int, lm_bias: n
         model: Encoder graph whose single output is ``last_hidden_state``.
         mask_token_id: Id whose positions are decoded.
         lm_bias: LM-head bias ``[vocab]`` (float32).
-        embedding: Name of the tied embedding initializer (see :func:`check_embedding`); unused
-            for int8, whose head reads the int8 table of :mod:`.precision`.
-        precision: ``fp32``, ``fp16`` or ``int8`` (see the module docstring).
+        embedding: Name of the tied embedding table (an initializer, see :func:`check_embedding`,
+            or the ``Cast`` widening its fp16 copy); unused by the int8 head, which reads the int8
+            table of :mod:`.precision`.
+        precision: Precision of the logits matmul: ``fp32``, ``fp16`` or ``int8`` (see the
+            module docstring).
     """
     graph = model.graph
     before = len(graph.node)

@@ -167,7 +167,8 @@ def test_broken_model_dirs(fp32_dir, tmp_path, name, edit, fragment):
 def test_cli_export_errors_one_line(tiny_checkpoint, tmp_path):
     out = tmp_path / "exists"
     out.mkdir()
-    for args in (["export", str(tiny_checkpoint), str(out)], ["export", str(tmp_path / "nope"), str(tmp_path / "o")]):
+    for args in (["export", str(tiny_checkpoint), str(out)], ["export", str(tmp_path / "nope"), str(tmp_path / "o")],
+                 ["export", str(tiny_checkpoint), str(tmp_path / "o"), "--tied-embedding", "fp16"]):
         proc = subprocess.run([sys.executable, "-m", "xlm_onnx.cli", *args], capture_output=True, text=True)
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert not (tmp_path / "o").exists()

@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--opset", type=int, default=18)
     exp.add_argument("--no-optimize", action="store_true", help="skip attention/LayerNorm/Gelu fusion")
     exp.add_argument("--per-tensor", action="store_true", help="int8: one weight scale per tensor, not per channel")
+    exp.add_argument("--tied-embedding", choices=("int8", "fp16", "fp32"),
+                     help="int8: storage of the embedding / LM head table (default int8; fp16/fp32: fp32 LM head)")
     exp.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists")
     exp.add_argument("--quiet", action="store_true", help="no progress lines")
     # Listed for --help; its own options are parsed by the benchmark (see main()).
@@ -119,8 +121,14 @@ def _bench(argv: list[str]) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     Exporter = _export_side("xlm_onnx_export", "Exporter")
+    int8 = None
+    if args.per_tensor or args.tied_embedding:
+        if args.precision != "int8":
+            raise ValueError("--per-tensor and --tied-embedding apply to --precision int8 only")
+        int8 = _export_side("xlm_onnx_export", "Int8Options")(per_channel=not args.per_tensor,
+                                                               tied_embedding=args.tied_embedding or "int8")
     exporter = Exporter(args.checkpoint, args.out, precision=args.precision, opset=args.opset,
-                        optimize=not args.no_optimize, per_channel=not args.per_tensor, force=args.force,
+                        optimize=not args.no_optimize, int8=int8, force=args.force,
                         progress=False if args.quiet else None)
     result = exporter.run()
     v = result.manifest.validation

@@ -81,6 +81,9 @@ class Manifest:
         validation: Figures of the export-time parity check against torch.
         fusion: Counts of fused ORT contrib ops (empty when not optimized).
         files: File name -> ``{"size": bytes, "sha256": hex}`` for every other file.
+        quantization: int8 only: ``weights``, ``per_channel`` and ``tied_embedding`` (how the
+            embedding / LM head table is stored: ``int8``, ``fp16`` or ``fp32``); empty otherwise.
+            Optional on read (manifests written before it existed lack it; their int8 table is int8).
     """
 
     format_version: int
@@ -98,6 +101,7 @@ class Manifest:
     validation: dict[str, Any]
     fusion: dict[str, int]
     files: dict[str, dict[str, Any]]
+    quantization: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def uses_langs(self) -> bool:
@@ -159,10 +163,11 @@ def read_manifest(model_dir: str | os.PathLike) -> Manifest:
             " (upgrade xlm-onnx, or re-export the model with this version)"
         )
     fields = {f.name for f in dataclasses.fields(Manifest)}
-    missing = sorted(fields - data.keys())
+    required = {f.name for f in dataclasses.fields(Manifest) if f.default_factory is dataclasses.MISSING}
+    missing = sorted(required - data.keys())
     if missing:
         raise ModelFormatError(f"{path}: missing field(s) {', '.join(missing)}")
-    values = {name: data[name] for name in fields}
+    values = {name: data[name] for name in fields if name in data}
     values["inputs"] = tuple(values["inputs"])
     values["outputs"] = tuple(values["outputs"])
     if values["precision"] not in PRECISIONS:

@@ -1,0 +1,120 @@
+"""int8 export options: per-tensor scales and a floating-point tied embedding / LM head."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from parity import probe_inputs
+from test_precision import TINY_THRESHOLDS
+from xlm_onnx import FillMask
+from xlm_onnx import format as fmt
+from xlm_onnx_export.precision import ROW_SCALE
+from xlm_onnx_export.vocab import SAMPLE_TEXTS
+
+DIM = 64  # hidden size of the tiny checkpoint
+
+
+def _export(tmp_path_factory, checkpoint, name, **options):
+    from xlm_onnx_export import Exporter, Int8Options
+
+    out = tmp_path_factory.mktemp("exports") / name
+    Exporter(checkpoint, out, precision="int8", int8=Int8Options(**options), progress=False).run()
+    return out
+
+
+@pytest.fixture(scope="module")
+def table_dirs(tmp_path_factory, tiny_checkpoint):
+    return {t: _export(tmp_path_factory, tiny_checkpoint, f"int8-table-{t}", tied_embedding=t) for t in ("fp16", "fp32")}
+
+
+def _graph(model_dir):
+    return onnx.load(model_dir / fmt.MODEL_FILE, load_external_data=False).graph
+
+
+def _score_deltas(model_dir, hf_pipeline):
+    """|score - HF fp32 score| of every shared top-5 token, and top-1 agreement, on the probes."""
+    fm = FillMask.from_pretrained(model_dir)
+    top1, deltas = [], []
+    for text in [p for p in probe_inputs(SAMPLE_TEXTS, per_text=2) if p.count("<special1>") == 1]:
+        ours, ref = fm(text, top_k=5), hf_pipeline(text, top_k=5)
+        top1.append(ours[0]["token"] == ref[0]["token"])
+        ref_scores = {p["token"]: p["score"] for p in ref}
+        deltas += [abs(p["score"] - ref_scores[p["token"]]) for p in ours if p["token"] in ref_scores]
+    return float(np.mean(top1)), np.asarray(deltas)
+
+
+@pytest.mark.parametrize("table", ["fp16", "fp32"])
+def test_float_table_stored_once_with_fp32_head(table_dirs, table):
+    graph = _graph(table_dirs[table])
+    vocab = fmt.read_manifest(table_dirs[table]).vocab_size
+    dtype = {"fp16": onnx.TensorProto.FLOAT16, "fp32": onnx.TensorProto.FLOAT}[table]
+    tables = [(i.data_type, tuple(i.dims)) for i in graph.initializer if vocab in i.dims and DIM in i.dims]
+    assert tables == [(dtype, (vocab, DIM))]  # no int8 copy beside it
+    ops = [n.op_type for n in graph.node]
+    assert "DynamicQuantizeMatMul" not in ops and ops.count("Gemm") == 1 and "QAttention" in ops
+    assert fmt.read_manifest(table_dirs[table]).quantization == {
+        "weights": "int8 (signed, dynamic activations)", "per_channel": True, "tied_embedding": table}
+
+
+def test_fp16_table_is_widened_once_at_session_start(table_dirs, tmp_path):
+    """ORT folds the Cast of the fp16 initializer: the optimised graph holds the fp32 table and no Cast of it."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC  # constant folding is basic
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    options.add_session_config_entry("session.optimized_model_external_initializers_file_name", "optimized.data")
+    ort.InferenceSession(str(table_dirs["fp16"] / fmt.MODEL_FILE), options, providers=["CPUExecutionProvider"])
+    graph = onnx.load(tmp_path / "optimized.onnx", load_external_data=False).graph
+    vocab = fmt.read_manifest(table_dirs["fp16"]).vocab_size
+    assert [i.data_type for i in graph.initializer if tuple(i.dims) == (vocab, DIM)] == [onnx.TensorProto.FLOAT]
+    assert not [n for n in graph.node if n.op_type == "Cast" and n.input[0].endswith(".fp16")]
+
+
+@pytest.mark.parametrize("table", ["fp16", "fp32"])
+def test_float_table_is_closer_to_hf_than_int8_table(table_dirs, int8_dir, hf_pipeline, table):
+    base_top1, base = _score_deltas(int8_dir, hf_pipeline)
+    top1, deltas = _score_deltas(table_dirs[table], hf_pipeline)
+    print(f"int8 table: top-1 {base_top1:.3f}, mean |delta| {base.mean():.2e}; "
+          f"{table} table: top-1 {top1:.3f}, mean |delta| {deltas.mean():.2e}")
+    assert top1 >= TINY_THRESHOLDS["int8"]["top1"] and deltas.max() <= TINY_THRESHOLDS["int8"]["max_delta"]
+    assert top1 >= base_top1 and deltas.mean() < base.mean()
+
+
+def _weight_scale_sizes(model_dir):
+    """Element counts of the quantizer's weight scales (the int8 table's row scales excluded)."""
+    graph = _graph(model_dir)
+    return [int(np.prod(i.dims)) for i in graph.initializer if i.name.endswith("_scale") and i.name != ROW_SCALE]
+
+
+def test_per_tensor_scales(tmp_path_factory, tiny_checkpoint, int8_dir, hf_pipeline):
+    out = _export(tmp_path_factory, tiny_checkpoint, "int8-per-tensor", per_channel=False)
+    assert _weight_scale_sizes(out) and set(_weight_scale_sizes(out)) == {1}
+    assert max(_weight_scale_sizes(int8_dir)) > 1  # the default is per channel
+    assert fmt.read_manifest(out).quantization["per_channel"] is False
+    top1, deltas = _score_deltas(out, hf_pipeline)
+    assert top1 >= TINY_THRESHOLDS["int8"]["top1"] and deltas.max() <= TINY_THRESHOLDS["int8"]["max_delta"]
+
+
+def test_options_are_checked(tiny_checkpoint, tmp_path):
+    from xlm_onnx_export import Exporter, Int8Options
+
+    with pytest.raises(ValueError, match="tied_embedding must be one of"):
+        Int8Options(tied_embedding="bf16")
+    with pytest.raises(TypeError, match="per_channel must be a bool"):
+        Int8Options(per_channel="no")
+    with pytest.raises(ValueError, match="apply to precision='int8' only"):
+        Exporter(tiny_checkpoint, tmp_path / "o", precision="fp32", int8=Int8Options())
+    with pytest.raises(TypeError, match="int8 must be an Int8Options"):
+        Exporter(tiny_checkpoint, tmp_path / "o", precision="int8", int8={"per_channel": False})
+
+
+def test_manifest_without_quantization_field_still_reads(int8_dir, tmp_path):
+    """Manifests written before the field existed (format_version 1) stay readable."""
+    data = json.loads((int8_dir / fmt.MANIFEST_FILE).read_text())
+    assert data.pop("quantization")["tied_embedding"] == "int8"
+    (tmp_path / fmt.MANIFEST_FILE).write_text(json.dumps(data))
+    assert fmt.read_manifest(tmp_path).quantization == {}
