@@ -118,3 +118,13 @@ def test_manifest_without_quantization_field_still_reads(int8_dir, tmp_path):
     assert data.pop("quantization")["tied_embedding"] == "int8"
     (tmp_path / fmt.MANIFEST_FILE).write_text(json.dumps(data))
     assert fmt.read_manifest(tmp_path).quantization == {}
+
+
+def test_benchmark_counts_the_widened_table(table_dirs, int8_dir):
+    """The latency report's bandwidth floor reads the fp16 table at fp32 width (ORT widens it once)."""
+    from xlm_onnx_export.bench.systems import onnx_weight_bytes
+
+    vocab = fmt.read_manifest(int8_dir).vocab_size
+    fp16, fp32, q8 = (onnx_weight_bytes(d / fmt.MODEL_FILE) for d in (table_dirs["fp16"], table_dirs["fp32"], int8_dir))
+    assert fp16 == fp32
+    assert abs((fp32 - q8) - vocab * DIM * 3) <= vocab * 4 + 64  # 4 vs 1 byte per entry, less row scales and axes

@@ -1,7 +1,7 @@
 """The benchmark cache: a random-weight checkpoint and its exports, built once, reused after.
 
 Layout: ``<cache>/<size>/checkpoint`` and ``<cache>/<size>/<variant>`` per export variant
-(``fp32-unfused``, ``fp32``, ``int8``, ``fp16``). Each is built in a subprocess (bounded memory
+(``fp32-unfused``, ``fp32``, ``int8``, ``int8-fp16-table``, ``fp16``). Each is built in a subprocess (bounded memory
 in the parent, which later spawns the timed workers) and moved into place only when complete:
 a checkpoint has a ``.complete`` marker, an export its manifest (the exporter renames atomically).
 Run as ``python -m xlm_onnx_export.bench.cache {checkpoint,export} ...`` by :class:`Cache`.
@@ -16,11 +16,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-#: variant -> Exporter keyword arguments.
+#: variant -> Exporter keyword arguments (``int8``: the fields of ``Int8Options``).
 VARIANTS = {
     "fp32-unfused": dict(precision="fp32", optimize=False),
     "fp32": dict(precision="fp32", optimize=True),
     "int8": dict(precision="int8", optimize=True),
+    "int8-fp16-table": dict(precision="int8", optimize=True, int8=dict(tied_embedding="fp16")),
     "fp16": dict(precision="fp16", optimize=True),
 }
 NOT_IMPLEMENTED_EXIT = 3
@@ -104,10 +105,13 @@ def _build_checkpoint(size: str, out: Path) -> None:
 
 
 def _export(checkpoint: Path, out: Path, variant: str) -> int:
-    from .. import Exporter
+    from .. import Exporter, Int8Options
 
+    kwargs = dict(VARIANTS[variant])
+    if "int8" in kwargs:
+        kwargs["int8"] = Int8Options(**kwargs["int8"])
     try:
-        Exporter(checkpoint, out, force=True, progress=True, **VARIANTS[variant]).run()
+        Exporter(checkpoint, out, force=True, progress=True, **kwargs).run()
     except NotImplementedError as exc:
         print(f"NotImplementedError: {exc}", file=sys.stderr)
         return NOT_IMPLEMENTED_EXIT

@@ -37,6 +37,8 @@ SYSTEMS = {
     "onnx-fp32-unfused": Info("onnx", "fp32-unfused", desc="xlm-onnx fp32, exported with optimize=False"),
     "onnx-fp32": Info("onnx", "fp32", desc="xlm-onnx fp32, fused attention/LayerNorm/Gelu"),
     "onnx-int8": Info("onnx", "int8", desc="xlm-onnx int8"),
+    "onnx-int8-fp16-table": Info("onnx", "int8-fp16-table",
+                                 desc="xlm-onnx int8, embedding / LM head table stored fp16 (fp32 head)"),
     "onnx-fp16": Info("onnx", "fp16", desc="xlm-onnx fp16"),
     "hf-cuda-fp16": Info("hf", device="gpu", fp16=True, desc="transformers pipeline, torch CUDA fp16"),
     "onnx-fp16-cudagraph": Info("onnx", "fp16", device="gpu", provider="cuda", cuda_graph=True,
@@ -266,6 +268,10 @@ def onnx_weight_bytes(model_path: Path) -> int:
     for node in graph.node:
         for name in node.input:
             consumers.setdefault(name, set()).add(node.op_type)
+    # ORT folds a Cast of an initializer at session start (an fp16-stored embedding table is
+    # read as fp32 by the head), so such a tensor counts at the Cast's target width.
+    widened = {node.input[0]: helper.tensor_dtype_to_np_dtype(helper.get_node_attr_value(node, "to")).itemsize
+               for node in graph.node if node.op_type == "Cast"}
     total = 0
     for init in graph.initializer:
         if consumers.get(init.name, set()) <= {"Gather", "EmbedLayerNormalization"}:
@@ -273,5 +279,5 @@ def onnx_weight_bytes(model_path: Path) -> int:
         n = 1
         for d in init.dims:
             n *= d
-        total += n * helper.tensor_dtype_to_np_dtype(init.data_type).itemsize
+        total += n * widened.get(init.name, helper.tensor_dtype_to_np_dtype(init.data_type).itemsize)
     return total
