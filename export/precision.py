@@ -32,13 +32,13 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from xlm_onnx import format as fmt
+
 from .external import working_dir
 from .progress import muted_library_warnings
 
 TABLE_Q8 = "tied_embedding.int8_t"
 ROW_SCALE = "tied_embedding.row_scale"
-#: How an int8 export may store the tied embedding / LM head table.
-TABLE_STORAGE = ("int8", "fp16", "fp32")
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,9 @@ class Int8Options:
     def __post_init__(self) -> None:
         if not isinstance(self.per_channel, bool):
             raise TypeError(f"per_channel must be a bool, not {type(self.per_channel).__name__}")
-        if self.tied_embedding not in TABLE_STORAGE:
-            raise ValueError(f"tied_embedding must be one of {TABLE_STORAGE}, not {self.tied_embedding!r}")
+        if self.tied_embedding not in fmt.TIED_EMBEDDING_STORAGE:
+            raise ValueError(f"tied_embedding must be one of {fmt.TIED_EMBEDDING_STORAGE}, "
+                             f"not {self.tied_embedding!r}")
 
     @property
     def head_precision(self) -> str:

@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Iterable, Iterator
 
+from . import format as fmt
 from .errors import XLMOnnxError
 
 USER_ERRORS = (XLMOnnxError, ValueError, TypeError, OSError, NotImplementedError)
@@ -39,11 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("export", help="export a local HF XLM checkpoint (needs the [export] extra)")
     exp.add_argument("checkpoint", metavar="CHECKPOINT_DIR")
     exp.add_argument("out", metavar="OUT_DIR")
-    exp.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))
+    exp.add_argument("--precision", default="fp32", choices=fmt.PRECISIONS)
     exp.add_argument("--opset", type=int, default=18)
     exp.add_argument("--no-optimize", action="store_true", help="skip attention/LayerNorm/Gelu fusion")
     exp.add_argument("--per-tensor", action="store_true", help="int8: one weight scale per tensor, not per channel")
-    exp.add_argument("--tied-embedding", choices=("int8", "fp16", "fp32"),
+    exp.add_argument("--tied-embedding", choices=fmt.TIED_EMBEDDING_STORAGE,
                      help="int8: storage of the embedding / LM head table (default int8; fp16/fp32: fp32 LM head)")
     exp.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists")
     exp.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -99,8 +100,6 @@ def _fill_mask(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from . import format as fmt
-
     print(fmt.read_manifest(args.model).to_json())
     return 0
 

@@ -40,6 +40,8 @@ TOKENIZER_FILES = (VOCAB_FILE, MERGES_FILE, TOKENIZER_CONFIG_FILE, SPECIAL_TOKEN
 REQUIRED_TOKENIZER_FILES = (VOCAB_FILE, MERGES_FILE)
 
 PRECISIONS = ("fp32", "fp16", "int8")
+#: Storage of the tied embedding / LM head table in an int8 export (manifest ``quantization``).
+TIED_EMBEDDING_STORAGE = ("int8", "fp16", "fp32")
 
 # Graph inputs.
 INPUT_IDS = "input_ids"  # int64 [batch, seq]
