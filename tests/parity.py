@@ -41,3 +41,15 @@ def max_score_delta(ours, ref) -> float:
     if ref and isinstance(ref[0], list):
         return max(max_score_delta(a, b) for a, b in zip(ours, ref))
     return max(abs(a["score"] - b["score"]) for a, b in zip(ours, ref))
+
+
+def agreement_with_hf(fill_mask, hf_pipeline, texts) -> tuple[float, list[float]]:
+    """Top-1 agreement with the HF pipeline, and |score - HF score| of every shared top-5 token,
+    on the single-mask probes of ``texts``."""
+    top1, deltas = [], []
+    for text in [p for p in probe_inputs(texts, per_text=2) if p.count(MASK) == 1]:
+        ours, ref = fill_mask(text, top_k=5), hf_pipeline(text, top_k=5)
+        top1.append(ours[0]["token"] == ref[0]["token"])
+        ref_scores = {p["token"]: p["score"] for p in ref}
+        deltas += [abs(p["score"] - ref_scores[p["token"]]) for p in ours if p["token"] in ref_scores]
+    return sum(top1) / len(top1), deltas

@@ -9,7 +9,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from parity import probe_inputs
+from parity import agreement_with_hf
 from test_precision import TINY_THRESHOLDS
 from xlm_onnx import FillMask
 from xlm_onnx import format as fmt
@@ -37,15 +37,8 @@ def _graph(model_dir):
 
 
 def _score_deltas(model_dir, hf_pipeline):
-    """|score - HF fp32 score| of every shared top-5 token, and top-1 agreement, on the probes."""
-    fm = FillMask.from_pretrained(model_dir)
-    top1, deltas = [], []
-    for text in [p for p in probe_inputs(SAMPLE_TEXTS, per_text=2) if p.count("<special1>") == 1]:
-        ours, ref = fm(text, top_k=5), hf_pipeline(text, top_k=5)
-        top1.append(ours[0]["token"] == ref[0]["token"])
-        ref_scores = {p["token"]: p["score"] for p in ref}
-        deltas += [abs(p["score"] - ref_scores[p["token"]]) for p in ours if p["token"] in ref_scores]
-    return float(np.mean(top1)), np.asarray(deltas)
+    top1, deltas = agreement_with_hf(FillMask.from_pretrained(model_dir), hf_pipeline, SAMPLE_TEXTS)
+    return top1, np.asarray(deltas)
 
 
 @pytest.mark.parametrize("table", ["fp16", "fp32"])
