@@ -27,7 +27,8 @@ python -m xlm_onnx_export.model_card --checkpoint .cache/demo_ckpt --accuracy .c
 ```
 
 The run is defined by its step count; the same torch version and thread count reproduce the weights
-bit for bit (compare `weights_sha256` in `train_log.json`: `{sha}`). Another CPU
+bit for bit (compare `weights_sha256` in `train_log.json`: `{sha}`; a second run on this machine
+wrote a byte-identical `model.safetensors`). Another CPU
 (other oneDNN kernels) rounds differently and lands within noise of the figures above."""
 
 
