@@ -79,7 +79,7 @@ class Exporter:
             raise TypeError(f"int8 must be an Int8Options, not {type(int8).__name__}")
         if int8 is not None and precision != "int8":
             raise ValueError(f"int8 options apply to precision='int8' only, not {precision!r}")
-        self.int8 = int8 or Int8Options()
+        self.int8 = (int8 or Int8Options()) if precision == "int8" else None
         self.steps = Steps(6 if precision == "fp32" else 7, progress)
 
     def run(self) -> ExportResult:
@@ -123,7 +123,7 @@ class Exporter:
                 graph = self._convert(graph, embedding, tmp)
                 fusion = count_fused(graph) if fusion else fusion
         with step("append fill-mask head and save"):
-            head = self.int8.head_precision if self.precision == "int8" else self.precision
+            head = self.int8.head_precision if self.int8 else self.precision
             append_fill_mask_head(graph, tokenizer.mask_token_id, bias, embedding, head)
             inputs = tuple(i.name for i in graph.graph.input)
             manifest = self._manifest(checkpoint, tokenizer, config, inputs, fusion, {}, {})
@@ -193,7 +193,7 @@ class Exporter:
             validation=validation,
             fusion=fusion,
             files=files,
-            quantization=self.int8.as_manifest() if self.precision == "int8" else {},
+            quantization=self.int8.as_manifest() if self.int8 else {},
         )
 
 

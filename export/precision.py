@@ -93,16 +93,23 @@ def to_fp16(model: onnx.ModelProto, base_dir: Path) -> onnx.ModelProto:
     return convert_float_to_float16(inferred, keep_io_types=True, disable_shape_infer=True)
 
 
+def _pop_initializer(model: onnx.ModelProto, name: str, base_dir: Path) -> np.ndarray:
+    """Removes initializer ``name`` from the graph and returns its values (external data read
+    relative to ``base_dir``)."""
+    init = next(i for i in model.graph.initializer if i.name == name)
+    with working_dir(base_dir):
+        values = numpy_helper.to_array(init)
+    model.graph.initializer.remove(init)
+    return values
+
+
 def quantize_tied_embedding(model: onnx.ModelProto, name: str, base_dir: Path) -> None:
     """Replaces the fp32 table ``name`` by a per-row int8 table (transposed) and its scales, and
     rewrites every ``Gather`` reading it. The head reads :data:`TABLE_Q8` / :data:`ROW_SCALE`."""
-    init = next(i for i in model.graph.initializer if i.name == name)
-    with working_dir(base_dir):
-        table = numpy_helper.to_array(init)
+    table = _pop_initializer(model, name, base_dir)
     scale = np.maximum(np.abs(table).max(axis=1), 1e-12) / 127.0
     q8 = np.clip(np.rint(table / scale[:, None]), -127, 127).astype(np.int8)
     del table
-    model.graph.initializer.remove(init)
     model.graph.initializer.extend([
         numpy_helper.from_array(np.ascontiguousarray(q8.T), TABLE_Q8),
         numpy_helper.from_array(scale.astype(np.float32), ROW_SCALE),
@@ -131,13 +138,10 @@ def quantize_tied_embedding(model: onnx.ModelProto, name: str, base_dir: Path) -
 def store_tied_embedding_fp16(model: onnx.ModelProto, name: str, base_dir: Path) -> None:
     """Stores the fp32 table ``name`` as fp16 and puts a ``Cast`` back to fp32 first in the
     graph, under the old name, so every reader is unchanged (see the module docstring)."""
-    init = next(i for i in model.graph.initializer if i.name == name)
-    with working_dir(base_dir):
-        table = numpy_helper.to_array(init)
+    table = _pop_initializer(model, name, base_dir)
     if not np.isfinite(table).all() or np.abs(table).max() > np.finfo(np.float16).max:
         raise ValueError(f"{name}: values outside the fp16 range; use tied_embedding='fp32'")
     table = table.astype(np.float16)
-    model.graph.initializer.remove(init)
     model.graph.initializer.append(numpy_helper.from_array(table, f"{name}.fp16"))
     model.graph.node.insert(0, helper.make_node("Cast", [f"{name}.fp16"], [name], to=TensorProto.FLOAT,
                                                 name=f"{name}.widen"))

@@ -31,3 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 __getattr__ = lazy_getattr(__name__, _LAZY, globals())
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
