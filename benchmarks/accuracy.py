@@ -108,6 +108,9 @@ def evaluate(models: dict[str, Path], rows: list[dict], max_lines: int = 60, see
     out["all"] = {k: (int(v) if k in COUNTS else v / n) for k, v in tot.items()}
     out["macro"] = {k: float(np.mean([r[k] for r in out["languages"].values()])) for k in tot if k not in COUNTS}
     out["reference"] = ref
+    from xlm_onnx.cpu import cpu_info  # int8 answers depend on the CPU class (xlm_onnx/cpu.py)
+
+    out["cpu"] = cpu_info().as_dict()
     return out
 
 
@@ -115,7 +118,9 @@ def markdown(result: dict) -> str:
     names = list(result["models"])
     ref = result["reference"]
     head = ["lang", "masks"] + [f"{n} top-1 / top-5" for n in names] + [f"{n} agree" for n in names if n != ref]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    cpu = result.get("cpu", {})
+    lines = [f"CPU: {cpu.get('model')} (class {cpu.get('isa_class')}; flags {' '.join(cpu.get('flags', []))})", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     def fmt_row(label: str, r: dict) -> str:
         cells = [label, str(r.get("n_masks", ""))]
@@ -146,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    print(json.dumps({"all": result["all"], "macro": result["macro"]}))
+    print(json.dumps({"all": result["all"], "macro": result["macro"], "cpu": result["cpu"]}))
     return 0
 
 

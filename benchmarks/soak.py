@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from xlm_onnx.cpu import cpu_info
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -75,7 +77,8 @@ def main(argv=None) -> int:
     growth = (end - after_warmup) / after_warmup * 100
     result = {"calls": args.calls, "seconds": round(seconds, 1), "rss_after_warmup_mb": round(after_warmup, 1),
               "rss_end_mb": round(end, 1), "growth_pct": round(growth, 2), "rss_every_1000_mb": samples,
-              "python": platform.python_version(), "model": str(fm.manifest.precision)}
+              "python": platform.python_version(), "model": str(fm.manifest.precision), "cpu": cpu_info().as_dict()}
+    print(f"CPU: {result['cpu']['model']} (class {result['cpu']['isa_class']}; flags {' '.join(result['cpu']['flags'])})")
     print(f"| calls | seconds | RSS after warm-up | RSS at end | growth |\n|---:|---:|---:|---:|---:|\n"
           f"| {args.calls} | {seconds:.1f} | {after_warmup:.1f} MB | {end:.1f} MB | {growth:+.2f}% |")
     print("RSS every 1000 calls (MB):", samples)

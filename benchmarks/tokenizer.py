@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from xlm_onnx_export.bench.report import cpu_model
+from xlm_onnx_export.bench.report import cpu_header, cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("XLM_ONNX_SHARED", REPO.parent / "shared"))
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     pinning = pin_one_core()
     lines = load_lines(args.data)
     vocab_dir = ensure_vocab(args.data, lines)
-    res: dict = {"n_sentences": len(lines), "pinning": pinning, "cpu": cpu_model(), "versions": versions(),
+    res: dict = {"n_sentences": len(lines), "pinning": pinning, "cpu": cpu_model(), "cpu_isa": cpu_header(), "versions": versions(),
                  "vocab_dir": str(vocab_dir), "impls": {}}
     for impl in ("xlm_onnx", "transformers"):
         imports = [import_time(impl) for _ in range(args.import_repeats)]

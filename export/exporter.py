@@ -11,11 +11,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import onnx
 
 import xlm_onnx
 from xlm_onnx import format as fmt
+from xlm_onnx.check import make_golden, run_golden
 from xlm_onnx.session import create_session
 from xlm_onnx.tokenizer import XLMTokenizer
 
@@ -26,7 +26,8 @@ from .external import load_lazy, save_repacked
 from .head import append_fill_mask_head, check_embedding
 from .modeling import EMBEDDING_NAME
 from .optimize import count_fused, optimize_encoder
-from .precision import Int8Options, quantize_encoder, quantize_tied_embedding, store_tied_embedding_fp16, to_fp16
+from .precision import (Int8Options, largest_int8_weight, quantize_encoder, quantize_tied_embedding,
+                        store_tied_embedding_fp16, to_fp16)
 from .progress import Steps, peak_rss_mb
 from .trace import trace_encoder
 
@@ -111,6 +112,9 @@ class Exporter:
         with step("torch reference on probes; trace with torch.onnx (dynamo)"):
             probes = validate.probe_batch(tokenizer, tokenizer.mask_token_id, uses_langs=checkpoint.uses_langs)
             reference = validate.torch_reference(model, probes, tokenizer.mask_token_id)
+            golden = make_golden(validate.PROBE_TEXTS, [tokenizer.encode(t) for t in validate.PROBE_TEXTS],
+                                 probes, reference)
+            del reference
             bias = model.pred_layer.proj.bias.detach().numpy().copy()
             trace_encoder(model, checkpoint.uses_langs, path, self.opset)  # consumes the model
             del model  # from here on the weights live only in the ONNX data file (bounded memory)
@@ -128,16 +132,18 @@ class Exporter:
             inputs = tuple(i.name for i in graph.graph.input)
             manifest = self._manifest(checkpoint, tokenizer, config, inputs, fusion, {}, {})
             onnx.helper.set_model_props(graph, manifest.metadata_props())
+            self._check_weight_range(graph, tmp)
             save_repacked(graph, tmp, path)
             del graph
             for leftover in (tmp / ENCODER_INT8_INPUT, tmp / f"{ENCODER_INT8_INPUT}.data"):
                 leftover.unlink(missing_ok=True)
         with step("validate against torch"):
-            report = self._validate(path, probes, reference)
+            report = run_golden(create_session(path), golden, self.precision, tokenizer)
             if report.failures():
                 raise ExportError(f"validation failed ({self.precision}): " + "; ".join(report.failures()))
         with step("write tokenizer files and manifest"):
-            names = [fmt.MODEL_FILE, fmt.MODEL_DATA_FILE]
+            golden.write(tmp)
+            names = [fmt.MODEL_FILE, fmt.MODEL_DATA_FILE, fmt.GOLDEN_FILE]
             for name in fmt.TOKENIZER_FILES:
                 if (checkpoint.path / name).is_file():
                     shutil.copyfile(checkpoint.path / name, tmp / name)
@@ -153,21 +159,23 @@ class Exporter:
         if self.precision == "fp16":
             return to_fp16(graph, tmp)
         if self.int8.tied_embedding == "int8":
-            quantize_tied_embedding(graph, embedding, tmp)
+            quantize_tied_embedding(graph, embedding, tmp, self.int8.weight_max)
         elif self.int8.tied_embedding == "fp16":
             store_tied_embedding_fp16(graph, embedding, tmp)
         source = tmp / ENCODER_INT8_INPUT
         save_repacked(graph, tmp, source)
         del graph
-        quantize_encoder(source, tmp / fmt.MODEL_FILE, per_channel=self.int8.per_channel)
+        quantize_encoder(source, tmp / fmt.MODEL_FILE, self.int8)
         return load_lazy(tmp / fmt.MODEL_FILE)
 
-    def _validate(self, path: Path, probes: dict, reference: np.ndarray) -> validate.ValidationReport:
-        session = create_session(path)
-        feed = dict(probes, **{fmt.TOP_K: np.array([min(5, reference.shape[1])], dtype=np.int64),
-                               fmt.TARGET_IDS: np.zeros((0,), dtype=np.int64)})
-        scores, token_ids, _, _ = session.run(list(fmt.OUTPUT_NAMES), feed)
-        return validate.compare(reference, scores, token_ids, self.precision, len(validate.PROBE_TEXTS))
+    def _check_weight_range(self, graph: onnx.ModelProto, tmp: Path) -> None:
+        """The manifest's ``weight_max`` is what the file holds, whatever the quantizer did."""
+        if self.int8 is None:
+            return
+        largest = largest_int8_weight(graph, tmp)
+        if largest > self.int8.weight_max:
+            raise ExportError(f"int8 weights reach |q| = {largest}, above the {self.int8.weight_bits}-bit "
+                              f"limit {self.int8.weight_max} (onnxruntime's quantizer ignored reduce_range?)")
 
     def _manifest(self, checkpoint, tokenizer, config, inputs, fusion, validation, files) -> fmt.Manifest:
         import onnxruntime

@@ -2,8 +2,15 @@
 
 fp16 uses onnxruntime's ``convert_float_to_float16`` (graph I/O stay fp32). int8 uses
 onnxruntime's ``quantize_dynamic`` for the MatMuls and fused Attention, with **signed** int8
-weights (``QuantType.QInt8``): on this AMX/VNNI CPU ORT's int8 GEMM ran 3.0 TOPS with QInt8
+weights (``QuantType.QInt8``): on an AMX/VNNI CPU ORT's int8 GEMM ran 3.0 TOPS with QInt8
 weights but 0.39 TOPS with QUInt8 (fp32: 0.37 TFLOPS).
+
+By default the weights are **7-bit** (``reduce_range``, |q| <= 64), because ORT's u8s8 kernel on
+AVX2 and on AVX-512 without VNNI saturates full-range weights (``xlm_onnx.format.
+INT8_SATURATION_SAFE_MAX``): an export made on a VNNI machine was silently worse on AVX2 servers.
+Measured on one 1280x5120 MatMul (AVX2, random weights, outlier activations): max error / max
+0.201 per channel at 8 bits, 0.045 at 7 bits, same speed. ``weight_bits=8`` keeps full range for
+deployments known to run on VNNI/AMX/ARM64 only; the runtime warns when it loads one elsewhere.
 
 The quantizer cannot share one int8 tensor between the embedding ``Gather`` and the LM head
 (it would keep the fp32 table and add an int8 copy: 828 MB instead of <= 600 MB), so the tied
@@ -51,17 +58,27 @@ class Int8Options:
             scales, smallest and fastest head), ``fp16`` or ``fp32`` (the head is then an fp32
             Gemm: closer to fp32 top-1, but at full size it reads 1 GB per batch instead of
             256 MB, and fp16 storage adds 0.26 GB, fp32 0.77 GB, to the directory).
+        weight_bits: 7 (|q| <= 64: exact on every CPU class) or 8 (full range: exact only on
+            VNNI/AMX/ARM64; AVX2 and AVX-512 without VNNI saturate it).
     """
 
     per_channel: bool = True
     tied_embedding: str = "int8"
+    weight_bits: int = 7
 
     def __post_init__(self) -> None:
         if not isinstance(self.per_channel, bool):
             raise TypeError(f"per_channel must be a bool, not {type(self.per_channel).__name__}")
+        if self.weight_bits not in fmt.INT8_WEIGHT_MAX or isinstance(self.weight_bits, bool):
+            raise ValueError(f"weight_bits must be one of {tuple(fmt.INT8_WEIGHT_MAX)}, not {self.weight_bits!r}")
         if self.tied_embedding not in fmt.TIED_EMBEDDING_STORAGE:
             raise ValueError(f"tied_embedding must be one of {fmt.TIED_EMBEDDING_STORAGE}, "
                              f"not {self.tied_embedding!r}")
+
+    @property
+    def weight_max(self) -> int:
+        """The largest |q| of any int8 weight this export writes."""
+        return fmt.INT8_WEIGHT_MAX[self.weight_bits]
 
     @property
     def head_precision(self) -> str:
@@ -70,7 +87,7 @@ class Int8Options:
 
     def as_manifest(self) -> dict:
         """The manifest's ``quantization`` field."""
-        return {"weights": "int8 (signed, dynamic activations)", **asdict(self)}
+        return {"weights": "int8 (signed, dynamic activations)", **asdict(self), "weight_max": self.weight_max}
 
 
 def to_fp16(model: onnx.ModelProto, base_dir: Path) -> onnx.ModelProto:
@@ -103,12 +120,13 @@ def _pop_initializer(model: onnx.ModelProto, name: str, base_dir: Path) -> np.nd
     return values
 
 
-def quantize_tied_embedding(model: onnx.ModelProto, name: str, base_dir: Path) -> None:
-    """Replaces the fp32 table ``name`` by a per-row int8 table (transposed) and its scales, and
-    rewrites every ``Gather`` reading it. The head reads :data:`TABLE_Q8` / :data:`ROW_SCALE`."""
+def quantize_tied_embedding(model: onnx.ModelProto, name: str, base_dir: Path, qmax: int) -> None:
+    """Replaces the fp32 table ``name`` by a per-row symmetric int8 table (transposed, |q| <=
+    ``qmax``) and its scales, and rewrites every ``Gather`` reading it. The head reads
+    :data:`TABLE_Q8` / :data:`ROW_SCALE`."""
     table = _pop_initializer(model, name, base_dir)
-    scale = np.maximum(np.abs(table).max(axis=1), 1e-12) / 127.0
-    q8 = np.clip(np.rint(table / scale[:, None]), -127, 127).astype(np.int8)
+    scale = np.maximum(np.abs(table).max(axis=1), 1e-12) / float(qmax)
+    q8 = np.clip(np.rint(table / scale[:, None]), -qmax, qmax).astype(np.int8)
     del table
     model.graph.initializer.extend([
         numpy_helper.from_array(np.ascontiguousarray(q8.T), TABLE_Q8),
@@ -147,15 +165,36 @@ def store_tied_embedding_fp16(model: onnx.ModelProto, name: str, base_dir: Path)
                                                 name=f"{name}.widen"))
 
 
-def quantize_encoder(src: Path, dst: Path, per_channel: bool) -> None:
+def quantize_encoder(src: Path, dst: Path, options: Int8Options) -> None:
     """``quantize_dynamic`` of MatMuls and fused Attention, weights signed int8, external data."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with muted_library_warnings():  # "consider pre-processing": advice for CNNs, not actionable here
         quantize_dynamic(
-            str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel,
+            str(src), str(dst), weight_type=QuantType.QInt8, per_channel=options.per_channel,
+            reduce_range=options.weight_bits == 7,  # |q| <= 64 for MatMul and Attention weights
             op_types_to_quantize=["MatMul", "Attention"], use_external_data_format=True,
             # Needed for fused graphs: ORT's contrib ops have no onnx type inference, so the
             # quantizer must be told what an un-inferable tensor is (a known trap).
             extra_options={"DefaultTensorType": TensorProto.FLOAT, "MatMulConstBOnly": True},
         )
+
+
+#: Ops whose input 1 is an int8 weight (``MatMulInteger`` becomes ``DynamicQuantizeMatMul`` in ORT).
+INT8_WEIGHT_OPS = ("MatMulInteger", "DynamicQuantizeMatMul", "QAttention")
+
+
+def largest_int8_weight(model: onnx.ModelProto, base_dir: Path) -> int:
+    """The largest |q| over every int8 weight operand of the graph (0 when there is none).
+
+    Checked after quantization so the manifest's ``weight_max`` is a measured fact, not a
+    promise of the quantizer's options.
+    """
+    inits = {i.name: i for i in model.graph.initializer}
+    largest = 0
+    with working_dir(base_dir):
+        for node in model.graph.node:
+            init = inits.get(node.input[1]) if node.op_type in INT8_WEIGHT_OPS else None
+            if init is not None and init.data_type == TensorProto.INT8:
+                largest = max(largest, int(np.abs(numpy_helper.to_array(init).astype(np.int16)).max()))
+    return largest

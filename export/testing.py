@@ -41,9 +41,10 @@ def make_checkpoint(out_dir, arch: Arch = TINY, *, use_lang_emb=False, seed=0, p
         arch: Layers, width, heads, vocabulary rows (padded with synthetic tokens when larger
             than the learnt vocabulary; the full-size benchmark uses 200000), positions.
         use_lang_emb: Give the model language embeddings (3 languages: en, fr, de).
-        peaked: Redraw weights wide so predictions are peaked (tiny parity tests). At full
-            size that makes logits so large that fp32 rounding alone exceeds the 1e-4 gate, so
-            full-size checkpoints keep HF's own init (std 0.02).
+        peaked: Redraw weights wide so predictions are peaked (tiny parity tests); a float sets
+            the embedding std (``True``: 0.5; wider is sharper). At full size that makes logits so
+            large that fp32 rounding alone exceeds the 1e-4 gate, so full-size checkpoints keep
+            HF's own init (std 0.02).
     """
     from transformers import XLMConfig, XLMWithLMHeadModel
 
@@ -68,7 +69,7 @@ def make_checkpoint(out_dir, arch: Arch = TINY, *, use_lang_emb=False, seed=0, p
                 if "layer_norm" in name and name.endswith("weight"):
                     param.normal_(1.0, 0.1)
                 elif "embeddings" in name:
-                    param.normal_(0.0, 0.5)
+                    param.normal_(0.0, 0.5 if peaked is True else float(peaked))
                 else:
                     param.normal_(0.0, 0.08 if param.dim() > 1 else 0.1)
     model.save_pretrained(out)

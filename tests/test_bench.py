@@ -46,6 +46,11 @@ def test_json_structure(bench_run):
     for key in ("python", "torch", "transformers", "onnxruntime", "onnx", "xlm-onnx"):
         assert key in data["header"]["versions"]
     assert data["header"]["threads"] == 1 and data["header"]["cpu"] and data["header"]["cores"] >= 1
+    from xlm_onnx.cpu import cpu_info  # int8 speed and answers depend on the CPU class: every run names it
+
+    isa = data["header"]["cpu_isa"]
+    assert isa["isa_class"] == cpu_info().isa_class and isa["flags"] == list(cpu_info().flags)
+    assert data["header"]["cpu"].endswith(f"({isa['isa_class']})")
     assert data["bandwidth"]["copy_gb_s"] > 0
     assert [s["name"] for s in data["scenarios"]] == ["1x16"]
     systems = data["systems"]
@@ -69,6 +74,9 @@ def test_markdown(bench_run, capsys):
     _, _, text = bench_run
     assert "| system | 1x16 |" in text and "| onnx-fp32 |" in text and "| hf-fp32 |" in text
     assert "Memory bandwidth" in text and "% floor 1x16" in text
+    from xlm_onnx.cpu import cpu_info
+
+    assert f"CPU ISA flags: {' '.join(cpu_info().flags)}." in text
 
 
 def test_inputs_hit_exact_lengths(tiny_checkpoint):

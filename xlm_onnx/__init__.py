@@ -16,6 +16,9 @@ _LAZY = {
     "XLMTokenizer": "xlm_onnx.tokenizer",
     "FillMask": "xlm_onnx.fill_mask",
     "default_model_dir": "xlm_onnx.fill_mask",
+    "check_model": "xlm_onnx.check",
+    "cpu_info": "xlm_onnx.cpu",
+    "PrecisionWarning": "xlm_onnx.errors",
     "XLMOnnxError": "xlm_onnx.errors",
     "ModelFormatError": "xlm_onnx.errors",
     "InputError": "xlm_onnx.errors",
@@ -25,7 +28,9 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .errors import InputError, ModelFormatError, TokenizerFileError, XLMOnnxError
+    from .check import check_model
+    from .cpu import cpu_info
+    from .errors import InputError, ModelFormatError, PrecisionWarning, TokenizerFileError, XLMOnnxError
     from .fill_mask import FillMask, default_model_dir
     from .tokenizer import XLMTokenizer
 

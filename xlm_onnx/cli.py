@@ -1,7 +1,7 @@
-"""``xlm-onnx`` command line: fill-mask, info, export (with the [export] extra).
+"""``xlm-onnx`` command line: fill-mask, info, check, export (with the [export] extra).
 
 Errors the user can fix print one line (``xlm-onnx: error: ...``) and exit 2; no traceback
-unless ``XLM_ONNX_DEBUG=1``.
+unless ``XLM_ONNX_DEBUG=1``. ``check`` exits 1 when a gate fails.
 """
 
 from __future__ import annotations
@@ -37,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="print a model directory's manifest")
     info.add_argument("model", metavar="DIR")
 
+    check = sub.add_parser("check", help="re-run the export's golden probes on this machine (exit 1 if a gate fails)")
+    check.add_argument("model", metavar="DIR", nargs="?", help="model directory (default: the embedded demo model)")
+    check.add_argument("--provider", default="cpu", help="cpu, cuda or tensorrt")
+    check.add_argument("--threads", type=int, help="intra-op threads (default: ORT's choice)")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+
     exp = sub.add_parser("export", help="export a local HF XLM checkpoint (needs the [export] extra)")
     exp.add_argument("checkpoint", metavar="CHECKPOINT_DIR")
     exp.add_argument("out", metavar="OUT_DIR")
@@ -46,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--per-tensor", action="store_true", help="int8: one weight scale per tensor, not per channel")
     exp.add_argument("--tied-embedding", choices=fmt.TIED_EMBEDDING_STORAGE,
                      help="int8: storage of the embedding / LM head table (default int8; fp16/fp32: fp32 LM head)")
+    exp.add_argument("--weight-bits", type=int, choices=sorted(fmt.INT8_WEIGHT_MAX),
+                     help="int8: 7 (default; exact on every CPU) or 8 (full range; exact on VNNI/AMX/ARM64 only)")
     exp.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists")
     exp.add_argument("--quiet", action="store_true", help="no progress lines")
     # Listed for --help; its own options are parsed by the benchmark (see main()).
@@ -104,6 +112,24 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    from .check import check_model
+    from .cpu import cpu_info
+
+    report = check_model(args.model, provider=args.provider, threads=args.threads)
+    cpu = cpu_info()
+    if args.json:
+        print(json.dumps({**report.as_dict(), "passed": report.passed, "cpu": cpu.as_dict()}, ensure_ascii=False))
+    else:
+        gate = report.gate
+        print(f"CPU: {cpu.model} ({cpu.isa_class}); {report.n_masks} masks in {report.n_sentences} probes")
+        print(f"  top-1 agreement {report.top1_agreement:.3f} (gate >= {gate['min_top1']}), top-5 overlap "
+              f"{report.top5_overlap:.3f} (>= {gate['min_top5_overlap']}), max |delta score| "
+              f"{report.max_abs_score_delta:.2e} (<= {gate['max_abs_score']:g})")
+        print("passed" if report.passed else "FAILED: " + "; ".join(report.failures()))
+    return 0 if report.passed else 1
+
+
 def _export_side(module: str, name: str):
     """Imports ``name`` from the exporter package, which needs the [export] extra (torch)."""
     import importlib
@@ -121,11 +147,12 @@ def _bench(argv: list[str]) -> int:
 def _export(args: argparse.Namespace) -> int:
     Exporter = _export_side("xlm_onnx_export", "Exporter")
     int8 = None
-    if args.per_tensor or args.tied_embedding:
+    if args.per_tensor or args.tied_embedding or args.weight_bits:
         if args.precision != "int8":
-            raise ValueError("--per-tensor and --tied-embedding apply to --precision int8 only")
+            raise ValueError("--per-tensor, --tied-embedding and --weight-bits apply to --precision int8 only")
         int8 = _export_side("xlm_onnx_export", "Int8Options")(per_channel=not args.per_tensor,
-                                                               tied_embedding=args.tied_embedding or "int8")
+                                                               tied_embedding=args.tied_embedding or "int8",
+                                                               weight_bits=args.weight_bits or 7)
     exporter = Exporter(args.checkpoint, args.out, precision=args.precision, opset=args.opset,
                         optimize=not args.no_optimize, int8=int8, force=args.force,
                         progress=False if args.quiet else None)
@@ -137,14 +164,21 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"xlm-onnx: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``xlm-onnx`` console script."""
+    import warnings
+
     argv = sys.argv[1:] if argv is None else list(argv)
+    warnings.showwarning = _one_line_warning  # a command line prints one line, not a source excerpt
     if argv[:1] == ["bench"]:  # the benchmark owns its options
         handler, args = _bench, argv[1:]
     else:
         args = _parser().parse_args(argv)
-        handler = {"fill-mask": _fill_mask, "info": _info, "export": _export}[args.command]
+        handler = {"fill-mask": _fill_mask, "info": _info, "check": _check, "export": _export}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:

@@ -20,3 +20,7 @@ class TokenizerFileError(XLMOnnxError, FileNotFoundError):
 
 class InputError(XLMOnnxError, ValueError):
     """A request to the runtime is malformed (no mask token, too long, bad top_k, ...)."""
+
+
+class PrecisionWarning(UserWarning):
+    """A model will run, but less exactly on this machine than it did at export (see ``xlm-onnx check``)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
@@ -10,7 +11,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import format as fmt
-from .errors import InputError, ModelFormatError
+from .cpu import cpu_info, int8_saturation_message
+from .errors import InputError, ModelFormatError, PrecisionWarning
 from .requests import Encoded, encode_requests, resolve_targets
 from .session import ProviderSpec, create_session
 from .tokenizer import XLMTokenizer
@@ -31,6 +33,19 @@ def default_model_dir() -> Path:
     return path
 
 
+_WARNED: set[Path] = set()
+
+
+def _warn_if_inexact_here(root: Path, manifest: fmt.Manifest, session) -> None:
+    """Warns once per directory when this CPU's int8 kernel saturates the model's weights."""
+    if session.get_providers()[0] != "CPUExecutionProvider" or root in _WARNED:
+        return
+    message = int8_saturation_message(manifest.int8_weight_max, cpu_info())
+    if message:
+        _WARNED.add(root)
+        warnings.warn(f"{root}: {message}", PrecisionWarning, stacklevel=3)
+
+
 def _check_batch_size(batch_size: Any) -> None:
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, not {batch_size!r}")
@@ -45,12 +60,14 @@ class FillMask:
     ``InferenceSession.run`` is thread-safe.
     """
 
-    def __init__(self, session, tokenizer: XLMTokenizer, manifest: fmt.Manifest, batch_size: int = 8) -> None:
+    def __init__(self, session, tokenizer: XLMTokenizer, manifest: fmt.Manifest, batch_size: int = 8,
+                 model_dir: Path | None = None) -> None:
         _check_batch_size(batch_size)
         self.session = session
         self.tokenizer = tokenizer
         self.manifest = manifest
         self.batch_size = batch_size
+        self.model_dir = model_dir
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike | None = None, provider: ProviderSpec = "cpu",
@@ -68,6 +85,10 @@ class FillMask:
 
         Raises:
             ModelFormatError: Missing/corrupt files or an unknown ``format_version``.
+
+        Warns:
+            PrecisionWarning: Once per directory, for full-range int8 weights on a CPU whose int8
+                kernel saturates them (AVX2, AVX-512 without VNNI); re-export to fix.
         """
         _check_batch_size(batch_size)  # before the (slow) session is built
         root = default_model_dir() if path is None else Path(path)
@@ -86,7 +107,8 @@ class FillMask:
         names = tuple(i.name for i in session.get_inputs())
         if names != tuple(manifest.inputs):
             raise ModelFormatError(f"{root / fmt.MODEL_FILE}: graph inputs {names} differ from manifest {manifest.inputs}")
-        return cls(session, tokenizer, manifest, batch_size)
+        _warn_if_inexact_here(root.resolve(), manifest, session)
+        return cls(session, tokenizer, manifest, batch_size, root)
 
     def __call__(self, inputs: str | Sequence[str], top_k: int = 5, targets: str | Sequence[str] | None = None,
                  lang: str | None = None, truncation: bool = False) -> list:

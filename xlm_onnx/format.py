@@ -9,6 +9,7 @@ A directory looks like::
       model.onnx.data       external tensor data; the tied embedding / LM head stored once
       vocab.json merges.txt tokenizer_config.json special_tokens_map.json
       xlm_onnx.json         the manifest (below)
+      golden.json           export-time probes and the torch fp32 answers (``xlm-onnx check``)
 
 Bump :data:`FORMAT_VERSION` whenever a reader of the previous version would misread a directory.
 """
@@ -35,6 +36,9 @@ VOCAB_FILE = "vocab.json"
 MERGES_FILE = "merges.txt"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_FILE = "special_tokens_map.json"
+#: Probes and torch fp32 reference answers written at export; re-run by ``xlm-onnx check``.
+#: Optional: directories exported before it existed lack it.
+GOLDEN_FILE = "golden.json"
 #: Tokenizer files copied from the checkpoint (the last two only when present there).
 TOKENIZER_FILES = (VOCAB_FILE, MERGES_FILE, TOKENIZER_CONFIG_FILE, SPECIAL_TOKENS_FILE)
 REQUIRED_TOKENIZER_FILES = (VOCAB_FILE, MERGES_FILE)
@@ -42,6 +46,17 @@ REQUIRED_TOKENIZER_FILES = (VOCAB_FILE, MERGES_FILE)
 PRECISIONS = ("fp32", "fp16", "int8")
 #: Storage of the tied embedding / LM head table in an int8 export (manifest ``quantization``).
 TIED_EMBEDDING_STORAGE = ("int8", "fp16", "fp32")
+#: int8 weight bits -> the largest |q| of any int8 weight (encoder MatMuls, QAttention, tied table).
+#: 7 bits is ORT's ``reduce_range`` range [-64, 64].
+INT8_WEIGHT_MAX = {7: 64, 8: 127}
+#: The largest |q| that no onnxruntime CPU kernel can saturate. ORT's u8s8 GEMM on AVX2 and on
+#: AVX-512 without VNNI multiplies uint8 activations by int8 weights with ``vpmaddubsw``, which adds
+#: each *pair* of products into a saturating int16: 2 * 255 * |q| must stay <= 32767, so |q| <= 64.
+#: VNNI/AMX (``vpdpbusd``, int32 accumulation), ARM64 and the Linux SSE kernel (int16 widening +
+#: ``pmaddwd``) are exact at any |q|.
+INT8_SATURATION_SAFE_MAX = 64
+#: ``weight_max`` of int8 manifests written before the field existed (full-range weights).
+LEGACY_INT8_WEIGHT_MAX = 127
 
 # Graph inputs.
 INPUT_IDS = "input_ids"  # int64 [batch, seq]
@@ -83,9 +98,11 @@ class Manifest:
         validation: Figures of the export-time parity check against torch.
         fusion: Counts of fused ORT contrib ops (empty when not optimized).
         files: File name -> ``{"size": bytes, "sha256": hex}`` for every other file.
-        quantization: int8 only: ``weights``, ``per_channel`` and ``tied_embedding`` (how the
-            embedding / LM head table is stored: ``int8``, ``fp16`` or ``fp32``); empty otherwise.
-            Optional on read (manifests written before it existed lack it; their int8 table is int8).
+        quantization: int8 only: ``weights``, ``per_channel``, ``tied_embedding`` (how the
+            embedding / LM head table is stored: ``int8``, ``fp16`` or ``fp32``), ``weight_bits``
+            and ``weight_max`` (the largest |q| of any int8 weight; see
+            :data:`INT8_SATURATION_SAFE_MAX`); empty otherwise. Optional on read (manifests written
+            before it existed lack it; their int8 table is int8 and their weights full range).
     """
 
     format_version: int
@@ -109,6 +126,13 @@ class Manifest:
     def uses_langs(self) -> bool:
         """Whether the graph takes a ``langs`` input (language embeddings)."""
         return LANGS in self.inputs
+
+    @property
+    def int8_weight_max(self) -> int | None:
+        """Largest |q| of the int8 weights (``None`` unless int8); full range for older exports."""
+        if self.precision != "int8":
+            return None
+        return int(self.quantization.get("weight_max", LEGACY_INT8_WEIGHT_MAX))
 
     def to_json(self) -> str:
         """Serialises the manifest (stable key order, readable)."""

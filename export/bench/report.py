@@ -14,13 +14,18 @@ PACKAGES = ("torch", "transformers", "onnxruntime", "onnxruntime-gpu", "onnx", "
 
 
 def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    """The CPU's name and the class that selects ORT's int8 kernels, e.g. ``AMD EPYC (avx512-vnni)``."""
+    from xlm_onnx.cpu import cpu_info
+
+    info = cpu_info()
+    return f"{info.model} ({info.isa_class})"
+
+
+def cpu_header() -> dict:
+    """CPU model, ISA class and flags (int8 results and speed depend on them: ``xlm_onnx.cpu``)."""
+    from xlm_onnx.cpu import cpu_info
+
+    return cpu_info().as_dict()
 
 
 def gpu_model() -> str | None:
@@ -42,7 +47,7 @@ def header(args) -> dict:
         except importlib.metadata.PackageNotFoundError:
             pass
     return {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"), "versions": versions,
-            "cpu": cpu_model(), "cores": os.cpu_count(), "gpu": gpu_model() if args.provider != "cpu" else None,
+            "cpu": cpu_model(), "cpu_isa": cpu_header(), "cores": os.cpu_count(), "gpu": gpu_model() if args.provider != "cpu" else None,
             "threads": args.threads, "provider": args.provider, "size": args.size, "warmup": args.warmup,
             "repeat": args.repeat, "budget_s": args.budget_s, "load_avg": os.getloadavg()}
 
@@ -133,6 +138,7 @@ def markdown(data: dict, baseline: str = "hf-fp32") -> str:
              f"repeat {h['repeat']} (at most {h['budget_s']:g} s per cell), load average at start "
              f"{h['load_avg'][0]:.2f}.",
              "Versions: " + ", ".join(f"{k} {val}" for k, val in h["versions"].items()) + ".",
+             "CPU ISA flags: " + " ".join(h.get("cpu_isa", {}).get("flags", ["(not recorded)"])) + ".",
              f"Memory bandwidth: {bw['copy_gb_s']:.1f} GB/s (numpy copy, {bw['threads']} threads, read+write)"
              + (f"; GPU {bw['gpu_copy_gb_s']:.0f} GB/s (torch device copy)" if bw.get("gpu_copy_gb_s") else "")
              + ".", ""]

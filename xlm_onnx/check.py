@@ -1,0 +1,194 @@
+"""Golden-output self-check: does this machine reproduce what the export was validated on?
+
+At export, the probes (texts, their ids, masked positions) and the torch fp32 reference's top
+answers are written to ``golden.json`` inside the model directory. :func:`check_model` (CLI
+``xlm-onnx check DIR``) re-runs those probes on the machine at hand, with its own CPU kernels and
+tokenizer, and applies the same gates the exporter applied. The exporter's validation is the
+same :func:`compare`, fed with the same golden data, so "passed at export" and "passes here" mean
+one thing.
+
+Measured on the reference's own top-5 tokens, through the graph's ``target_ids`` input::
+
+    golden top-5 ids ─► target_ids ─► graph ─► target_scores   |Δscore| vs golden scores
+    graph top_k=5 ─► token_ids                                   top-1 agreement, top-5 overlap
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import format as fmt
+from .cpu import cpu_info
+from .errors import ModelFormatError
+
+#: Reference answers kept per mask (top-5 are gated; the rest help diagnose a failure).
+GOLDEN_TOP_K = 10
+GOLDEN_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Acceptance thresholds of one precision against fp32 torch."""
+
+    max_abs_score: float
+    min_top1: float
+    min_top5_overlap: float
+
+
+#: The one place where accuracy thresholds live (random tiny weights are pessimistic for int8).
+GATES = {
+    "fp32": Gate(max_abs_score=1e-4, min_top1=0.95, min_top5_overlap=0.95),
+    "fp16": Gate(max_abs_score=5e-3, min_top1=0.80, min_top5_overlap=0.80),
+    "int8": Gate(max_abs_score=5e-2, min_top1=0.50, min_top5_overlap=0.50),
+}
+
+
+@dataclass(frozen=True)
+class Golden:
+    """Contents of ``golden.json``: probes and the torch fp32 reference's answers.
+
+    Attributes:
+        texts: Probe sentences, before masking.
+        token_ids: Their ids from the exporter's tokenizer (no padding), to re-check tokenization.
+        input_ids: Right-padded, masked ids fed to the graph.
+        attention_mask: 1 for tokens, 0 for padding.
+        langs: Language ids per token, for models with language embeddings (else ``None``).
+        top_ids: Reference top-k token ids per mask, in the graph's mask order.
+        top_scores: Their fp32 probabilities.
+        made_on: The export machine's CPU (:meth:`xlm_onnx.cpu.CpuInfo.as_dict`).
+    """
+
+    texts: list[str]
+    token_ids: list[list[int]]
+    input_ids: list[list[int]]
+    attention_mask: list[list[int]]
+    langs: list[list[int]] | None
+    top_ids: list[list[int]]
+    top_scores: list[list[float]]
+    made_on: dict = field(default_factory=dict)
+
+    def feed(self, top_k: int = 5) -> dict[str, np.ndarray]:
+        """Graph inputs: the probes, ``top_k``, and the reference top-5 ids as targets."""
+        feed = {fmt.INPUT_IDS: np.array(self.input_ids, dtype=np.int64),
+                fmt.ATTENTION_MASK: np.array(self.attention_mask, dtype=np.int64),
+                fmt.TOP_K: np.array([top_k], dtype=np.int64),
+                fmt.TARGET_IDS: np.array(self.top_ids, dtype=np.int64)[:, :5].reshape(-1)}
+        if self.langs is not None:
+            feed[fmt.LANGS] = np.array(self.langs, dtype=np.int64)
+        return feed
+
+    def write(self, model_dir: str | os.PathLike) -> Path:
+        path = Path(model_dir) / fmt.GOLDEN_FILE
+        path.write_text(json.dumps({"golden_version": GOLDEN_VERSION, **asdict(self)}, ensure_ascii=False) + "\n",
+                        encoding="utf-8")
+        return path
+
+    @classmethod
+    def read(cls, model_dir: str | os.PathLike) -> "Golden":
+        """Raises:
+            ModelFormatError: The file is missing (an export older than the self-check) or unreadable.
+        """
+        path = Path(model_dir) / fmt.GOLDEN_FILE
+        if not path.is_file():
+            raise ModelFormatError(f"{path}: missing; this directory predates the self-check "
+                                   "(re-export it with this xlm-onnx to get one)")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.pop("golden_version") != GOLDEN_VERSION:
+                raise ValueError("unknown golden_version")
+            return cls(**data)
+        except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
+            raise ModelFormatError(f"{path}: unreadable ({exc})") from None
+
+
+def make_golden(texts, token_ids, batch: dict[str, np.ndarray], ref_probs: np.ndarray) -> Golden:
+    """Golden data from the exporter's probe batch and the torch probabilities ``[n_masks, V]``."""
+    top = np.argsort(-ref_probs, axis=-1, kind="stable")[:, :GOLDEN_TOP_K]
+    langs = batch.get(fmt.LANGS)
+    return Golden(texts=list(texts), token_ids=[list(map(int, t)) for t in token_ids],
+                  input_ids=batch[fmt.INPUT_IDS].tolist(), attention_mask=batch[fmt.ATTENTION_MASK].tolist(),
+                  langs=None if langs is None else langs.tolist(), top_ids=top.tolist(),
+                  top_scores=np.take_along_axis(ref_probs, top, -1).astype(float).tolist(),
+                  made_on=cpu_info().as_dict())
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """Figures of one run of the golden probes (the exporter stores these in the manifest)."""
+
+    n_sentences: int
+    n_masks: int
+    max_abs_score_delta: float
+    top1_agreement: float
+    top5_overlap: float
+    gate: dict
+    tokenizer_mismatches: int = 0
+
+    def failures(self) -> list[str]:
+        """Human-readable list of missed thresholds (empty when the gate passes)."""
+        gate = Gate(**self.gate)
+        out = []
+        if not self.max_abs_score_delta <= gate.max_abs_score:
+            out.append(f"max |delta score| {self.max_abs_score_delta:.3g} > {gate.max_abs_score:g}")
+        if self.top1_agreement < gate.min_top1:
+            out.append(f"top-1 agreement {self.top1_agreement:.3f} < {gate.min_top1}")
+        if self.top5_overlap < gate.min_top5_overlap:
+            out.append(f"top-5 overlap {self.top5_overlap:.3f} < {gate.min_top5_overlap}")
+        if self.tokenizer_mismatches:
+            out.append(f"{self.tokenizer_mismatches} probe(s) tokenize differently than at export")
+        return out
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures()
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def run_golden(session, golden: Golden, precision: str, tokenizer=None) -> CheckReport:
+    """Runs the probes through ``session`` and compares with the golden answers.
+
+    Args:
+        session: An ``InferenceSession`` of the model directory's graph.
+        golden: The probes and reference answers.
+        precision: Selects the gate in :data:`GATES`.
+        tokenizer: When given, the probe texts are re-tokenized and compared with the ids
+            stored at export (a different tokenizer would shift every answer).
+    """
+    feed = golden.feed()
+    scores, token_ids, _, target_scores = session.run(list(fmt.OUTPUT_NAMES[:4]), feed)
+    ref_ids = np.array(golden.top_ids, dtype=np.int64)[:, :5]
+    ref_scores = np.array(golden.top_scores, dtype=np.float64)[:, :5]
+    n = ref_ids.shape[0]
+    # Mask m's own five targets sit at columns 5m .. 5m+4 of target_scores.
+    own = target_scores.reshape(n, n, 5)[np.arange(n), np.arange(n)] if n else np.zeros((0, 5))
+    overlap = [len(set(a) & set(b)) / 5 for a, b in zip(ref_ids.tolist(), token_ids[:, :5].tolist())]
+    mismatches = 0
+    if tokenizer is not None:
+        mismatches = sum(tokenizer.encode(t) != ids for t, ids in zip(golden.texts, golden.token_ids))
+    return CheckReport(
+        n_sentences=len(golden.texts), n_masks=n,
+        max_abs_score_delta=float(np.abs(own - ref_scores).max()) if n else 0.0,
+        top1_agreement=float(np.mean(ref_ids[:, 0] == token_ids[:, 0])) if n else 1.0,
+        top5_overlap=float(np.mean(overlap)) if n else 1.0,
+        gate=asdict(GATES[precision]), tokenizer_mismatches=int(mismatches),
+    )
+
+
+def check_model(path: str | os.PathLike | None = None, provider="cpu", threads: int | None = None) -> CheckReport:
+    """Re-runs a model directory's golden probes here (default: the embedded demo model).
+
+    Raises:
+        ModelFormatError: The directory is not loadable or has no ``golden.json``.
+    """
+    from .fill_mask import FillMask
+
+    fm = FillMask.from_pretrained(path, provider=provider, threads=threads)
+    root = Path(fm.model_dir)
+    return run_golden(fm.session, Golden.read(root), fm.manifest.precision, fm.tokenizer)
