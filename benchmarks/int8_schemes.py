@@ -2,7 +2,8 @@
 
 Builds a random-weight XLM-100 checkpoint (16 x 1280, vocab 200k; latency does not depend on
 weight values) under ``--cache``, exports it in int8 with ``weight_bits`` 7 and 8, then for each:
-model-only p50 latency at 1x16 and 1x128 (``--threads``), and ``xlm-onnx check`` here. With
+model-only p50 latency at 1x16 and 1x128 (``--threads``; the two schemes' runs alternate), and
+``xlm-onnx check`` here. With
 qemu-user installed, ``--emulate-avx2`` also runs ``check`` under ``qemu-x86_64 -cpu EPYC-Rome``
 (AVX2 kernels; slow, accuracy only — emulated timings mean nothing). Prints a table and JSON with
 the CPU model, class and ISA flags::
@@ -35,26 +36,29 @@ def _export(checkpoint: Path, out: Path, bits: int) -> dict:
     return fmt.read_manifest(out).validation
 
 
-def _latency(model_dir: Path, threads: int, repeat: int) -> dict:
+def _latency(model_dirs: dict[str, Path], threads: int, repeat: int) -> dict:
+    """Model-only p50 per scheme and scenario. The schemes' runs alternate, so a busy machine
+    slows both alike and the ratio stays meaningful."""
     from xlm_onnx import format as fmt
     from xlm_onnx.session import create_session
 
-    session = create_session(model_dir / fmt.MODEL_FILE, "cpu", threads)
-    manifest = fmt.read_manifest(model_dir)
-    out = {}
+    sessions = {name: create_session(d / fmt.MODEL_FILE, "cpu", threads) for name, d in model_dirs.items()}
+    manifest = fmt.read_manifest(next(iter(model_dirs.values())))
+    out: dict = {name: {} for name in model_dirs}
     for batch, length in ((1, 16), (1, 128)):
         ids = np.random.default_rng(0).integers(10, manifest.vocab_size, (batch, length))
         ids[:, 0], ids[:, -1], ids[:, length // 2] = 0, 1, manifest.mask_token_id
         feed = {fmt.INPUT_IDS: ids, fmt.ATTENTION_MASK: np.ones_like(ids), fmt.TOP_K: np.array([5]),
                 fmt.TARGET_IDS: np.zeros(0, np.int64)}
-        for _ in range(3):
-            session.run(None, feed)
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            session.run(None, feed)
-            times.append((time.perf_counter() - start) * 1000)
-        out[f"{batch}x{length}"] = round(float(np.median(times)), 1)
+        times: dict = {name: [] for name in sessions}
+        for i in range(repeat + 3):
+            for name, session in sessions.items():
+                start = time.perf_counter()
+                session.run(None, feed)
+                if i >= 3:  # warm-up
+                    times[name].append((time.perf_counter() - start) * 1000)
+        for name in sessions:
+            out[name][f"{batch}x{length}"] = round(float(np.median(times[name])), 1)
     return out
 
 
@@ -83,16 +87,19 @@ def main(argv=None) -> int:
     checkpoint = args.cache / "ckpt"
     if not (checkpoint / "config.json").is_file():
         make_checkpoint(checkpoint, XLM_100, peaked=False)
-    result = {"cpu": cpu_info().as_dict(), "threads": args.threads, "schemes": {}}
-    for bits in (7, 8):
-        model_dir = args.cache / f"int8-{bits}bit"
-        row = {"export_validation": _export(checkpoint, model_dir, bits),
-               "model_only_p50_ms": _latency(model_dir, args.threads, args.repeat), "check_here": _check(model_dir, False)}
+    result = {"cpu": cpu_info().as_dict(), "threads": args.threads, "load_avg_at_start": os.getloadavg(),
+              "schemes": {}}
+    dirs = {f"{bits}-bit": args.cache / f"int8-{bits}bit" for bits in (7, 8)}
+    for bits, (name, model_dir) in zip((7, 8), dirs.items()):
+        row = {"export_validation": _export(checkpoint, model_dir, bits), "check_here": _check(model_dir, False)}
         if args.emulate_avx2:
             row["check_avx2_emulated"] = _check(model_dir, True)
-        result["schemes"][f"{bits}-bit"] = row
+        result["schemes"][name] = row
+    for name, p50 in _latency(dirs, args.threads, args.repeat).items():
+        result["schemes"][name]["model_only_p50_ms"] = p50
     cpu = result["cpu"]
-    print(f"CPU: {cpu['model']} (class {cpu['isa_class']}; flags {' '.join(cpu['flags'])}), {args.threads} threads")
+    print(f"CPU: {cpu['model']} (class {cpu['isa_class']}; flags {' '.join(cpu['flags'])}), {args.threads} threads, "
+          f"load average at start {result['load_avg_at_start'][0]:.2f}")
     print("| weights | 1x16 p50 | 1x128 p50 | check here (max Δ, top-1) | check on AVX2 (emulated) |\n|---|---:|---:|---|---|")
     for name, row in result["schemes"].items():
         here, emu = row["check_here"], row.get("check_avx2_emulated")

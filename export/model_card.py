@@ -26,10 +26,14 @@ cp -r .cache/demo-int8/. xlm_onnx/default_model/
 python -m xlm_onnx_export.model_card --checkpoint .cache/demo_ckpt --accuracy .cache/accuracy.json --model-dir xlm_onnx/default_model
 ```
 
-The run is defined by its step count; the same torch version and thread count reproduce the weights
-bit for bit (compare `weights_sha256` in `train_log.json`: `{sha}`; a second run on this machine
-wrote a byte-identical `model.safetensors`). Another CPU
-(other oneDNN kernels) rounds differently and lands within noise of the figures above."""
+The run is defined by its step count; the same corpus, torch version and thread count reproduce the
+weights bit for bit (compare `weights_sha256` in `train_log.json`: `{sha}`; with the previous corpus
+a second run wrote a byte-identical `model.safetensors`). The corpus is the one part that can move:
+Debian's security archive serves only the newest `firefox-esr-l10n-*` packages, so an ESR update
+changes the Firefox strings (153.7.0esr -> 153.8.0esr: 392,072 -> 393,826 training lines) and with them the
+weights. This model was trained on `.cache/corpus/corpus.jsonl` with SHA-256 `{corpus_sha}`; compare it
+before expecting identical weights. Another CPU (other oneDNN kernels) rounds differently and lands
+within noise of the figures above."""
 
 
 def _accuracy_section(acc: dict | None) -> str:
@@ -59,12 +63,26 @@ def _quality_note(acc: dict | None) -> str:
             "  word. More steps (`--max-steps`, on a faster machine) give a better model.")
 
 
+def _corpus_sha256() -> str:
+    from xlm_onnx.format import sha256_file
+
+    from .corpus import CACHE
+
+    path = CACHE / "corpus.jsonl"
+    return sha256_file(path) if path.is_file() else "not recorded"
+
+
 def _table_note(manifest: dict) -> str:
-    table = manifest.get("quantization", {}).get("tied_embedding", "int8")
-    if manifest["precision"] != "int8" or table == "int8":
+    quant = manifest.get("quantization", {})
+    if manifest["precision"] != "int8":
         return ""
-    return (f" (encoder weights; the tied embedding / LM head table is stored {table} and the head computed in fp32, "
-            "which keeps top-1 agreement with fp32 above 97%)")
+    bits = (f"{quant['weight_bits']}-bit signed weights (|q| <= {quant['weight_max']}: the same answers on every "
+            "CPU class, see the README)" if "weight_bits" in quant else "full-range int8 weights")
+    table = quant.get("tied_embedding", "int8")
+    if table == "int8":
+        return f" ({bits})"
+    return (f" ({bits}; the tied embedding / LM head table is stored {table} and the head computed in fp32, "
+            "for top-1 agreement with fp32)")
 
 
 def render(checkpoint: Path, model_dir: Path, accuracy: dict | None) -> str:
@@ -145,7 +163,7 @@ Source form of the model = this card's recipe plus the repository's `export/` co
 text is `LICENSE-MPL-2.0` beside this card.
 
 ## Reproduce
-{REPRODUCE.format(steps=log['steps'], sha=log.get('weights_sha256', 'not recorded'))}
+{REPRODUCE.format(steps=log['steps'], sha=log.get('weights_sha256', 'not recorded'), corpus_sha=_corpus_sha256())}
 """
 
 

@@ -38,3 +38,8 @@ def test_full_size_export(full_checkpoint, tmp_path, precision):
     fm = FillMask.from_pretrained(tmp_path / precision, threads=2)
     assert len(fm("Toute personne a droit à la <special1>.", top_k=5)) == 5
     assert fmt.read_manifest(tmp_path / precision).precision == precision
+    from xlm_onnx.check import check_model  # the golden self-check a deployment would run
+
+    assert check_model(tmp_path / precision, threads=2).passed
+    if precision == "int8":
+        assert manifest.int8_weight_max == fmt.INT8_SATURATION_SAFE_MAX
