@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -288,7 +287,7 @@ def test_corrupt_json_raises_tokenizer_file_error(tmp_path, sample_dir, name):
     assert str(d / name) in str(info.value)
 
 
-def test_vocab_writer_layout_and_speed(tmp_path, sample_dir):
+def test_vocab_writer_layout_and_determinism(tmp_path, sample_dir):
     vocab = json.loads((sample_dir / "vocab.json").read_text(encoding="utf-8"))
     assert [vocab[t] for t in SPECIAL_TOKENS] == list(range(14))
     assert sorted(vocab.values()) == list(range(len(vocab)))
@@ -296,9 +295,7 @@ def test_vocab_writer_layout_and_speed(tmp_path, sample_dir):
     assert all(c in vocab and c + "</w>" in vocab for c in chars)
     merges = (sample_dir / "merges.txt").read_text(encoding="utf-8").splitlines()
     assert 300 <= len(merges) <= 500 and all(int(m.split()[2]) >= 2 for m in merges)
-    t0 = time.perf_counter()
-    again = write_xlm_vocab(SAMPLE_TEXTS, tmp_path / "again", num_merges=500)
-    assert time.perf_counter() - t0 < 2.0
+    again = write_xlm_vocab(SAMPLE_TEXTS, tmp_path / "again", num_merges=500)  # speed: benchmarks/, not here
     for name in ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"):
         assert (again / name).read_bytes() == (sample_dir / name).read_bytes(), name  # deterministic
 

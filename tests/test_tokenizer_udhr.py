@@ -22,10 +22,17 @@ UDHR = SHARED / "data" / "udhr_xlm_dev.jsonl"
 NUM_MERGES = 24000
 N_FUZZ = 20000
 
-pytestmark = [
-    pytest.mark.needs_shared,
-    pytest.mark.skipif(not UDHR.is_file(), reason=f"UDHR dev data not found at {UDHR} (set XLM_ONNX_SHARED)"),
-]
+pytestmark = pytest.mark.needs_shared
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _udhr_data():
+    """Skips cleanly in a user's clone without ../shared; CI always has it, so there a miss fails."""
+    if not UDHR.is_file():
+        message = f"UDHR dev data not found at {UDHR} (set XLM_ONNX_SHARED)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}; CI must have ../shared/data")
+        pytest.skip(message)
 
 
 def _lines() -> list[dict]:
