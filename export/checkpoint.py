@@ -167,13 +167,12 @@ def _refusal(checkpoint: Checkpoint, exc: BaseException, noise: list[str]) -> Ch
             "(https://huggingface.co/spaces/safetensors/convert), or, only for a file you trust, load it once in a "
             "throwaway environment and save it with save_pretrained(), which writes model.safetensors"
         )
-    for line in noise:
-        match = _MISMATCH.search(line)
-        if match:
-            key, ckpt, model = match.groups()
-            return CheckpointError(f"{checkpoint.path}: the weights do not match config.json: {key} is {ckpt} in "
-                                   f"{checkpoint.weights_file} but {model} by config.json (vocab_size "
-                                   f"{checkpoint.config.get('vocab_size')})")
+    mismatches = [m.groups() for m in map(_MISMATCH.search, noise) if m]
+    if mismatches:  # the report's row order varies: name the embedding table when it is among them
+        key, ckpt, model = min(mismatches, key=lambda m: m[0] not in EMBEDDING_KEYS)
+        return CheckpointError(f"{checkpoint.path}: the weights do not match config.json: {key} is {ckpt} in "
+                               f"{checkpoint.weights_file} but {model} by config.json (vocab_size "
+                               f"{checkpoint.config.get('vocab_size')})")
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return CheckpointError(f"{weights}: cannot load weights: {first}")
 

@@ -21,7 +21,10 @@ def _targets(args: argparse.Namespace) -> list[str] | None:
     if args.targets is not None:  # one value now: with nargs="+" it swallowed the texts after it
         warnings.warn("--targets is deprecated; it takes one comma-separated value (--targets la,de); "
                       "use --target WORD once per word", FutureWarning, stacklevel=2)
-        words += [w for w in args.targets.split(",") if w]
+        listed = [w for w in args.targets.split(",") if w]
+        if not listed:
+            raise ValueError(f"--targets {args.targets!r} names no word")
+        words += listed
     return words or None
 
 

@@ -16,6 +16,7 @@ import warnings
 
 from . import __version__
 from . import format as fmt
+from ._cli_input import INPUT_FORMATS
 from .errors import ModelFormatError, XLMOnnxError
 
 USER_ERRORS = (XLMOnnxError, ValueError, TypeError, OSError, NotImplementedError)
@@ -40,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     fill = sub.add_parser("fill-mask", help="predict <special1> / <mask> / [MASK] tokens")
     fill.add_argument("texts", nargs="*", metavar="TEXT", help="texts with a mask token; '-' reads lines from stdin")
     fill.add_argument("--input", metavar="FILE", help="read one text per line (or JSON Lines: --input-format)")
-    fill.add_argument("--input-format", choices=("auto", "text", "jsonl"), default="auto",
+    fill.add_argument("--input-format", choices=INPUT_FORMATS, default="auto",
                       help="jsonl: one {\"text\": ..., \"id\": ...} object per line (auto: by .jsonl/.ndjson suffix)")
     fill.add_argument("--on-error", choices=("fail", "skip"), default="fail",
                       help="a bad line: stop with exit 2 (fail), or answer it with an error record and go on (skip)")
