@@ -237,3 +237,15 @@ def test_progress_on_a_terminal_silent_when_piped(fp32_dir, tmp_path):
     assert final.startswith("40/40 lines, ") and final.endswith(" lines/s"), repr(terminal)
     piped = _cli(*args)
     assert piped.returncode == 0 and piped.stderr == ""
+
+
+def test_reader_leaving_early_is_quiet(fp32_dir, tmp_path):
+    """`xlm-onnx fill-mask ... | head -1`: exit 0, nothing on stderr (no BrokenPipeError report)."""
+    path = tmp_path / "in.txt"
+    path.write_text("".join(GOOD[n % 4] + "\n" for n in range(400)), encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "xlm_onnx", "fill-mask", "--model", str(fp32_dir), "--json",
+                             "--input", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert json.loads(proc.stdout.readline())["line"] == 1
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 0
+    assert proc.stderr.read() == b""

@@ -223,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("xlm-onnx: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
+    except BrokenPipeError:  # `... | head`: the reader left; stop quietly (Python docs' recipe, so the
+        devnull = os.open(os.devnull, os.O_WRONLY)  # flush at exit does not complain about the pipe again)
+        os.dup2(devnull, sys.stdout.fileno())
         return 0
     except Exception as exc:  # one line, never a traceback (unless asked for)
         if os.environ.get("XLM_ONNX_DEBUG"):
