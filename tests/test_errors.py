@@ -90,7 +90,7 @@ def test_strange_but_valid_inputs_answer(fm, fp32_dir, name, text):
     proc = subprocess.run([sys.executable, "-m", "xlm_onnx.cli", "fill-mask", "--model", str(fp32_dir), "--json",
                            "--top-k", "2", text], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == json.loads(json.dumps(result))
+    assert json.loads(proc.stdout)["result"] == json.loads(json.dumps(result))
 
 
 def test_targets_edge_cases(fm):
@@ -98,8 +98,12 @@ def test_targets_edge_cases(fm):
     assert fm(MASKED, targets=["Menschenrechtserklärungsentwurf"], top_k=3)
     with pytest.raises(InputError, match="none of the targets"):
         fm(MASKED, targets=["\u200b"])  # tokenises to nothing
-    with pytest.raises(TypeError, match="targets must be"):
+    with pytest.raises(TypeError, match=r"^targets must be a str or a list of str; targets\[1\] is int \(3\)$"):
         fm(MASKED, targets=["ok", 3])
+    with pytest.raises(TypeError, match=r"^targets must be a str or a list of str; targets\[0\] is int \(123\)$"):
+        fm(MASKED, targets=[123])
+    with pytest.raises(TypeError, match=r"^targets must be a str or a list of str, not int$"):
+        fm(MASKED, targets=3)
 
 
 def test_large_batch_is_chunked(fp32_dir):

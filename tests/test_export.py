@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import onnx
 import pytest
@@ -94,9 +96,73 @@ def test_pickle_payload_never_executed(tiny_checkpoint, tmp_path):
     (evil / "model.safetensors").unlink()
     with open(evil / "pytorch_model.bin", "wb") as handle:
         pickle.dump({"x": Payload()}, handle)
-    with pytest.raises(CheckpointError, match="cannot load weights safely"):
+    with pytest.raises(CheckpointError, match="refused: loading this pickle file could run code"):
         Exporter(evil, tmp_path / "out", progress=False).run()
     assert not marker.exists() and not (tmp_path / "out").exists()
+    proc = _cli("export", str(evil), str(tmp_path / "out"))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith(f"xlm-onnx: error: {evil / 'pytorch_model.bin'}: refused: loading this pickle "
+                                  "file could run code"), proc.stderr
+    assert "model.safetensors" in proc.stderr and "weights_only" not in proc.stderr  # never torch's advice
+    assert not marker.exists() and not (tmp_path / "out").exists()
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "xlm_onnx", *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("weights", ["model.safetensors", "pytorch_model.bin"])
+def test_vocab_size_differs_from_weights_one_line(tiny_checkpoint, tmp_path, weights):
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_checkpoint, bad)
+    config = json.loads((bad / "config.json").read_text())
+    rows = config["vocab_size"]
+    (bad / "config.json").write_text(json.dumps(dict(config, vocab_size=rows + 7)))
+    if weights == "pytorch_model.bin":  # a plain tensor pickle: safe, but its shapes are known only once loaded
+        import torch
+        from safetensors.torch import load_file
+
+        torch.save(load_file(bad / "model.safetensors"), bad / weights)
+        (bad / "model.safetensors").unlink()
+        expected = (f"{bad}: the weights do not match config.json: transformer.embeddings.weight is [{rows}, 64] "
+                    f"in pytorch_model.bin but [{rows + 7}, 64] by config.json (vocab_size {rows + 7})")
+    else:
+        expected = (f"{bad}: config.json says vocab_size {rows + 7}, but the weights' transformer.embeddings.weight "
+                    f"has {rows} rows; the config and the weights belong to different checkpoints (or the "
+                    "vocabulary was resized without saving the config)")
+    proc = _cli("export", str(bad), str(tmp_path / "out"))
+    assert proc.returncode == 2 and proc.stderr == f"xlm-onnx: error: {expected}\n"  # no load-report table
+    assert not (tmp_path / "out").exists()
+
+
+BLOCK_AND_RUN = """
+import runpy, sys
+BLOCKED = tuple(sys.argv[1].split(","))
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Block())
+sys.argv = ["xlm-onnx", *sys.argv[2:]]
+runpy.run_module("xlm_onnx", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize("blocked", ["torch", "transformers,torch", "onnxscript"])
+def test_bench_and_export_without_the_extra_one_line(blocked, tiny_checkpoint, tmp_path):
+    # `bench --help` would print help and exit 0 if the check did not come first: nothing is benchmarked.
+    proc = subprocess.run([sys.executable, "-c", BLOCK_AND_RUN, blocked, "bench", "--help"],
+                          capture_output=True, text=True)
+    first = {"torch": "torch", "transformers,torch": "torch", "onnxscript": "onnxscript"}[blocked]
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == (f"xlm-onnx: error: this command needs the [export] extra ({first} is not installed): "
+                           "pip install 'xlm-onnx[export]'\n")
+    if blocked != "onnxscript":  # the exporter imports onnxscript only inside torch.onnx
+        proc = subprocess.run([sys.executable, "-c", BLOCK_AND_RUN, blocked, "export", str(tiny_checkpoint),
+                               str(tmp_path / "out")], capture_output=True, text=True)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        assert proc.stderr.startswith("xlm-onnx: error: this command needs the [export] extra (")
+        assert not (tmp_path / "out").exists()
 
 
 def test_failed_validation_leaves_nothing(tiny_checkpoint, tmp_path, monkeypatch):

@@ -51,23 +51,32 @@ def test_cli_json_matches_api(fp32_dir):
     proc = _cli("fill-mask", "--model", str(fp32_dir), "--json", "--top-k", "3", text)
     assert proc.returncode == 0, proc.stderr
     expected = FillMask.from_pretrained(fp32_dir)(text, top_k=3)
-    assert json.loads(proc.stdout) == json.loads(json.dumps(expected))
+    assert json.loads(proc.stdout) == {"line": 1, "text": text, "result": json.loads(json.dumps(expected))}
 
 
 def test_cli_reads_stdin_lines(fp32_dir):
     lines = ["Alle Menschen sind <special1> und gleich.", "", "Tous les <special1> humains."]
-    proc = _cli("fill-mask", "--model", str(fp32_dir), "--json", "-", stdin="\n".join(lines) + "\n")
+    proc = _cli("fill-mask", "--model", str(fp32_dir), "--json", "--on-error", "skip", "-",
+                stdin="\n".join(lines) + "\n")
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     fm = FillMask.from_pretrained(fp32_dir)
-    assert rows == json.loads(json.dumps(fm([lines[0], lines[2]])))
+    first, third = json.loads(json.dumps(fm([lines[0], lines[2]])))
+    assert rows == [{"line": 1, "text": lines[0], "result": first},
+                    {"line": 2, "text": "", "error": "line 2 is blank (no text, no mask token)"},
+                    {"line": 3, "text": lines[2], "result": third}]  # the blank line is answered, not dropped
 
 
 def test_cli_human_output_and_info(fp32_dir):
     proc = _cli("fill-mask", "--model", str(fp32_dir), "Alle Menschen sind <special1> und gleich.")
     assert proc.returncode == 0 and proc.stdout.startswith("Alle Menschen sind <special1> und gleich.\n")
-    top = FillMask.from_pretrained(fp32_dir)("Alle Menschen sind <special1> und gleich.")[0]
-    assert f"{top['score']:.4f}" in proc.stdout.splitlines()[1]
+    from xlm_onnx._cli_output import format_scores
+
+    props = FillMask.from_pretrained(fp32_dir)("Alle Menschen sind <special1> und gleich.")
+    scores = format_scores([p["score"] for p in props])
+    width = max(map(len, scores))
+    assert proc.stdout.splitlines()[1:] == [f"  {s:<{width}}  {p['token_str']:<16} {p['sequence']}"
+                                            for s, p in zip(scores, props)]
     info = _cli("info", str(fp32_dir))
     assert info.returncode == 0 and json.loads(info.stdout)["format_version"] == 1
 
@@ -78,4 +87,4 @@ def test_cli_without_model_uses_the_embedded_demo_model():
     proc = _cli("fill-mask", "--json", "Toute personne a droit à la <special1>.")
     expected = FillMask.from_pretrained(xlm_onnx.default_model_dir())("Toute personne a droit à la <special1>.")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == json.loads(json.dumps(expected))
+    assert json.loads(proc.stdout)["result"] == json.loads(json.dumps(expected))

@@ -22,6 +22,8 @@ _LAZY = {
     "XLMOnnxError": "xlm_onnx.errors",
     "ModelFormatError": "xlm_onnx.errors",
     "InputError": "xlm_onnx.errors",
+    "ModelNotFoundError": "xlm_onnx.errors",
+    "resolve_model": "xlm_onnx.lookup",
     "TokenizerFileError": "xlm_onnx.errors",
 }
 
@@ -30,8 +32,10 @@ __all__ = ["__version__", *_LAZY]
 if TYPE_CHECKING:  # pragma: no cover
     from .check import check_model
     from .cpu import cpu_info
-    from .errors import InputError, ModelFormatError, PrecisionWarning, TokenizerFileError, XLMOnnxError
+    from .errors import (InputError, ModelFormatError, ModelNotFoundError, PrecisionWarning, TokenizerFileError,
+                         XLMOnnxError)
     from .fill_mask import FillMask, default_model_dir
+    from .lookup import resolve_model
     from .tokenizer import XLMTokenizer
 
 

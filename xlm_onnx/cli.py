@@ -1,51 +1,76 @@
 """``xlm-onnx`` command line: fill-mask, info, check, export (with the [export] extra).
 
 Errors the user can fix print one line (``xlm-onnx: error: ...``) and exit 2; no traceback
-unless ``XLM_ONNX_DEBUG=1``. ``check`` exits 1 when a gate fails.
+unless ``XLM_ONNX_DEBUG=1``. ``check`` exits 1 when a gate fails. Input reading, output records
+and model lookup live in ``_cli_input``, ``_cli_output`` and ``lookup``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
-from typing import Iterable, Iterator
+import warnings
 
+from . import __version__
 from . import format as fmt
-from .errors import XLMOnnxError
+from ._cli_input import INPUT_FORMATS
+from .errors import ModelFormatError, XLMOnnxError
 
 USER_ERRORS = (XLMOnnxError, ValueError, TypeError, OSError, NotImplementedError)
-STDIN_CHUNK = 256
+#: What the [export] extra brings; ``bench`` checks them before it starts subprocesses.
+EXPORT_MODULES = ("torch", "transformers", "onnx", "onnxscript", "safetensors")
+
+
+def _model_args(parser: argparse.ArgumentParser, *, flag: bool, required: bool = False) -> None:
+    where = "directory, Hugging Face cache folder (models--org--name) or cached model id (org/name)"
+    if flag:
+        parser.add_argument("--model", metavar="MODEL", help=f"model {where} (default: the embedded demo model)")
+    else:
+        parser.add_argument("model", metavar="MODEL", nargs=None if required else "?", help=f"model {where}")
+    parser.add_argument("--revision", help="branch, tag or commit of a cached model (default: main); never downloads")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xlm-onnx", description="XLM fill-mask with ONNX Runtime, no torch.")
+    parser.add_argument("--version", action="version", version=f"xlm-onnx {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     fill = sub.add_parser("fill-mask", help="predict <special1> / <mask> / [MASK] tokens")
-    fill.add_argument("texts", nargs="+", metavar="TEXT", help="texts with a mask token; '-' reads lines from stdin")
-    fill.add_argument("--model", metavar="DIR", help="model directory (default: the embedded demo model)")
+    fill.add_argument("texts", nargs="*", metavar="TEXT", help="texts with a mask token; '-' reads lines from stdin")
+    fill.add_argument("--input", metavar="FILE", help="read one text per line (or JSON Lines: --input-format)")
+    fill.add_argument("--input-format", choices=INPUT_FORMATS, default="auto",
+                      help="jsonl: one {\"text\": ..., \"id\": ...} object per line (auto: by .jsonl/.ndjson suffix)")
+    fill.add_argument("--on-error", choices=("fail", "skip"), default="fail",
+                      help="a bad line: stop with exit 2 (fail), or answer it with an error record and go on (skip)")
+    _model_args(fill, flag=True)
     fill.add_argument("--top-k", type=int, default=5, metavar="K")
-    fill.add_argument("--targets", nargs="+", metavar="WORD", help="score only these words")
+    fill.add_argument("--target", action="append", metavar="WORD",
+                      help="score only this word; repeat for several (outside the vocabulary: its first BPE piece)")
+    fill.add_argument("--targets", metavar="W1,W2", help="deprecated: comma-separated words; use --target")
     fill.add_argument("--lang", help="language code, for models with language embeddings")
     fill.add_argument("--truncation", action="store_true", help="cut texts longer than the model maximum")
-    fill.add_argument("--json", action="store_true", help="print one JSON result per input line (JSON Lines)")
+    fill.add_argument("--json", action="store_true", help="one JSON record per input line (JSON Lines)")
     fill.add_argument("--provider", default="cpu", help="cpu, cuda or tensorrt")
     fill.add_argument("--threads", type=int, help="intra-op threads (default: ORT's choice)")
+    fill.add_argument("--batch-size", type=int, default=8, metavar="N", help="sentences per model run")
 
     info = sub.add_parser("info", help="print a model directory's manifest")
-    info.add_argument("model", metavar="DIR")
+    _model_args(info, flag=False, required=True)
 
     check = sub.add_parser("check", help="re-run the export's golden probes on this machine (exit 1 if a gate fails)")
-    check.add_argument("model", metavar="DIR", nargs="?", help="model directory (default: the embedded demo model)")
+    _model_args(check, flag=False)
     check.add_argument("--provider", default="cpu", help="cpu, cuda or tensorrt")
     check.add_argument("--threads", type=int, help="intra-op threads (default: ORT's choice)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
 
     exp = sub.add_parser("export", help="export a local HF XLM checkpoint (needs the [export] extra)")
-    exp.add_argument("checkpoint", metavar="CHECKPOINT_DIR")
+    exp.add_argument("checkpoint", metavar="CHECKPOINT",
+                     help="checkpoint directory, HF cache folder (models--org--name) or cached model id (org/name)")
     exp.add_argument("out", metavar="OUT_DIR")
+    exp.add_argument("--revision", help="branch, tag or commit of a cached checkpoint (default: main)")
     exp.add_argument("--precision", default="fp32", choices=fmt.PRECISIONS)
     exp.add_argument("--opset", type=int, default=18)
     exp.add_argument("--no-optimize", action="store_true", help="skip attention/LayerNorm/Gelu fusion")
@@ -61,54 +86,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _texts(args_texts: list[str]) -> Iterator[str]:
-    for text in args_texts:
-        if text == "-":
-            for line in sys.stdin:
-                line = line.rstrip("\n")
-                if line.strip():
-                    yield line
-        else:
-            yield text
+def _model_dir(spec, revision):
+    """``--model`` / ``MODEL``: resolved offline; ``None`` is the embedded demo model."""
+    if spec is None:
+        if revision is not None:
+            raise ValueError("--revision needs --model (the embedded demo model has no revisions)")
+        return None
+    from .lookup import resolve_model
 
-
-def _chunks(items: Iterable[str], size: int) -> Iterator[list[str]]:
-    chunk: list[str] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _print_human(text: str, result: list) -> None:
-    print(text)
-    per_mask = result if result and isinstance(result[0], list) else [result]
-    for index, props in enumerate(per_mask):
-        if len(per_mask) > 1:
-            print(f"  mask {index + 1}:")
-        for p in props:
-            print(f"  {p['score']:.4f}  {p['token_str']!s:<16} {p['sequence']}")
+    path = resolve_model(spec, revision)
+    if not (path / fmt.MANIFEST_FILE).is_file() and (path / "config.json").is_file():
+        raise ModelFormatError(f"{path}: a Hugging Face checkpoint, not an xlm-onnx model directory; "
+                               f"convert it first: xlm-onnx export {spec} OUT_DIR")
+    return path
 
 
 def _fill_mask(args: argparse.Namespace) -> int:
-    from .fill_mask import FillMask
+    from ._cli_fill import fill_mask
 
-    fm = FillMask.from_pretrained(args.model, provider=args.provider, threads=args.threads)
-    for chunk in _chunks(_texts(args.texts), STDIN_CHUNK):
-        results = fm(chunk, top_k=args.top_k, targets=args.targets, lang=args.lang, truncation=args.truncation)
-        for text, result in zip(chunk, results):
-            if args.json:
-                print(json.dumps(result, ensure_ascii=False))
-            else:
-                _print_human(text, result)
-    return 0
+    return fill_mask(args, _model_dir(args.model, args.revision))
 
 
 def _info(args: argparse.Namespace) -> int:
-    print(fmt.read_manifest(args.model).to_json())
+    print(fmt.read_manifest(_model_dir(args.model, args.revision)).to_json())
     return 0
 
 
@@ -116,7 +116,7 @@ def _check(args: argparse.Namespace) -> int:
     from .check import check_model
     from .cpu import cpu_info
 
-    report = check_model(args.model, provider=args.provider, threads=args.threads)
+    report = check_model(_model_dir(args.model, args.revision), provider=args.provider, threads=args.threads)
     cpu = cpu_info()
     if args.json:
         print(json.dumps({**report.as_dict(), "passed": report.passed, "cpu": cpu.as_dict()}, ensure_ascii=False))
@@ -130,6 +130,11 @@ def _check(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
+def _needs_export_extra(missing: str) -> XLMOnnxError:
+    return XLMOnnxError(f"this command needs the [export] extra ({missing} is not installed): "
+                        "pip install 'xlm-onnx[export]'")
+
+
 def _export_side(module: str, name: str):
     """Imports ``name`` from the exporter package, which needs the [export] extra (torch)."""
     import importlib
@@ -137,10 +142,21 @@ def _export_side(module: str, name: str):
     try:
         return getattr(importlib.import_module(module), name)
     except ImportError as exc:
-        raise XLMOnnxError(f"this command needs the [export] extra: pip install 'xlm-onnx[export]' ({exc})") from None
+        raise _needs_export_extra(exc.name or str(exc)) from None
 
 
 def _bench(argv: list[str]) -> int:
+    import importlib.util
+
+    # The benchmark imports torch only in the processes it starts, so a missing extra would
+    # surface as a traceback from a child minutes later: check before anything starts.
+    for name in EXPORT_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ImportError:
+            found = False
+        if not found:
+            raise _needs_export_extra(name)
     return _export_side("xlm_onnx_export.bench", "main")(argv)
 
 
@@ -153,7 +169,9 @@ def _export(args: argparse.Namespace) -> int:
         int8 = _export_side("xlm_onnx_export", "Int8Options")(per_channel=not args.per_tensor,
                                                                tied_embedding=args.tied_embedding or "int8",
                                                                weight_bits=args.weight_bits or 7)
-    exporter = Exporter(args.checkpoint, args.out, precision=args.precision, opset=args.opset,
+    from .lookup import resolve_model
+
+    exporter = Exporter(resolve_model(args.checkpoint, args.revision), args.out, precision=args.precision, opset=args.opset,
                         optimize=not args.no_optimize, int8=int8, force=args.force,
                         progress=False if args.quiet else None)
     result = exporter.run()
@@ -168,12 +186,33 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     print(f"xlm-onnx: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
+class _OneLineOnce(logging.Handler):
+    """``xlm-onnx: warning: ...`` once per message: fill-mask calls the API once per chunk, and
+    its warnings (a target outside the vocabulary) would otherwise repeat for every chunk."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = " ".join(record.getMessage().split())
+        if message not in self.seen:
+            self.seen.add(message)
+            print(f"xlm-onnx: {record.levelname.lower()}: {message}", file=sys.stderr)
+
+
+def _one_line_logging() -> None:
+    logger = logging.getLogger("xlm_onnx")
+    if not any(isinstance(h, _OneLineOnce) for h in logger.handlers):
+        logger.addHandler(_OneLineOnce())
+        logger.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``xlm-onnx`` console script."""
-    import warnings
-
     argv = sys.argv[1:] if argv is None else list(argv)
     warnings.showwarning = _one_line_warning  # a command line prints one line, not a source excerpt
+    _one_line_logging()
     if argv[:1] == ["bench"]:  # the benchmark owns its options
         handler, args = _bench, argv[1:]
     else:
@@ -184,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("xlm-onnx: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
+    except BrokenPipeError:  # `... | head`: the reader left; stop quietly (Python docs' recipe, so the
+        devnull = os.open(os.devnull, os.O_WRONLY)  # flush at exit does not complain about the pipe again)
+        os.dup2(devnull, sys.stdout.fileno())
         return 0
     except Exception as exc:  # one line, never a traceback (unless asked for)
         if os.environ.get("XLM_ONNX_DEBUG"):

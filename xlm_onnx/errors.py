@@ -19,7 +19,21 @@ class TokenizerFileError(XLMOnnxError, FileNotFoundError):
 
 
 class InputError(XLMOnnxError, ValueError):
-    """A request to the runtime is malformed (no mask token, too long, bad top_k, ...)."""
+    """A request to the runtime is malformed (no mask token, too long, bad top_k, ...).
+
+    Attributes:
+        index: Position in ``inputs`` of the text at fault; ``None`` when the whole request is
+            (a bad ``top_k``, ``targets`` or ``lang``). Lets a caller that feeds texts in chunks,
+            such as the CLI, name the input line instead of the index inside its chunk.
+    """
+
+    def __init__(self, message: str, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+class ModelNotFoundError(XLMOnnxError, FileNotFoundError):
+    """A model given by path or Hugging Face id is neither a directory nor in the local HF cache."""
 
 
 class PrecisionWarning(UserWarning):

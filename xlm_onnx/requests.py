@@ -42,12 +42,12 @@ def encode_requests(tokenizer, texts: Sequence, max_positions: int, truncation: 
             if not truncation:
                 raise InputError(
                     f"inputs[{index}] is {len(ids)} tokens long with specials; the model takes at most "
-                    f"{max_positions} (pass truncation=True to cut it)"
+                    f"{max_positions} (pass truncation=True to cut it)", index
                 )
             ids = ids[: max_positions - 1] + [tokenizer.eos_token_id]
         if mask_id not in ids:
             where = " after truncation" if truncation and len(ids) == max_positions else ""
-            raise InputError(f"inputs[{index}] has no mask token{where} (write {mask}, <mask> or [MASK])")
+            raise InputError(f"inputs[{index}] has no mask token{where} (write {mask}, <mask> or [MASK])", index)
         out.append(Encoded(ids))
     return out
 
@@ -63,8 +63,12 @@ def resolve_targets(tokenizer, targets) -> np.ndarray | None:
     if targets is None:
         return None
     items = [targets] if isinstance(targets, str) else targets
-    if not isinstance(items, (list, tuple)) or not all(isinstance(t, str) for t in items):
+    if not isinstance(items, (list, tuple)):
         raise TypeError(f"targets must be a str or a list of str, not {type(targets).__name__}")
+    bad = next((i for i, t in enumerate(items) if not isinstance(t, str)), None)
+    if bad is not None:  # name the item: "not list" would point at the wrong thing
+        raise TypeError(f"targets must be a str or a list of str; targets[{bad}] is "
+                        f"{type(items[bad]).__name__} ({items[bad]!r})")
     if not items:
         raise InputError("targets is empty; pass at least one word, or targets=None")
     ids = []

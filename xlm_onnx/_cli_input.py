@@ -1,0 +1,175 @@
+"""Input lines of ``xlm-onnx fill-mask``: positional texts, stdin (``-``) and ``--input FILE``.
+
+Every input line becomes one :class:`Line` with its global 1-based number, so every line is
+answered by exactly one output record, and errors name the line a user can open in an editor.
+Lines that cannot be requests (blank, bad UTF-8, bad JSON, no ``text`` field) carry their
+error instead of a text; the caller answers them with an error record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import IO, Any, Iterable, Iterator
+
+INPUT_FORMATS = ("auto", "text", "jsonl")
+#: ``--input-format auto`` reads these file suffixes as JSON Lines, anything else as text.
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+STDIN = "-"
+
+
+@dataclass(frozen=True)
+class Line:
+    """One input line.
+
+    Attributes:
+        number: 1-based position among all inputs (positional texts and stdin or file lines,
+            in order); for ``--input FILE`` alone, the file's line number.
+        text: The request text; ``None`` when the line could not be read as one.
+        id: The JSON Lines record's ``id`` (any JSON value), when ``has_id``.
+        has_id: The record had an ``id`` field (kept even when it is ``null``).
+        error: Why the line is not a request (blank, not UTF-8, not JSON, no text field).
+    """
+
+    number: int
+    text: str | None
+    id: Any = None
+    has_id: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where input lines come from: a literal text, or a stream/file of lines."""
+
+    text: str | None = None
+    path: str | None = None  # "-" for stdin
+    jsonl: bool = False
+
+
+def sources(texts: list[str], input_path: str | None, input_format: str) -> list[Source]:
+    """Positional texts (``-`` is stdin) or ``--input FILE``, as :class:`Source` items.
+
+    Raises:
+        ValueError: Both forms, neither, or stdin named twice.
+    """
+    if input_path is not None and texts:
+        raise ValueError("give texts or --input FILE, not both")
+    if input_path is None and not texts:
+        raise ValueError("nothing to do: give a TEXT, '-' for stdin, or --input FILE")
+    paths = [input_path] if input_path is not None else [t for t in texts if t == STDIN]
+    if len(paths) > 1:
+        raise ValueError("'-' (stdin) can be given once")
+
+    def from_path(path: str) -> Source:
+        jsonl = input_format == "jsonl" or (input_format == "auto" and path.lower().endswith(JSONL_SUFFIXES))
+        return Source(path=path, jsonl=jsonl)
+
+    if input_path is not None:
+        if input_path != STDIN and not os.path.isfile(input_path):
+            raise FileNotFoundError(f"--input {input_path}: no such file")
+        return [from_path(input_path)]
+    return [from_path(t) if t == STDIN else Source(text=t) for t in texts]
+
+
+def read_lines(items: list[Source], stdin: IO[bytes]) -> Iterator[Line]:
+    """Yields every input line in order, numbered globally from 1, lazily (stdin streams)."""
+    number = 0
+    for item in items:
+        if item.text is not None:
+            number += 1
+            yield _plain(number, item.text)
+            continue
+        with _open(item.path, stdin) as stream:
+            for raw in stream:
+                number += 1
+                yield _parse(number, raw, item.jsonl)
+
+
+def count_lines(items: list[Source]) -> int | None:
+    """Total number of lines, when known without consuming stdin (for the progress display)."""
+    total = 0
+    for item in items:
+        if item.text is not None:
+            total += 1
+        elif item.path == STDIN:
+            return None
+        else:
+            with open(item.path, "rb") as handle:
+                last, count = b"", 0
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    count += block.count(b"\n")
+                    last = block[-1:]
+                total += count + (1 if last not in (b"", b"\n") else 0)
+    return total
+
+
+def chunks(lines: Iterable[Line], size: int) -> Iterator[list[Line]]:
+    """Groups lines by ``size``: one model call per group, output streamed after each."""
+    chunk: list[Line] = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class _Borrowed:
+    """Context manager around stdin that does not close it."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+
+    def __enter__(self) -> IO[bytes]:
+        return self.stream
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+def _open(path: str, stdin: IO[bytes]):
+    # Bytes, not text: lines split on "\n" only (text mode would also split on "\r", "\x85", ...,
+    # shifting line numbers), and a line that is not UTF-8 becomes that line's error.
+    return _Borrowed(stdin) if path == STDIN else open(path, "rb")
+
+
+def _decode(number: int, raw: bytes) -> tuple[str | None, str | None]:
+    raw = raw[:-1] if raw.endswith(b"\n") else raw
+    raw = raw[:-1] if raw.endswith(b"\r") else raw  # CRLF files
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        return None, f"line {number} is not valid UTF-8 ({exc.reason} at byte {exc.start})"
+
+
+def _plain(number: int, text: str) -> Line:
+    if not text.strip():
+        return Line(number, text, error=f"line {number} is blank (no text, no mask token)")
+    return Line(number, text)
+
+
+def _parse(number: int, raw: bytes, jsonl: bool) -> Line:
+    text, error = _decode(number, raw)
+    if error is not None:
+        return Line(number, None, error=error)
+    if not jsonl:
+        return _plain(number, text)
+    if not text.strip():
+        return Line(number, None, error=f"line {number} is blank (expected a JSON object with a \"text\" field)")
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return Line(number, None, error=f"line {number} is not valid JSON ({exc.msg} at column {exc.colno})")
+    if not isinstance(record, dict):
+        return Line(number, None, error=f"line {number} is a JSON {type(record).__name__}, not an object with a "
+                                        "\"text\" field")
+    has_id = "id" in record
+    value = record.get("text")
+    if not isinstance(value, str):
+        got = "no \"text\" field" if "text" not in record else f"\"text\" is {type(value).__name__}, not a string"
+        return Line(number, None, record.get("id"), has_id, f"line {number}: {got}")
+    line = _plain(number, value)
+    return Line(number, value, record.get("id"), has_id, line.error)
