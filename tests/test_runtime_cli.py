@@ -69,7 +69,7 @@ def test_cli_human_output_and_info(fp32_dir):
     top = FillMask.from_pretrained(fp32_dir)("Alle Menschen sind <special1> und gleich.")[0]
     assert f"{top['score']:.4f}" in proc.stdout.splitlines()[1]
     info = _cli("info", str(fp32_dir))
-    assert info.returncode == 0 and json.loads(info.stdout)["format_version"] == 1
+    assert info.returncode == 0 and json.loads(info.stdout)["format_version"] == 2
 
 
 def test_cli_without_model_uses_the_embedded_demo_model():
