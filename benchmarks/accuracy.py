@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from xlm_onnx import format as fmt
+from xlm_onnx.batching import pad
 from xlm_onnx.session import create_session
 from xlm_onnx.tokenizer import XLMTokenizer
 
@@ -61,15 +62,12 @@ def predict(session, cases: list[tuple], pad_id: int, batch: int = 32, k: int = 
     preds = []
     for start in range(0, len(cases), batch):
         chunk = cases[start:start + batch]
-        width = max(len(c[0]) for c in chunk)
-        ids = np.full((len(chunk), width), pad_id, dtype=np.int64)
-        attn = np.zeros_like(ids)
-        for r, c in enumerate(chunk):
-            ids[r, : len(c[0])] = c[0]
-            attn[r, : len(c[0])] = 1
+        ids, attn = pad([c[0] for c in chunk], pad_id)
         feed = {fmt.INPUT_IDS: ids, fmt.ATTENTION_MASK: attn, fmt.TOP_K: np.array([k], np.int64),
                 fmt.TARGET_IDS: np.zeros(0, np.int64)}
-        _, token_ids, positions, _ = session.run(list(fmt.OUTPUT_NAMES), feed)
+        if fmt.LABEL_IDS in {i.name for i in session.get_inputs()}:  # format 2
+            feed[fmt.LABEL_IDS] = np.zeros(0, np.int64)
+        _, token_ids, positions, _ = session.run(list(fmt.FILL_MASK_OUTPUTS), feed)
         expected = [(r, p) for r, c in enumerate(chunk) for p in c[1]]
         if [tuple(x) for x in positions.tolist()] != expected:
             raise RuntimeError("mask positions from the graph differ from the masks placed")

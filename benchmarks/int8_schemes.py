@@ -50,6 +50,8 @@ def _latency(model_dirs: dict[str, Path], threads: int, repeat: int) -> dict:
         ids[:, 0], ids[:, -1], ids[:, length // 2] = 0, 1, manifest.mask_token_id
         feed = {fmt.INPUT_IDS: ids, fmt.ATTENTION_MASK: np.ones_like(ids), fmt.TOP_K: np.array([5]),
                 fmt.TARGET_IDS: np.zeros(0, np.int64)}
+        if fmt.LABEL_IDS in manifest.inputs:  # format 2
+            feed[fmt.LABEL_IDS] = np.zeros(0, np.int64)
         times: dict = {name: [] for name in sessions}
         for i in range(repeat + 3):
             for name, session in sessions.items():

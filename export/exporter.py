@@ -1,4 +1,4 @@
-"""The export job: check -> load -> trace -> fuse -> convert (fp16/int8) -> head -> validate -> publish."""
+"""The export job: check -> load -> trace -> fuse -> convert (fp16/int8) -> heads -> validate -> publish."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from . import validate
 from .checkpoint import inspect_checkpoint, load_model
 from .errors import ExportError
 from .external import load_lazy, save_repacked
-from .head import append_fill_mask_head, check_embedding
+from .head import append_heads, check_embedding
 from .modeling import EMBEDDING_NAME
 from .optimize import count_fused, optimize_encoder
 from .precision import (Int8Options, largest_int8_weight, quantize_encoder, quantize_tied_embedding,
@@ -113,7 +113,7 @@ class Exporter:
             probes = validate.probe_batch(tokenizer, tokenizer.mask_token_id, uses_langs=checkpoint.uses_langs)
             reference = validate.torch_reference(model, probes, tokenizer.mask_token_id)
             golden = make_golden(validate.PROBE_TEXTS, [tokenizer.encode(t) for t in validate.PROBE_TEXTS],
-                                 probes, reference)
+                                 probes, reference, probes[validate.LABELS])
             del reference
             bias = model.pred_layer.proj.bias.detach().numpy().copy()
             trace_encoder(model, checkpoint.uses_langs, path, self.opset)  # consumes the model
@@ -126,9 +126,9 @@ class Exporter:
             with step(f"convert to {self.precision}"):
                 graph = self._convert(graph, embedding, tmp)
                 fusion = count_fused(graph) if fusion else fusion
-        with step("append fill-mask head and save"):
+        with step("append heads (fill-mask, hidden state, label log-probs) and save"):
             head = self.int8.head_precision if self.int8 else self.precision
-            append_fill_mask_head(graph, tokenizer.mask_token_id, bias, embedding, head)
+            append_heads(graph, tokenizer.mask_token_id, bias, embedding, head)
             inputs = tuple(i.name for i in graph.graph.input)
             manifest = self._manifest(checkpoint, tokenizer, config, inputs, fusion, {}, {})
             onnx.helper.set_model_props(graph, manifest.metadata_props())
@@ -202,6 +202,7 @@ class Exporter:
             fusion=fusion,
             files=files,
             quantization=self.int8.as_manifest() if self.int8 else {},
+            heads=fmt.HEADS,
         )
 
 

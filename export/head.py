@@ -1,4 +1,4 @@
-"""Step 4: append the fill-mask decoding head to the encoder graph.
+"""Step 4: append the heads (fill-mask, hidden state, label log-probs) to the encoder graph.
 
 The LM head runs only on masked rows, so full-vocabulary logits are never materialised for
 the other positions (at 200k words x 128 tokens that would be 100 MB of logits per sentence)::
@@ -10,7 +10,17 @@ the other positions (at 200k words x 128 tokens that would be 100 MB of logits p
               embedding [V, d] (tied, shared) ─Gemm(transB=1, + lm_bias)─► logits [n, V]
                                                  │
                                               Softmax ─┬─TopK(top_k)───► scores, token_ids [n, k]
-                                                       └─Gather(target_ids, axis=1)─► target_scores [n, t]
+                                              │        └─Gather(target_ids, axis=1)─► target_scores [n, t]
+                                              │
+                                           LogSoftmax─GatherElements(Unsqueeze(label_ids), axis=1)─Squeeze
+                                                                                  ─► label_log_probs [n]
+    hidden [b, s, d] ──────────────────────────────────────────────────────────► last_hidden_state
+
+``label_ids`` holds one id per mask (row-major, as ``mask_positions``), or none (then
+``label_log_probs`` is empty): pseudo-log-likelihood scoring reads log p(original token) at each
+masked copy from rows gathered *before* the vocabulary-wide matmul, so no ``[b, s, V]`` tensor
+exists. The encoder's output is exposed as it is (not pooled in-graph): mean and ``<s>`` pooling
+are both a few numpy operations on it, and it costs no node (the tensor exists anyway).
 
 ``target_ids`` may be empty (then ``target_scores`` is ``[n, 0]``), which gives HF's
 ``targets=`` semantics from the same weights: no second copy of the embedding.
@@ -29,10 +39,12 @@ from onnx import TensorProto, helper, numpy_helper
 
 from xlm_onnx import format as fmt
 
-HIDDEN = "last_hidden_state"
+HIDDEN = fmt.LAST_HIDDEN_STATE
 LM_BIAS = "lm_head.bias"
+#: Nodes of the label branch (LogSoftmax, Unsqueeze, GatherElements, Squeeze), every precision.
+LABEL_NODE_COUNT = 4
 #: Nodes this step adds per precision; checked after insertion so a silent change cannot slip by.
-HEAD_NODE_COUNT = {"fp32": 8, "fp16": 10, "int8": 9}
+HEAD_NODE_COUNT = {"fp32": 8 + LABEL_NODE_COUNT, "fp16": 10 + LABEL_NODE_COUNT, "int8": 9 + LABEL_NODE_COUNT}
 
 
 def check_embedding(model: onnx.ModelProto, name: str, vocab_size: int, dim: int) -> str:
@@ -66,9 +78,9 @@ def _logits_nodes(precision: str, embedding: str) -> list[onnx.NodeProto]:
     ]
 
 
-def append_fill_mask_head(model: onnx.ModelProto, mask_token_id: int, lm_bias: np.ndarray, embedding: str,
-                          precision: str = "fp32") -> None:
-    """Adds the head in place: graph output becomes the four fill-mask outputs.
+def append_heads(model: onnx.ModelProto, mask_token_id: int, lm_bias: np.ndarray, embedding: str,
+                 precision: str = "fp32") -> None:
+    """Adds the heads in place: graph outputs become :data:`xlm_onnx.format.OUTPUT_NAMES`.
 
     Args:
         model: Encoder graph whose single output is ``last_hidden_state``.
@@ -85,6 +97,7 @@ def append_fill_mask_head(model: onnx.ModelProto, mask_token_id: int, lm_bias: n
     bias_dtype = np.float16 if precision == "fp16" else np.float32
     graph.initializer.append(numpy_helper.from_array(np.asarray(lm_bias, dtype=bias_dtype), LM_BIAS))
     graph.initializer.append(numpy_helper.from_array(np.array(mask_token_id, dtype=np.int64), "head.mask_id"))
+    graph.initializer.append(numpy_helper.from_array(np.array([1], dtype=np.int64), "head.axis1"))
     graph.node.extend(
         [
             helper.make_node("Equal", [fmt.INPUT_IDS, "head.mask_id"], ["head.is_mask"]),
@@ -95,15 +108,21 @@ def append_fill_mask_head(model: onnx.ModelProto, mask_token_id: int, lm_bias: n
             helper.make_node("Softmax", ["head.logits"], ["head.probs"], axis=-1),
             helper.make_node("TopK", ["head.probs", fmt.TOP_K], [fmt.SCORES, fmt.TOKEN_IDS], axis=-1),
             helper.make_node("Gather", ["head.probs", fmt.TARGET_IDS], [fmt.TARGET_SCORES], axis=1),
+            # The same fp32 logits, log-softmaxed (not Log(probs): exact for tiny probabilities).
+            helper.make_node("LogSoftmax", ["head.logits"], ["head.log_probs"], axis=-1),
+            helper.make_node("Unsqueeze", [fmt.LABEL_IDS, "head.axis1"], ["head.labels"]),
+            helper.make_node("GatherElements", ["head.log_probs", "head.labels"], ["head.label_lp"], axis=1),
+            helper.make_node("Squeeze", ["head.label_lp", "head.axis1"], [fmt.LABEL_LOG_PROBS]),
         ]
     )
     added = len(graph.node) - before
     if added != HEAD_NODE_COUNT[precision]:
-        raise RuntimeError(f"fill-mask head: expected {HEAD_NODE_COUNT[precision]} nodes, added {added}")
+        raise RuntimeError(f"heads: expected {HEAD_NODE_COUNT[precision]} nodes, added {added}")
     graph.input.extend(
         [
             helper.make_tensor_value_info(fmt.TOP_K, TensorProto.INT64, [1]),
             helper.make_tensor_value_info(fmt.TARGET_IDS, TensorProto.INT64, ["n_targets"]),
+            helper.make_tensor_value_info(fmt.LABEL_IDS, TensorProto.INT64, ["n_labels"]),
         ]
     )
     del graph.output[:]
@@ -113,5 +132,9 @@ def append_fill_mask_head(model: onnx.ModelProto, mask_token_id: int, lm_bias: n
             helper.make_tensor_value_info(fmt.TOKEN_IDS, TensorProto.INT64, ["n_masks", "k"]),
             helper.make_tensor_value_info(fmt.MASK_POSITIONS, TensorProto.INT64, ["n_masks", 2]),
             helper.make_tensor_value_info(fmt.TARGET_SCORES, TensorProto.FLOAT, ["n_masks", "n_targets"]),
+            helper.make_tensor_value_info(fmt.LAST_HIDDEN_STATE, TensorProto.FLOAT, ["batch", "sequence", "dim"]),
+            helper.make_tensor_value_info(fmt.LABEL_LOG_PROBS, TensorProto.FLOAT, ["n_labels"]),
         ]
     )
+    if tuple(o.name for o in graph.output) != fmt.OUTPUT_NAMES:
+        raise RuntimeError(f"heads: graph outputs {[o.name for o in graph.output]} != {fmt.OUTPUT_NAMES}")

@@ -67,3 +67,33 @@ def fp16_dir(tmp_path_factory, tiny_checkpoint) -> Path:
 @pytest.fixture(scope="session")
 def int8_dir(tmp_path_factory, tiny_checkpoint) -> Path:
     return _export(tmp_path_factory, tiny_checkpoint, "int8", precision="int8")
+
+
+@pytest.fixture(scope="session")
+def v1_dir(tmp_path_factory, fp32_dir) -> Path:
+    """``fp32_dir`` rewritten as a format-1 directory: fill-mask outputs only, no ``label_ids``
+    input, no ``heads`` in the manifest, a version-1 golden file."""
+    import json
+    import shutil
+
+    import onnx
+    from onnx.utils import Extractor
+
+    from xlm_onnx import format as fmt
+
+    out = tmp_path_factory.mktemp("exports") / "fp32-v1"
+    shutil.copytree(fp32_dir, out)
+    manifest = json.loads((out / fmt.MANIFEST_FILE).read_text())
+    inputs = [name for name in manifest["inputs"] if name != fmt.LABEL_IDS]
+    graph = Extractor(onnx.load(out / fmt.MODEL_FILE)).extract_model(inputs, list(fmt.FILL_MASK_OUTPUTS))
+    (out / fmt.MODEL_DATA_FILE).unlink()
+    onnx.save(graph, out / fmt.MODEL_FILE, save_as_external_data=True, location=fmt.MODEL_DATA_FILE)
+    golden = json.loads((out / fmt.GOLDEN_FILE).read_text())
+    for key in ("labels", "label_log_probs", "embeddings"):
+        del golden[key]
+    (out / fmt.GOLDEN_FILE).write_text(json.dumps({**golden, "golden_version": 1}) + "\n")
+    del manifest["heads"]
+    manifest.update(format_version=1, inputs=inputs, outputs=list(fmt.FILL_MASK_OUTPUTS),
+                    files=fmt.describe_files(out, list(manifest["files"])))
+    (out / fmt.MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    return out

@@ -105,6 +105,6 @@ def test_modified_golden_file_is_refused(int8_dir, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(int8_dir, copy)
     path = copy / fmt.GOLDEN_FILE
-    path.write_text(path.read_text().replace('"golden_version": 1', '"golden_version": 1 '))
+    path.write_text(path.read_text().replace('"golden_version": 2', '"golden_version": 2 '))
     with pytest.raises(ModelFormatError, match="golden.json: size"):
         check_model(copy)

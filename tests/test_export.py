@@ -20,7 +20,8 @@ def test_directory_layout_and_manifest(fp32_dir, tiny_checkpoint):
     assert {fmt.MODEL_FILE, fmt.MODEL_DATA_FILE, fmt.MANIFEST_FILE, fmt.VOCAB_FILE, fmt.MERGES_FILE} <= names
     manifest = fmt.read_manifest(fp32_dir)
     assert manifest.format_version == fmt.FORMAT_VERSION
-    assert manifest.inputs == (fmt.INPUT_IDS, fmt.ATTENTION_MASK, fmt.TOP_K, fmt.TARGET_IDS)
+    assert manifest.inputs == (fmt.INPUT_IDS, fmt.ATTENTION_MASK, fmt.TOP_K, fmt.TARGET_IDS, fmt.LABEL_IDS)
+    assert manifest.heads == fmt.HEADS
     assert manifest.outputs == fmt.OUTPUT_NAMES
     config = json.loads((tiny_checkpoint / "config.json").read_text())
     assert manifest.source["config"] == config and manifest.vocab_size == config["vocab_size"]
@@ -182,7 +183,7 @@ def test_interrupted_export_leaves_nothing(tiny_checkpoint, tmp_path, monkeypatc
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(exporter_module, "append_fill_mask_head", interrupt)
+    monkeypatch.setattr(exporter_module, "append_heads", interrupt)
     with pytest.raises(KeyboardInterrupt):
         Exporter(tiny_checkpoint, tmp_path / "out", progress=False).run()
     assert list(tmp_path.iterdir()) == []  # neither out/ nor the .out.partial-* temp dir

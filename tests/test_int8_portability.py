@@ -22,7 +22,7 @@ import pytest
 from onnx import numpy_helper
 
 from xlm_onnx import FillMask
-from xlm_onnx import fill_mask as fill_mask_module
+from xlm_onnx import model as fill_mask_module
 from xlm_onnx import format as fmt
 from xlm_onnx.cpu import CpuInfo, int8_saturation_message
 from xlm_onnx.errors import PrecisionWarning

@@ -78,7 +78,7 @@ def test_cli_human_output_and_info(fp32_dir):
     assert proc.stdout.splitlines()[1:] == [f"  {s:<{width}}  {p['token_str']:<16} {p['sequence']}"
                                             for s, p in zip(scores, props)]
     info = _cli("info", str(fp32_dir))
-    assert info.returncode == 0 and json.loads(info.stdout)["format_version"] == 1
+    assert info.returncode == 0 and json.loads(info.stdout)["format_version"] == 2
 
 
 def test_cli_without_model_uses_the_embedded_demo_model():

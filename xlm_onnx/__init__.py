@@ -1,4 +1,4 @@
-"""xlm-onnx runtime: torch-free fill-mask for XLM models exported to ONNX.
+"""xlm-onnx runtime: torch-free fill-mask, embeddings and PLL scoring for XLM models in ONNX.
 
 Only numpy, onnxruntime and sacremoses are needed. Attributes are imported lazily (PEP 562) so
 ``import xlm_onnx`` stays cheap and loads onnxruntime only when a model is.
@@ -15,7 +15,10 @@ __version__ = "0.1.0"
 _LAZY = {
     "XLMTokenizer": "xlm_onnx.tokenizer",
     "FillMask": "xlm_onnx.fill_mask",
-    "default_model_dir": "xlm_onnx.fill_mask",
+    "default_model_dir": "xlm_onnx.model",
+    "Model": "xlm_onnx.model",
+    "Embedder": "xlm_onnx.embed",
+    "Scorer": "xlm_onnx.score",
     "check_model": "xlm_onnx.check",
     "cpu_info": "xlm_onnx.cpu",
     "PrecisionWarning": "xlm_onnx.errors",
@@ -32,10 +35,13 @@ __all__ = ["__version__", *_LAZY]
 if TYPE_CHECKING:  # pragma: no cover
     from .check import check_model
     from .cpu import cpu_info
+    from .embed import Embedder
     from .errors import (InputError, ModelFormatError, ModelNotFoundError, PrecisionWarning, TokenizerFileError,
                          XLMOnnxError)
-    from .fill_mask import FillMask, default_model_dir
+    from .fill_mask import FillMask
     from .lookup import resolve_model
+    from .model import Model, default_model_dir
+    from .score import Scorer
     from .tokenizer import XLMTokenizer
 
 

@@ -1,4 +1,4 @@
-"""``xlm-onnx`` command line: fill-mask, info, check, export (with the [export] extra).
+"""``xlm-onnx`` command line: fill-mask, embed, score, info, check, export (with the [export] extra).
 
 Errors the user can fix print one line (``xlm-onnx: error: ...``) and exit 2; no traceback
 unless ``XLM_ONNX_DEBUG=1``. ``check`` exits 1 when a gate fails. Input reading, output records
@@ -14,7 +14,7 @@ import os
 import sys
 import warnings
 
-from . import __version__
+from . import __version__, cli_tasks
 from . import format as fmt
 from ._cli_input import INPUT_FORMATS
 from .errors import ModelFormatError, XLMOnnxError
@@ -56,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     fill.add_argument("--provider", default="cpu", help="cpu, cuda or tensorrt")
     fill.add_argument("--threads", type=int, help="intra-op threads (default: ORT's choice)")
     fill.add_argument("--batch-size", type=int, default=8, metavar="N", help="sentences per model run")
+
+    cli_tasks.add_parsers(sub)  # embed, score
 
     info = sub.add_parser("info", help="print a model directory's manifest")
     _model_args(info, flag=False, required=True)
@@ -217,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         handler, args = _bench, argv[1:]
     else:
         args = _parser().parse_args(argv)
-        handler = {"fill-mask": _fill_mask, "info": _info, "check": _check, "export": _export}[args.command]
+        handler = {"fill-mask": _fill_mask, "embed": cli_tasks.run_embed, "score": cli_tasks.run_score,
+                   "info": _info, "check": _check, "export": _export}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:

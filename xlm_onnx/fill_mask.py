@@ -3,47 +3,18 @@
 from __future__ import annotations
 
 import os
-import warnings
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from . import format as fmt
-from .cpu import cpu_info, int8_saturation_message
-from .errors import InputError, ModelFormatError, PrecisionWarning
-from .requests import Encoded, encode_requests, resolve_targets
-from .session import ProviderSpec, create_session
+from .batching import Batch, batches
+from .errors import InputError
+from .model import Model, default_model_dir  # noqa: F401  (default_model_dir: public here since v0.1)
+from .requests import encode_requests, resolve_targets
+from .session import ProviderSpec
 from .tokenizer import XLMTokenizer
-
-
-def default_model_dir() -> Path:
-    """Directory of the demo model shipped inside the package.
-
-    Raises:
-        ModelFormatError: This build ships no embedded model (yet).
-    """
-    path = Path(__file__).resolve().parent / "default_model"
-    if not (path / fmt.MANIFEST_FILE).is_file():
-        raise ModelFormatError(
-            "no embedded default model in this xlm-onnx build; pass a model directory made by "
-            "`xlm-onnx export CHECKPOINT_DIR OUT_DIR` (--model DIR on the command line)"
-        )
-    return path
-
-
-_WARNED: set[Path] = set()
-
-
-def _warn_if_inexact_here(root: Path, manifest: fmt.Manifest, session) -> None:
-    """Warns once per directory when this CPU's int8 kernel saturates the model's weights."""
-    if session.get_providers()[0] != "CPUExecutionProvider" or root in _WARNED:
-        return
-    message = int8_saturation_message(manifest.int8_weight_max, cpu_info())
-    if message:
-        _WARNED.add(root)
-        warnings.warn(f"{root}: {message}", PrecisionWarning, stacklevel=3)
 
 
 def _check_batch_size(batch_size: Any) -> None:
@@ -63,11 +34,22 @@ class FillMask:
     def __init__(self, session, tokenizer: XLMTokenizer, manifest: fmt.Manifest, batch_size: int = 8,
                  model_dir: Path | None = None) -> None:
         _check_batch_size(batch_size)
+        manifest.require_head(fmt.HEAD_FILL_MASK, "fill-mask")
         self.session = session
         self.tokenizer = tokenizer
         self.manifest = manifest
         self.batch_size = batch_size
         self.model_dir = model_dir
+
+    @property
+    def model(self) -> Model:
+        """The loaded model this instance runs (built from its attributes, which callers may swap)."""
+        return Model(self.session, self.tokenizer, self.manifest, self.model_dir)
+
+    @classmethod
+    def from_model(cls, model: Model, batch_size: int = 8) -> "FillMask":
+        """Fill-mask on an already loaded :class:`~xlm_onnx.model.Model` (shared with other tasks)."""
+        return cls(model.session, model.tokenizer, model.manifest, batch_size, model.model_dir)
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike | None = None, provider: ProviderSpec = "cpu",
@@ -91,24 +73,9 @@ class FillMask:
                 kernel saturates them (AVX2, AVX-512 without VNNI); re-export to fix.
         """
         _check_batch_size(batch_size)  # before the (slow) session is built
-        root = default_model_dir() if path is None else Path(path)
-        if not root.is_dir():
-            raise ModelFormatError(f"{root}: not a directory")
-        manifest = fmt.read_manifest(root)
-        fmt.verify_files(root, manifest, checksums=False)  # presence and sizes: instant
-        # Hashing (~0.6 s for the 0.58 GB int8 model) overlaps building the session: both release
-        # the GIL. A mismatch still raises before the instance exists, so before any inference.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            checked = pool.submit(fmt.verify_checksums, root, manifest) if verify else None
-            tokenizer = XLMTokenizer.from_pretrained(root)
-            session = create_session(root / fmt.MODEL_FILE, provider, threads, optimization_level)
-            if checked is not None:
-                checked.result()
-        names = tuple(i.name for i in session.get_inputs())
-        if names != tuple(manifest.inputs):
-            raise ModelFormatError(f"{root / fmt.MODEL_FILE}: graph inputs {names} differ from manifest {manifest.inputs}")
-        _warn_if_inexact_here(root.resolve(), manifest, session)
-        return cls(session, tokenizer, manifest, batch_size, root)
+        model = Model.load(path, provider=provider, threads=threads, verify=verify,
+                           optimization_level=optimization_level)
+        return cls.from_model(model, batch_size)
 
     def __call__(self, inputs: str | Sequence[str], top_k: int = 5, targets: str | Sequence[str] | None = None,
                  lang: str | None = None, truncation: bool = False) -> list:
@@ -135,13 +102,12 @@ class FillMask:
             raise InputError("inputs is an empty list")
         top_k = self._check_top_k(top_k)
         target_ids = resolve_targets(self.tokenizer, targets)
-        lang_id = self._lang_id(lang)
-        encoded = encode_requests(self.tokenizer, texts, self.manifest.max_positions, truncation)
-        results: list[Any] = [None] * len(encoded)
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))
-        for start in range(0, len(order), self.batch_size):
-            chunk = [encoded[i] for i in order[start:start + self.batch_size]]
-            for i, result in zip(order[start:start + self.batch_size], self._run(chunk, top_k, target_ids, lang_id)):
+        lang_id = self.model.lang_id(lang)
+        rows = [e.ids for e in encode_requests(self.tokenizer, texts, self.manifest.max_positions, truncation)]
+        results: list[Any] = [None] * len(rows)
+        # Length-sorted groups of batch_size rows (no token budget: results are as they always were).
+        for batch in batches(rows, self.manifest.pad_token_id, max_rows=self.batch_size, max_tokens=None):
+            for i, result in zip(batch.indices, self.run_batch(batch, top_k, target_ids, lang_id)):
                 results[i] = result
         return results[0] if single else results
 
@@ -152,38 +118,19 @@ class FillMask:
             raise InputError(f"top_k must be between 1 and the vocabulary size {self.manifest.vocab_size}, not {top_k}")
         return int(top_k)
 
-    def _lang_id(self, lang: str | None) -> int:
-        if lang is None:
-            return -1
-        if not isinstance(lang, str):
-            raise TypeError(f"lang must be a str or None, not {type(lang).__name__}")
-        if not self.manifest.uses_langs:
-            raise InputError(f"lang={lang!r} given, but this model has no language embeddings (use lang=None)")
-        if lang not in self.manifest.lang2id:
-            raise InputError(f"unknown lang {lang!r}; this model knows {', '.join(sorted(self.manifest.lang2id))}")
-        return int(self.manifest.lang2id[lang])
-
-    def _run(self, chunk: list[Encoded], top_k: int, target_ids: np.ndarray | None, lang_id: int) -> list:
-        width = max(len(e.ids) for e in chunk)
-        ids = np.full((len(chunk), width), self.manifest.pad_token_id, dtype=np.int64)
-        mask = np.zeros((len(chunk), width), dtype=np.int64)
-        for row, e in enumerate(chunk):  # right padding: what fused Attention's mask index needs
-            ids[row, : len(e.ids)] = e.ids
-            mask[row, : len(e.ids)] = 1
-        feed = {fmt.INPUT_IDS: ids, fmt.ATTENTION_MASK: mask,
-                fmt.TOP_K: np.array([top_k if target_ids is None else 1], dtype=np.int64),
-                fmt.TARGET_IDS: np.zeros(0, np.int64) if target_ids is None else target_ids}
-        if self.manifest.uses_langs:
-            feed[fmt.LANGS] = np.full_like(ids, lang_id)
-        scores, token_ids, positions, target_scores = self.session.run(list(fmt.OUTPUT_NAMES), feed)
+    def run_batch(self, batch: Batch, top_k: int, target_ids: np.ndarray | None, lang_id: int = -1) -> list:
+        """Runs one padded batch and decodes it: one pipeline-style result per row, in batch order."""
+        scores, token_ids, positions, target_scores = self.model.run(
+            fmt.FILL_MASK_OUTPUTS, batch, lang_id, top_k=top_k if target_ids is None else 1, target_ids=target_ids)
         if target_ids is not None:  # HF: top-k among the targets' probabilities
             k = min(top_k, len(target_ids))
             order = np.argsort(-target_scores, axis=-1, kind="stable")[:, :k]
             scores, token_ids = np.take_along_axis(target_scores, order, -1), target_ids[order]
         out = []
-        for row, e in enumerate(chunk):
+        for row, length in enumerate(batch.lengths.tolist()):
+            ids = batch.input_ids[row, :length].tolist()
             picks = np.nonzero(positions[:, 0] == row)[0]
-            per_mask = [self._propositions(e.ids, int(positions[p, 1]), scores[p], token_ids[p], len(picks) == 1)
+            per_mask = [self._propositions(ids, int(positions[p, 1]), scores[p], token_ids[p], len(picks) == 1)
                         for p in picks]
             out.append(per_mask[0] if len(per_mask) == 1 else per_mask)
         return out

@@ -12,6 +12,14 @@ A directory looks like::
       golden.json           export-time probes and the torch fp32 answers (``xlm-onnx check``)
 
 Bump :data:`FORMAT_VERSION` whenever a reader of the previous version would misread a directory.
+
+Version history:
+
+* 1 — fill-mask outputs only.
+* 2 — one graph, three heads (manifest ``heads``): fill-mask, the encoder's ``last_hidden_state``
+  (embeddings; pooled in numpy) and ``label_log_probs`` (log p(label) at each mask, for
+  pseudo-log-likelihood scoring), with a fourth input ``label_ids``. A version-2 reader opens a
+  version-1 directory for fill-mask only.
 """
 
 from __future__ import annotations
@@ -25,9 +33,9 @@ from typing import Any
 
 from .errors import ModelFormatError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: Versions this runtime reads.
-READABLE_FORMAT_VERSIONS = (1,)
+READABLE_FORMAT_VERSIONS = (1, 2)
 
 MODEL_FILE = "model.onnx"
 MODEL_DATA_FILE = "model.onnx.data"
@@ -64,13 +72,33 @@ ATTENTION_MASK = "attention_mask"  # int64 [batch, seq], 1 = token, 0 = right pa
 LANGS = "langs"  # int64 [batch, seq]; only for checkpoints with language embeddings
 TOP_K = "top_k"  # int64 [1]
 TARGET_IDS = "target_ids"  # int64 [n_targets]; may be empty
+LABEL_IDS = "label_ids"  # int64 [n_masks] (v2): one label per mask, row-major order; or empty
 # Graph outputs.
 SCORES = "scores"  # float32 [n_masks, k], softmax probabilities, descending
 TOKEN_IDS = "token_ids"  # int64 [n_masks, k]
 MASK_POSITIONS = "mask_positions"  # int64 [n_masks, 2]: (batch row, position), row-major order
 TARGET_SCORES = "target_scores"  # float32 [n_masks, n_targets]
+LAST_HIDDEN_STATE = "last_hidden_state"  # float32 [batch, seq, dim] (v2), the encoder's output
+LABEL_LOG_PROBS = "label_log_probs"  # float32 [len(label_ids)] (v2): log p(label_ids[m]) at mask m
 
-OUTPUT_NAMES = (SCORES, TOKEN_IDS, MASK_POSITIONS, TARGET_SCORES)
+#: The four fill-mask outputs (a version-1 graph has only these).
+FILL_MASK_OUTPUTS = (SCORES, TOKEN_IDS, MASK_POSITIONS, TARGET_SCORES)
+#: Outputs of a version-2 graph, in order.
+OUTPUT_NAMES = (*FILL_MASK_OUTPUTS, LAST_HIDDEN_STATE, LABEL_LOG_PROBS)
+
+# Heads (manifest ``heads``): what a graph can answer, each with the outputs it needs.
+HEAD_FILL_MASK = "fill_mask"
+HEAD_HIDDEN = "last_hidden_state"
+HEAD_LABEL_LOG_PROBS = "label_log_probs"
+HEAD_OUTPUTS = {
+    HEAD_FILL_MASK: FILL_MASK_OUTPUTS,
+    HEAD_HIDDEN: (LAST_HIDDEN_STATE,),
+    HEAD_LABEL_LOG_PROBS: (MASK_POSITIONS, LABEL_LOG_PROBS),
+}
+#: Heads of every version-2 export.
+HEADS = tuple(HEAD_OUTPUTS)
+#: Heads of a version-1 directory (its manifest has no ``heads`` field).
+V1_HEADS = (HEAD_FILL_MASK,)
 
 #: Prefix of the manifest fields mirrored into ONNX ``metadata_props``.
 METADATA_PREFIX = "xlm_onnx."
@@ -98,6 +126,8 @@ class Manifest:
         validation: Figures of the export-time parity check against torch.
         fusion: Counts of fused ORT contrib ops (empty when not optimized).
         files: File name -> ``{"size": bytes, "sha256": hex}`` for every other file.
+        heads: What the graph answers (:data:`HEADS`); version-1 manifests lack the field and
+            have :data:`V1_HEADS`.
         quantization: int8 only: ``weights``, ``per_channel``, ``tied_embedding`` (how the
             embedding / LM head table is stored: ``int8``, ``fp16`` or ``fp32``), ``weight_bits``
             and ``weight_max`` (the largest |q| of any int8 weight; see
@@ -121,6 +151,7 @@ class Manifest:
     fusion: dict[str, int]
     files: dict[str, dict[str, Any]]
     quantization: dict[str, Any] = dataclasses.field(default_factory=dict)
+    heads: tuple[str, ...] = V1_HEADS
 
     @property
     def uses_langs(self) -> bool:
@@ -133,6 +164,19 @@ class Manifest:
         if self.precision != "int8":
             return None
         return int(self.quantization.get("weight_max", LEGACY_INT8_WEIGHT_MAX))
+
+    def require_head(self, head: str, task: str) -> None:
+        """Raises unless the graph has ``head``, naming the task that needs it.
+
+        Raises:
+            ModelFormatError: The directory predates the head (a version-1 export): re-export.
+        """
+        if head not in self.heads:
+            raise ModelFormatError(
+                f"{task} needs the graph's {head!r} output, which this model directory (format_version "
+                f"{self.format_version}, heads {', '.join(self.heads)}) lacks; re-export the checkpoint with "
+                f"this xlm-onnx (`xlm-onnx export`, format_version {FORMAT_VERSION}) to get it"
+            )
 
     def to_json(self) -> str:
         """Serialises the manifest (stable key order, readable)."""
@@ -189,13 +233,20 @@ def read_manifest(model_dir: str | os.PathLike) -> Manifest:
             " (upgrade xlm-onnx, or re-export the model with this version)"
         )
     fields = {f.name for f in dataclasses.fields(Manifest)}
-    required = {f.name for f in dataclasses.fields(Manifest) if f.default_factory is dataclasses.MISSING}
+    required = {f.name for f in dataclasses.fields(Manifest)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
     missing = sorted(required - data.keys())
     if missing:
         raise ModelFormatError(f"{path}: missing field(s) {', '.join(missing)}")
     values = {name: data[name] for name in fields if name in data}
+    if version >= 2 and "heads" not in data:
+        raise ModelFormatError(f"{path}: missing field heads (required from format_version 2)")
     values["inputs"] = tuple(values["inputs"])
     values["outputs"] = tuple(values["outputs"])
+    values["heads"] = tuple(values.get("heads", V1_HEADS))
+    unknown = sorted(set(values["heads"]) - set(HEADS))
+    if unknown:
+        raise ModelFormatError(f"{path}: unknown head(s) {', '.join(unknown)}; this xlm-onnx knows {HEADS}")
     if values["precision"] not in PRECISIONS:
         raise ModelFormatError(f"{path}: unknown precision {values['precision']!r}; expected one of {PRECISIONS}")
     return Manifest(**values)

@@ -189,6 +189,7 @@ class OnnxSystem:
         self.fm = FillMask.from_pretrained(self.dir, provider=providers, threads=self.threads,
                                            batch_size=spec["max_batch"])
         self.session = self.fm.session
+        self.inputs = tuple(self.fm.manifest.inputs)  # kept: feed() outlives the session (profiling)
         self.active_providers = self.session.get_providers()
 
     def check_length(self, text: str, n_tokens: int) -> None:
@@ -204,8 +205,11 @@ class OnnxSystem:
     def feed(self, ids):
         import numpy as np
 
-        return {"input_ids": ids, "attention_mask": np.ones_like(ids),
+        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids),
                 "top_k": np.array([TOP_K], dtype=np.int64), "target_ids": np.zeros(0, dtype=np.int64)}
+        if "label_ids" in self.inputs:  # format 2: no labels here
+            feed["label_ids"] = np.zeros(0, dtype=np.int64)
+        return feed
 
     def model_fn(self, ids, mask_id: int):
         feed = self.feed(ids)
@@ -234,7 +238,7 @@ def io_binding_fn(session, feed: dict, fixed_outputs: int | None = None):
 
     binding, keep = session.io_binding(), []
     for name, array in feed.items():
-        if name in ("top_k", "target_ids") and fixed_outputs is None:
+        if name in ("top_k", "target_ids", "label_ids") and fixed_outputs is None:
             binding.bind_cpu_input(name, array)
         else:
             value = ort.OrtValue.ortvalue_from_numpy(array, "cuda", 0)
@@ -246,8 +250,14 @@ def io_binding_fn(session, feed: dict, fixed_outputs: int | None = None):
         if fixed_outputs is None:
             binding.bind_output(out.name, "cuda", 0)
         else:
-            tail, dtype = shapes[out.name]
-            value = ort.OrtValue.ortvalue_from_shape_and_type([fixed_outputs, *tail], dtype, "cuda", 0)
+            if out.name == "last_hidden_state":  # format 2: [rows, seq, dim]
+                shape, dtype = [*feed["input_ids"].shape, out.shape[-1]], np.float32
+            elif out.name == "label_log_probs":  # format 2: no labels are fed
+                shape, dtype = [0], np.float32
+            else:
+                tail, dtype = shapes[out.name]
+                shape = [fixed_outputs, *tail]
+            value = ort.OrtValue.ortvalue_from_shape_and_type(shape, dtype, "cuda", 0)
             keep.append(value)
             binding.bind_ortvalue_output(out.name, value)
 

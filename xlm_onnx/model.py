@@ -1,0 +1,164 @@
+"""A loaded model directory (manifest, file checks, tokenizer, session), shared by every task.
+
+Load once, then hand the same :class:`Model` to ``FillMask``, ``Embedder`` and ``Scorer``::
+
+    model = Model.load(path)              # manifest -> sizes -> (checksums ∥ tokenizer, session)
+    FillMask.from_model(model); Embedder(model); Scorer(model)
+
+Each task feeds the graph through :meth:`Model.run`, which fills the inputs a task does not use
+(``top_k``, ``target_ids``, ``label_ids``, ``langs``) so every task calls one graph the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import format as fmt
+from .batching import Batch
+from .cpu import cpu_info, int8_saturation_message
+from .errors import InputError, ModelFormatError, PrecisionWarning
+from .session import ProviderSpec, create_session
+from .tokenizer import XLMTokenizer
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+def default_model_dir() -> Path:
+    """Directory of the demo model shipped inside the package.
+
+    Raises:
+        ModelFormatError: This build ships no embedded model (yet).
+    """
+    path = Path(__file__).resolve().parent / "default_model"
+    if not (path / fmt.MANIFEST_FILE).is_file():
+        raise ModelFormatError(
+            "no embedded default model in this xlm-onnx build; pass a model directory made by "
+            "`xlm-onnx export CHECKPOINT_DIR OUT_DIR` (--model DIR on the command line)"
+        )
+    return path
+
+
+_WARNED: set[Path] = set()
+
+
+def _warn_if_inexact_here(root: Path, manifest: fmt.Manifest, session) -> None:
+    """Warns once per directory when this CPU's int8 kernel saturates the model's weights."""
+    if session.get_providers()[0] != "CPUExecutionProvider" or root in _WARNED:
+        return
+    message = int8_saturation_message(manifest.int8_weight_max, cpu_info())
+    if message:
+        _WARNED.add(root)
+        warnings.warn(f"{root}: {message}", PrecisionWarning, stacklevel=4)
+
+
+@dataclass(frozen=True)
+class Model:
+    """An exported model, ready to run: what every task shares.
+
+    Attributes:
+        session: The ``onnxruntime.InferenceSession`` (thread-safe ``run``).
+        tokenizer: The directory's :class:`~xlm_onnx.tokenizer.XLMTokenizer`.
+        manifest: Its :class:`~xlm_onnx.format.Manifest`.
+        model_dir: Where it was loaded from (``None`` when built by hand).
+    """
+
+    session: Any
+    tokenizer: XLMTokenizer
+    manifest: fmt.Manifest
+    model_dir: Path | None = None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None, provider: ProviderSpec = "cpu", threads: int | None = None,
+             verify: bool = True, optimization_level: str = "all") -> "Model":
+        """Loads a model directory (default: the embedded demo model).
+
+        Args:
+            path: Directory written by ``xlm-onnx export``.
+            provider: ``"cpu"``, ``"cuda"``, ``"tensorrt"`` or an ORT provider list.
+            threads: Intra-op threads (``None``: ORT's default, one per physical core).
+            verify: Check file checksums against the manifest (sizes are always checked).
+            optimization_level: ORT graph optimisation level.
+
+        Raises:
+            ModelFormatError: Missing/corrupt files or an unknown ``format_version``.
+
+        Warns:
+            PrecisionWarning: Once per directory, for full-range int8 weights on a CPU whose int8
+                kernel saturates them (AVX2, AVX-512 without VNNI); re-export to fix.
+        """
+        root = default_model_dir() if path is None else Path(path)
+        if not root.is_dir():
+            raise ModelFormatError(f"{root}: not a directory")
+        manifest = fmt.read_manifest(root)
+        fmt.verify_files(root, manifest, checksums=False)  # presence and sizes: instant
+        # Hashing (~0.6 s for the 0.58 GB int8 model) overlaps building the session: both release
+        # the GIL. A mismatch still raises before the model exists, so before any inference.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            checked = pool.submit(fmt.verify_checksums, root, manifest) if verify else None
+            tokenizer = XLMTokenizer.from_pretrained(root)
+            session = create_session(root / fmt.MODEL_FILE, provider, threads, optimization_level)
+            if checked is not None:
+                checked.result()
+        names = tuple(i.name for i in session.get_inputs())
+        if names != tuple(manifest.inputs):
+            raise ModelFormatError(f"{root / fmt.MODEL_FILE}: graph inputs {names} differ from manifest {manifest.inputs}")
+        _warn_if_inexact_here(root.resolve(), manifest, session)
+        return cls(session, tokenizer, manifest, root)
+
+    def lang_id(self, lang: str | None) -> int:
+        """The ``langs`` value for ``lang`` (-1: no language embedding, as HF without ``langs``).
+
+        Raises:
+            TypeError, InputError: ``lang`` is not a str, or this model does not know it.
+        """
+        if lang is None:
+            return -1
+        if not isinstance(lang, str):
+            raise TypeError(f"lang must be a str or None, not {type(lang).__name__}")
+        if not self.manifest.uses_langs:
+            raise InputError(f"lang={lang!r} given, but this model has no language embeddings (use lang=None)")
+        if lang not in self.manifest.lang2id:
+            raise InputError(f"unknown lang {lang!r}; this model knows {', '.join(sorted(self.manifest.lang2id))}")
+        return int(self.manifest.lang2id[lang])
+
+    def encode(self, texts: Sequence[Any], truncation: bool = False) -> list[list[int]]:
+        """Ids with ``<s>``/``</s>`` of each text, checked against the model's length limit.
+
+        Raises:
+            TypeError: An item is not a str.
+            InputError: A text is too long without ``truncation`` (which keeps ``</s>``).
+        """
+        limit, out = self.manifest.max_positions, []
+        for index, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"inputs[{index}] must be a str, not {type(text).__name__}")
+            ids = self.tokenizer.encode(text)
+            if len(ids) > limit:
+                if not truncation:
+                    raise InputError(f"inputs[{index}] is {len(ids)} tokens long with specials; the model takes "
+                                     f"at most {limit} (pass truncation=True to cut it)")
+                ids = ids[: limit - 1] + [self.tokenizer.eos_token_id]
+            out.append(ids)
+        return out
+
+    def run(self, outputs: Sequence[str], batch: Batch, lang_id: int = -1, top_k: int = 1,
+            target_ids: np.ndarray | None = None, label_ids: np.ndarray | None = None) -> list[np.ndarray]:
+        """One ``session.run`` of ``batch``, fetching ``outputs``.
+
+        Inputs a task does not use get neutral values: ``top_k`` 1, no targets, no labels.
+        """
+        feed = {fmt.INPUT_IDS: batch.input_ids, fmt.ATTENTION_MASK: batch.attention_mask,
+                fmt.TOP_K: np.array([top_k], dtype=np.int64),
+                fmt.TARGET_IDS: _EMPTY if target_ids is None else target_ids}
+        if fmt.LABEL_IDS in self.manifest.inputs:
+            feed[fmt.LABEL_IDS] = _EMPTY if label_ids is None else label_ids
+        if self.manifest.uses_langs:
+            feed[fmt.LANGS] = np.full_like(batch.input_ids, lang_id)
+        return self.session.run(list(outputs), feed)

@@ -1,0 +1,186 @@
+"""``Scorer``: pseudo-log-likelihood (PLL) of sentences (Salazar et al., ACL 2020), format 2.
+
+A sentence's PLL is the sum, over every token but ``<s>`` and ``</s>``, of log p(original token)
+with that token masked. Each (sentence, position) is one masked copy; copies of every sentence
+are length-sorted and batched under the token budget, never all at once::
+
+    ids ─copies (one per scored position)─ plan(rows x longest <= max_tokens, rows <= max_rows)
+      ─pad─► graph(label_ids = original id at every mask) ─► label_log_probs [n_masks]
+      ─pick the copy's own position─ Σ per sentence ─► PLL
+
+The graph gathers the masked rows before the vocabulary-wide matmul (``label_log_probs`` head),
+so a run holds ``[masks, V]`` logits, not ``[rows, seq, V]``: ``max_rows`` bounds it.
+
+``metric="word_l2r"`` is Kauf & Ivanova's (2023) PLL-word-l2r, minicons' ``within_word_l2r``:
+when scoring a piece, the pieces to its right *within the same word* are masked too, which
+removes PLL's inflated scores for words split into several pieces. XLM's BPE marks the last piece
+of a word with ``</w>``; boundaries are read from the BPE pieces *before* unknown pieces become
+``<unk>`` (which carries no marker), and a special or added token is a word of its own.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from . import format as fmt
+from .batching import DEFAULT_MAX_TOKENS, Batch, pad, plan
+from .embed import _positive_int
+from .errors import InputError
+from .model import Model
+from .session import ProviderSpec
+
+METRICS = ("original", "word_l2r")
+#: Masked copies per run: bounds the head's ``[rows, V]`` tensors (logits, probabilities,
+#: log-probabilities: 3 x 64 x 200k x 4 B = 154 MB at XLM-100's vocabulary).
+DEFAULT_MAX_ROWS = 64
+
+
+@dataclass(frozen=True)
+class PLLScore:
+    """Pseudo-log-likelihood of one sentence.
+
+    Attributes:
+        score: Sum of ``token_log_probs`` (natural log).
+        tokens: The scored tokens (every token but ``<s>`` and ``</s>``).
+        token_ids: Their ids.
+        token_log_probs: log p(token) with the token (and, for ``word_l2r``, the rest of its word)
+            masked.
+    """
+
+    score: float
+    tokens: tuple[str, ...]
+    token_ids: tuple[int, ...]
+    token_log_probs: tuple[float, ...]
+
+
+def word_ends(tokens: Sequence[str], specials: set[str]) -> list[int]:
+    """Index of the last piece of the word each piece belongs to (``</w>`` ends a word; a special
+    token is a word of its own, and ends the word before it)."""
+    ends, end = [0] * len(tokens), len(tokens) - 1
+    for i in range(len(tokens) - 1, -1, -1):
+        if tokens[i] in specials or tokens[i].endswith("</w>") or (i + 1 < len(tokens) and tokens[i + 1] in specials):
+            end = i
+        ends[i] = end
+    return ends
+
+
+def mask_sets(ids: Sequence[int], tokens: Sequence[str], specials: set[str], metric: str) -> list[range]:
+    """Positions masked in each copy of one sentence (``<s>`` and ``</s>`` are never scored);
+    copy ``j`` scores position ``1 + j``, the first position of its range."""
+    inner = range(1, len(ids) - 1)
+    if metric == "original":
+        return [range(p, p + 1) for p in inner]
+    ends = word_ends([tokens[p] for p in inner], specials)
+    return [range(p, 1 + 1 + ends[p - 1]) for p in inner]
+
+
+class Scorer:
+    """Pseudo-log-likelihood scoring over a loaded model (see the module docstring).
+
+    Args:
+        model: A :class:`~xlm_onnx.model.Model` of format 2 (shared with other tasks).
+
+    Raises:
+        ModelFormatError: The graph has no ``label_log_probs`` output (format 1): re-export.
+    """
+
+    def __init__(self, model: Model) -> None:
+        model.manifest.require_head(fmt.HEAD_LABEL_LOG_PROBS, "pseudo-log-likelihood scoring")
+        self.model = model
+        tok = model.tokenizer
+        self._specials = set(tok.all_special_tokens) | set(tok._added_encoder)  # added tokens are words too
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike | None = None, provider: ProviderSpec = "cpu",
+                        threads: int | None = None, verify: bool = True) -> "Scorer":
+        """Loads a model directory (default: the embedded demo model); see :meth:`Model.load`."""
+        return cls(Model.load(path, provider=provider, threads=threads, verify=verify))
+
+    def score(self, texts: str | Sequence[str], metric: str = "original", per_token: bool = False,
+              lang: str | None = None, truncation: bool = False, max_tokens: int | None = DEFAULT_MAX_TOKENS):
+        """PLL of each text.
+
+        Args:
+            texts: A text or a list of texts.
+            metric: ``original`` (Salazar et al.) or ``word_l2r`` (Kauf & Ivanova).
+            per_token: Return :class:`PLLScore` objects (tokens and their log-probs) instead of sums.
+            lang: Language code for models with language embeddings (``None``: none).
+            truncation: Cut texts longer than the model's maximum instead of raising.
+            max_tokens: Token budget per run (copies x length); at most :data:`DEFAULT_MAX_ROWS`
+                copies per run whatever the budget.
+
+        Returns:
+            float64 ``[n]`` sums (a float for one str), or a list of :class:`PLLScore` (one for
+            one str) with ``per_token``. A text of no tokens scores 0.
+
+        Raises:
+            TypeError, InputError, ValueError: Malformed texts or options, naming the problem.
+        """
+        single = isinstance(texts, str)
+        items = [texts] if single else texts
+        if not isinstance(items, (list, tuple)):
+            raise TypeError(f"texts must be a str or a list of str, not {type(texts).__name__}")
+        if not items:
+            raise InputError("texts is an empty list")
+        if metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, not {metric!r}")
+        if not isinstance(per_token, bool):
+            raise TypeError(f"per_token must be a bool, not {type(per_token).__name__}")
+        _positive_int("max_tokens", max_tokens, allow_none=True)
+        lang_id = self.model.lang_id(lang)
+        rows = self.model.encode(items, truncation)
+        log_probs = self._log_probs(items, rows, metric, lang_id, max_tokens)
+        results = [self.decode(ids, lp) for ids, lp in zip(rows, log_probs)]
+        if per_token:
+            return results[0] if single else results
+        sums = np.array([r.score for r in results], dtype=np.float64)
+        return float(sums[0]) if single else sums
+
+    def _pieces(self, text: str, ids: Sequence[int]) -> list[str]:
+        """``<s>``, the BPE pieces of ``text`` (unknown ones still spelt, ``</w>`` kept), ``</s>``;
+        cut like ``ids`` when it was truncated."""
+        tok = self.model.tokenizer
+        pieces = tok.tokenize(text)[: len(ids) - 2]
+        if len(pieces) != len(ids) - 2:  # cannot happen with this tokenizer; never misalign
+            pieces = tok.convert_ids_to_tokens(list(ids[1:-1]))
+        return [tok.bos_token] + pieces + [tok.eos_token]
+
+    def _log_probs(self, texts: Sequence[str], rows: list[list[int]], metric: str, lang_id: int,
+                   max_tokens: int | None) -> list[np.ndarray]:
+        """log p(original) of every scored position of every row (float32 per row)."""
+        copies = [(s, m) for s, ids in enumerate(rows)
+                  for m in mask_sets(ids, self._pieces(texts[s], ids), self._specials, metric)]
+        out = [np.zeros(max(len(ids) - 2, 0), dtype=np.float32) for ids in rows]
+        lengths = [len(rows[s]) for s, _ in copies]
+        for group in plan(lengths, DEFAULT_MAX_ROWS, max_tokens):
+            chosen = [copies[c] for c in group]
+            got = self.run_batch([rows[s] for s, _ in chosen], [m for _, m in chosen], lang_id)
+            for (s, masked), value in zip(chosen, got):
+                out[s][masked[0] - 1] = value
+        return out
+
+    def run_batch(self, rows: Sequence[Sequence[int]], masked: Sequence[range], lang_id: int = -1) -> np.ndarray:
+        """One run: row ``i`` with ``masked[i]`` masked; log p(original) at ``masked[i][0]``, float32."""
+        model = self.model
+        ids, attention = pad(rows, model.manifest.pad_token_id)
+        original = ids.copy()
+        for i, positions in enumerate(masked):
+            ids[i, positions.start:positions.stop] = model.manifest.mask_token_id
+        batch = Batch(tuple(range(len(rows))), ids, attention)
+        labels = original[ids == model.manifest.mask_token_id]  # row-major, the graph's mask order
+        positions, log_probs = model.run([fmt.MASK_POSITIONS, fmt.LABEL_LOG_PROBS], batch, lang_id,
+                                         label_ids=labels)
+        lookup = {(int(r), int(c)): i for i, (r, c) in enumerate(positions.tolist())}
+        return log_probs[[lookup[(i, m.start)] for i, m in enumerate(masked)]]
+
+    def decode(self, ids: Sequence[int], log_probs: np.ndarray) -> PLLScore:
+        """The :class:`PLLScore` of one row from its scored positions' log-probs."""
+        inner = list(ids[1:-1])
+        return PLLScore(score=float(np.sum(log_probs, dtype=np.float64)),
+                        tokens=tuple(self.model.tokenizer.convert_ids_to_tokens(inner)),
+                        token_ids=tuple(int(i) for i in inner),
+                        token_log_probs=tuple(float(x) for x in log_probs))
