@@ -17,7 +17,7 @@ REPRODUCE = """\
 ```bash
 apt-get update
 python -m xlm_onnx_export.corpus --download          # apt-get download firefox-esr-l10n-*, extract text
-python -m xlm_onnx_export.train --out .cache/demo_ckpt   # {steps} steps (export/demo_model.json)
+python -m xlm_onnx_export.train --out .cache/demo_ckpt   # {planned} steps (export/demo_model.json)
 xlm-onnx export .cache/demo_ckpt .cache/demo-fp32 --force
 xlm-onnx export .cache/demo_ckpt .cache/demo-fp16 --precision fp16 --force
 xlm-onnx export .cache/demo_ckpt .cache/demo-int8 --precision int8 --tied-embedding fp16 --force
@@ -61,6 +61,18 @@ def _quality_note(acc: dict | None) -> str:
     return ("\n- **Quality: weak.** The 2-core, 60-minute budget is the limit: the model mostly proposes\n"
             "  frequent tokens (punctuation, function words), so fill-mask answers are often not the right\n"
             "  word. More steps (`--max-steps`, on a faster machine) give a better model.")
+
+
+def _budget_note(log: dict) -> str:
+    """Says so plainly when the wall-clock guard, not the step count, ended the run."""
+    if log.get("stopped_by") != "budget":
+        return ""
+    planned = log["config"].get("max_steps")
+    return (f"\n\n**This run did not complete the recipe.** The wall-clock guard ({log['config']['minutes']:g} min) "
+            f"stopped it at step {log['steps']} of {planned} on a machine shared with other jobs, so the "
+            "learning rate had not decayed to zero and the weights depend on how fast the machine was: they "
+            "are not reproducible bit for bit. Re-run the recipe on an idle machine (the guard is now "
+            "240 min) to get the reproducible model.")
 
 
 def _corpus_sha256() -> str:
@@ -125,7 +137,7 @@ training split, cased, accents kept), XLM special tokens and ids (`<s>` 0, `</s>
 Masked-LM objective: {cfg['mask_prob']:.0%} of the non-special tokens, 80% `<special1>` / 10% random /
 10% unchanged; each language's lines shuffled and packed as `<s> a </s> b </s> ...` rows of
 {cfg['seq_len']} tokens, batch {cfg['batch_size']}; AdamW (lr {cfg['lr']}, betas 0.9/0.98, weight decay
-{cfg['weight_decay']}), {cfg['warmup_steps']} warmup steps then linear decay to zero at step {log['steps']};
+{cfg['weight_decay']}), {cfg['warmup_steps']} warmup steps then linear decay to zero at step {log['config'].get('max_steps') or log['steps']};
 {"bf16 autocast (fp32 master weights)" if cfg.get('bf16') else "fp32"}; dropout {cfg['dropout']}; seed {cfg['seed']};
 torch {log['torch']} with {cfg['threads']} threads.
 
@@ -134,7 +146,7 @@ torch {log['torch']} with {cfg['threads']} threads.
   {sum(tokens.values())} training tokens.
 - Training MLM loss {first['loss']} (step {first['step']}) -> **{log['final_loss']}** (last {cfg['log_every']} steps);
   accuracy on the training batches' selected tokens (the 10% kept unchanged included)
-  {first['acc']:.3f} -> {last['acc']:.3f}.{_quality_note(accuracy)}
+  {first['acc']:.3f} -> {last['acc']:.3f}.{_quality_note(accuracy)}{_budget_note(log)}
 
 ## Held-out accuracy
 {_accuracy_section(accuracy)}
@@ -163,7 +175,7 @@ Source form of the model = this card's recipe plus the repository's `export/` co
 text is `LICENSE-MPL-2.0` beside this card.
 
 ## Reproduce
-{REPRODUCE.format(steps=log['steps'], sha=log.get('weights_sha256', 'not recorded'), corpus_sha=_corpus_sha256())}
+{REPRODUCE.format(planned=log['config'].get('max_steps') or log['steps'], sha=log.get('weights_sha256', 'not recorded'), corpus_sha=_corpus_sha256())}
 """
 
 

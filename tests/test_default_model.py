@@ -42,6 +42,50 @@ def test_default_model_dir_and_no_path_fill_mask():
     assert len({r["token"] for r in results}) == 5
 
 
+@needs_default
+def test_default_model_is_portable_and_passes_its_own_check():
+    """7-bit weights (exact on every CPU class) and the golden probes reproduce here."""
+    manifest = fmt.read_manifest(DEFAULT_DIR)
+    assert manifest.int8_weight_max == fmt.INT8_SATURATION_SAFE_MAX
+    report = xlm_onnx.check_model()
+    assert report.passed and report.n_masks == 24, report.failures()
+
+
+@needs_default
+def test_default_model_answers_all_three_tasks():
+    """Shipped as format 2: embeddings and PLL scoring work out of the box."""
+    import numpy as np
+
+    manifest = fmt.read_manifest(DEFAULT_DIR)
+    assert manifest.format_version == fmt.FORMAT_VERSION == 2 and set(manifest.heads) == set(fmt.HEADS)
+    model = xlm_onnx.Model.load()
+    vectors = xlm_onnx.Embedder(model).embed(["Toute personne a droit à la liberté.", "Alle Menschen"], normalize=True)
+    assert vectors.shape == (2, manifest.source["config"]["emb_dim"]) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-6)
+    scored = xlm_onnx.Scorer(model).score("Toute personne a droit à la liberté.", per_token=True)
+    assert np.isfinite(scored.score) and scored.score < 0
+    assert abs(sum(scored.token_log_probs) - scored.score) <= 1e-9
+
+
+def _readme_sample() -> tuple[str, list[str]]:
+    """The README's first command line and the output it shows below it."""
+    readme = (DEFAULT_DIR.parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = readme.split("```")
+    command = next(b for b in blocks if "xlm-onnx fill-mask" in b and "pip install ." in b)
+    shown = blocks[blocks.index(command) + 2].strip("\n").splitlines()
+    return command, shown
+
+
+@needs_default
+def test_readme_sample_output_is_what_the_command_prints():
+    command, shown = _readme_sample()
+    assert f'fill-mask "{FRENCH}"' in command
+    proc = subprocess.run([sys.executable, "-m", "xlm_onnx", "fill-mask", FRENCH], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == shown
+
+
 _BLOCK_TORCH = """
 import sys, runpy
 class _Block:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ._lazy import lazy_getattr
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
     "XLMTokenizer": "xlm_onnx.tokenizer",

@@ -55,22 +55,11 @@ class FillMask:
     def from_pretrained(cls, path: str | os.PathLike | None = None, provider: ProviderSpec = "cpu",
                         threads: int | None = None, batch_size: int = 8, verify: bool = True,
                         optimization_level: str = "all") -> "FillMask":
-        """Loads a model directory (default: the embedded demo model).
+        """Loads a model directory (default: the embedded demo model) with :meth:`Model.load`,
+        whose arguments, errors and ``PrecisionWarning`` these are.
 
         Args:
-            path: Directory written by ``xlm-onnx export``.
-            provider: ``"cpu"``, ``"cuda"``, ``"tensorrt"`` or an ORT provider list.
-            threads: Intra-op threads (``None``: ORT's default, one per physical core).
             batch_size: Sentences per ``session.run`` when a list is given.
-            verify: Check file checksums against the manifest (sizes are always checked).
-            optimization_level: ORT graph optimisation level.
-
-        Raises:
-            ModelFormatError: Missing/corrupt files or an unknown ``format_version``.
-
-        Warns:
-            PrecisionWarning: Once per directory, for full-range int8 weights on a CPU whose int8
-                kernel saturates them (AVX2, AVX-512 without VNNI); re-export to fix.
         """
         _check_batch_size(batch_size)  # before the (slow) session is built
         model = Model.load(path, provider=provider, threads=threads, verify=verify,
