@@ -245,8 +245,7 @@ def check_model(path: str | os.PathLike | None = None, provider="cpu", threads: 
     Raises:
         ModelFormatError: The directory is not loadable or has no ``golden.json``.
     """
-    from .fill_mask import FillMask
+    from .model import Model  # the shared loader: no task object is needed to run the probes
 
-    fm = FillMask.from_pretrained(path, provider=provider, threads=threads)
-    root = Path(fm.model_dir)
-    return run_golden(fm.session, Golden.read(root), fm.manifest.precision, fm.tokenizer)
+    model = Model.load(path, provider=provider, threads=threads)
+    return run_golden(model.session, Golden.read(model.model_dir), model.manifest.precision, model.tokenizer)

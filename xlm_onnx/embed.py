@@ -14,7 +14,6 @@ here rather than in the graph so both poolings (and token-level states) come fro
 
 from __future__ import annotations
 
-import os
 from typing import Any, Sequence
 
 import numpy as np
@@ -22,8 +21,7 @@ import numpy as np
 from . import format as fmt
 from .batching import DEFAULT_MAX_TOKENS, Batch, batches
 from .errors import InputError
-from .model import Model
-from .session import ProviderSpec
+from .model import Model, ModelTask
 
 POOLINGS = ("mean", "cls")
 
@@ -58,7 +56,7 @@ def _positive_int(name: str, value: Any, allow_none: bool = False) -> None:
         raise ValueError(f"{name} must be a positive int{' or None' if allow_none else ''}, not {value!r}")
 
 
-class Embedder:
+class Embedder(ModelTask):
     """Sentence embeddings over a loaded model (see the module docstring).
 
     Args:
@@ -71,12 +69,6 @@ class Embedder:
     def __init__(self, model: Model) -> None:
         model.manifest.require_head(fmt.HEAD_HIDDEN, "embeddings")
         self.model = model
-
-    @classmethod
-    def from_pretrained(cls, path: str | os.PathLike | None = None, provider: ProviderSpec = "cpu",
-                        threads: int | None = None, verify: bool = True) -> "Embedder":
-        """Loads a model directory (default: the embedded demo model); see :meth:`Model.load`."""
-        return cls(Model.load(path, provider=provider, threads=threads, verify=verify))
 
     def embed(self, texts: str | Sequence[str], pooling: str = "mean", normalize: bool = False,
               batch_size: int = 32, lang: str | None = None, truncation: bool = False,

@@ -162,3 +162,17 @@ class Model:
         if self.manifest.uses_langs:
             feed[fmt.LANGS] = np.full_like(batch.input_ids, lang_id)
         return self.session.run(list(outputs), feed)
+
+
+class ModelTask:
+    """Base of the tasks built from a loaded :class:`Model` alone (embeddings, scoring): one
+    ``from_pretrained`` for all of them, so their loading options cannot drift apart."""
+
+    def __init__(self, model: Model) -> None:  # pragma: no cover - subclasses define their own
+        self.model = model
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike | None = None, provider: ProviderSpec = "cpu",
+                        threads: int | None = None, verify: bool = True):
+        """Loads a model directory (default: the embedded demo model); see :meth:`Model.load`."""
+        return cls(Model.load(path, provider=provider, threads=threads, verify=verify))

@@ -20,7 +20,6 @@ of a word with ``</w>``; boundaries are read from the BPE pieces *before* unknow
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -30,8 +29,7 @@ from . import format as fmt
 from .batching import DEFAULT_MAX_TOKENS, Batch, pad, plan
 from .embed import _positive_int
 from .errors import InputError
-from .model import Model
-from .session import ProviderSpec
+from .model import Model, ModelTask
 
 METRICS = ("original", "word_l2r")
 #: Masked copies per run: bounds the head's ``[rows, V]`` tensors (logits, probabilities,
@@ -78,7 +76,7 @@ def mask_sets(ids: Sequence[int], tokens: Sequence[str], specials: set[str], met
     return [range(p, 1 + 1 + ends[p - 1]) for p in inner]
 
 
-class Scorer:
+class Scorer(ModelTask):
     """Pseudo-log-likelihood scoring over a loaded model (see the module docstring).
 
     Args:
@@ -93,12 +91,6 @@ class Scorer:
         self.model = model
         tok = model.tokenizer
         self._specials = set(tok.all_special_tokens) | set(tok._added_encoder)  # added tokens are words too
-
-    @classmethod
-    def from_pretrained(cls, path: str | os.PathLike | None = None, provider: ProviderSpec = "cpu",
-                        threads: int | None = None, verify: bool = True) -> "Scorer":
-        """Loads a model directory (default: the embedded demo model); see :meth:`Model.load`."""
-        return cls(Model.load(path, provider=provider, threads=threads, verify=verify))
 
     def score(self, texts: str | Sequence[str], metric: str = "original", per_token: bool = False,
               lang: str | None = None, truncation: bool = False, max_tokens: int | None = DEFAULT_MAX_TOKENS):
