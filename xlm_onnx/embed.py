@@ -14,6 +14,7 @@ here rather than in the graph so both poolings (and token-level states) come fro
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -56,6 +57,25 @@ def _positive_int(name: str, value: Any, allow_none: bool = False) -> None:
         raise ValueError(f"{name} must be a positive int{' or None' if allow_none else ''}, not {value!r}")
 
 
+@dataclass(frozen=True)
+class EmbedRequest:
+    """A validated, encoded embedding request (:meth:`Embedder.prepare`), ready to batch.
+
+    Attributes:
+        rows: Ids with specials of each text, in input order.
+        pooling: ``mean`` or ``cls``.
+        normalize: Unit-length rows.
+        lang_id: The ``langs`` value (-1: none).
+        single: The caller gave one str (``[dim]``, not ``[n, dim]``).
+    """
+
+    rows: list[list[int]]
+    pooling: str
+    normalize: bool
+    lang_id: int
+    single: bool
+
+
 class Embedder(ModelTask):
     """Sentence embeddings over a loaded model (see the module docstring).
 
@@ -87,6 +107,22 @@ class Embedder(ModelTask):
         Raises:
             TypeError, InputError, ValueError: Malformed texts or options, naming the problem.
         """
+        _positive_int("batch_size", batch_size)
+        _positive_int("max_tokens", max_tokens, allow_none=True)
+        request = self.prepare(texts, pooling, normalize, lang, truncation)
+        rows = request.rows
+        out: np.ndarray | None = None
+        for batch in batches(rows, self.model.manifest.pad_token_id, batch_size, max_tokens):
+            pooled = self.run_batch(batch, request.pooling, request.normalize, request.lang_id)
+            if out is None:
+                out = np.empty((len(rows), pooled.shape[1]), dtype=np.float32)
+            out[list(batch.indices)] = pooled
+        return out[0] if request.single else out
+
+    def prepare(self, texts: str | Sequence[str], pooling: str = "mean", normalize: bool = False,
+                lang: str | None = None, truncation: bool = False) -> EmbedRequest:
+        """Validates and encodes a request: the first step of :meth:`embed` (arguments and errors
+        are its own). Then :meth:`run_batch` on batches of its rows."""
         single = isinstance(texts, str)
         items = [texts] if single else texts
         if not isinstance(items, (list, tuple)):
@@ -95,17 +131,10 @@ class Embedder(ModelTask):
             raise InputError("texts is an empty list")
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
-        _positive_int("batch_size", batch_size)
-        _positive_int("max_tokens", max_tokens, allow_none=True)
+        if not isinstance(normalize, bool):
+            raise TypeError(f"normalize must be a bool, not {type(normalize).__name__}")
         lang_id = self.model.lang_id(lang)
-        rows = self.model.encode(items, truncation)
-        out: np.ndarray | None = None
-        for batch in batches(rows, self.model.manifest.pad_token_id, batch_size, max_tokens):
-            pooled = self.run_batch(batch, pooling, normalize, lang_id)
-            if out is None:
-                out = np.empty((len(rows), pooled.shape[1]), dtype=np.float32)
-            out[list(batch.indices)] = pooled
-        return out[0] if single else out
+        return EmbedRequest(self.model.encode(items, truncation), pooling, normalize, lang_id, single)
 
     def run_batch(self, batch: Batch, pooling: str = "mean", normalize: bool = False, lang_id: int = -1
                   ) -> np.ndarray:

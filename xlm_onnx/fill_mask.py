@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -20,6 +21,25 @@ from .tokenizer import XLMTokenizer
 def _check_batch_size(batch_size: Any) -> None:
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, not {batch_size!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class FillMaskRequest:
+    """A validated, encoded fill-mask request (:meth:`FillMask.prepare`), ready to batch.
+
+    Attributes:
+        rows: Ids with specials of each input, in input order.
+        top_k: Predictions per mask.
+        target_ids: Sorted unique target ids, or ``None``.
+        lang_id: The ``langs`` value (-1: none).
+        single: The caller gave one str (one result, not a list of them).
+    """
+
+    rows: list[list[int]]
+    top_k: int
+    target_ids: np.ndarray | None
+    lang_id: int
+    single: bool
 
 
 class FillMask:
@@ -83,6 +103,20 @@ class FillMask:
         Raises:
             TypeError, InputError: For malformed requests, naming the problem.
         """
+        request = self.prepare(inputs, top_k, targets, lang, truncation)
+        results: list[Any] = [None] * len(request.rows)
+        # Length-sorted groups of batch_size rows (no token budget: results are as they always were).
+        for batch in batches(request.rows, self.manifest.pad_token_id, max_rows=self.batch_size, max_tokens=None):
+            for i, result in zip(batch.indices,
+                                 self.run_batch(batch, request.top_k, request.target_ids, request.lang_id)):
+                results[i] = result
+        return results[0] if request.single else results
+
+    def prepare(self, inputs: str | Sequence[str], top_k: int = 5, targets: str | Sequence[str] | None = None,
+                lang: str | None = None, truncation: bool = False) -> FillMaskRequest:
+        """Validates and encodes a request: the first step of :meth:`__call__` (arguments and errors
+        are its own). Then :meth:`run_batch` on batches of its rows (the HTTP server batches rows
+        of several requests with equal options together)."""
         single = isinstance(inputs, str)
         texts = [inputs] if single else inputs
         if not isinstance(texts, (list, tuple)):
@@ -93,12 +127,7 @@ class FillMask:
         target_ids = resolve_targets(self.tokenizer, targets)
         lang_id = self.model.lang_id(lang)
         rows = [e.ids for e in encode_requests(self.tokenizer, texts, self.manifest.max_positions, truncation)]
-        results: list[Any] = [None] * len(rows)
-        # Length-sorted groups of batch_size rows (no token budget: results are as they always were).
-        for batch in batches(rows, self.manifest.pad_token_id, max_rows=self.batch_size, max_tokens=None):
-            for i, result in zip(batch.indices, self.run_batch(batch, top_k, target_ids, lang_id)):
-                results[i] = result
-        return results[0] if single else results
+        return FillMaskRequest(rows, top_k, target_ids, lang_id, single)
 
     def _check_top_k(self, top_k: Any) -> int:
         if not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool):

@@ -55,6 +55,26 @@ class PLLScore:
     token_log_probs: tuple[float, ...]
 
 
+@dataclass(frozen=True)
+class ScoreRequest:
+    """A validated, encoded scoring request (:meth:`Scorer.prepare`), ready to batch.
+
+    Attributes:
+        rows: Ids with specials of each text, in input order.
+        copies: The masked copies to run: ``(row index, masked positions)``; each scores the
+            first position of its range.
+        lang_id: The ``langs`` value (-1: none).
+        per_token: Answer :class:`PLLScore` objects instead of sums.
+        single: The caller gave one str.
+    """
+
+    rows: list[list[int]]
+    copies: list[tuple[int, range]]
+    lang_id: int
+    per_token: bool
+    single: bool
+
+
 def word_ends(tokens: Sequence[str], specials: set[str]) -> list[int]:
     """Index of the last piece of the word each piece belongs to (``</w>`` ends a word; a special
     token is a word of its own, and ends the word before it)."""
@@ -112,6 +132,21 @@ class Scorer(ModelTask):
         Raises:
             TypeError, InputError, ValueError: Malformed texts or options, naming the problem.
         """
+        _positive_int("max_tokens", max_tokens, allow_none=True)
+        request = self.prepare(texts, metric, per_token, lang, truncation)
+        values = np.zeros(len(request.copies), dtype=np.float32)
+        lengths = [len(request.rows[s]) for s, _ in request.copies]
+        for group in plan(lengths, DEFAULT_MAX_ROWS, max_tokens):
+            chosen = [request.copies[c] for c in group]
+            values[group] = self.run_batch([request.rows[s] for s, _ in chosen], [m for _, m in chosen],
+                                           request.lang_id)
+        return self.finish(request, values)
+
+    def prepare(self, texts: str | Sequence[str], metric: str = "original", per_token: bool = False,
+                lang: str | None = None, truncation: bool = False) -> ScoreRequest:
+        """Validates and encodes a request, and lists its masked copies: the first step of
+        :meth:`score` (arguments and errors are its own). Then :meth:`run_batch` on groups of
+        copies (of one or several requests), and :meth:`finish` with each copy's value."""
         single = isinstance(texts, str)
         items = [texts] if single else texts
         if not isinstance(items, (list, tuple)):
@@ -122,15 +157,22 @@ class Scorer(ModelTask):
             raise ValueError(f"metric must be one of {METRICS}, not {metric!r}")
         if not isinstance(per_token, bool):
             raise TypeError(f"per_token must be a bool, not {type(per_token).__name__}")
-        _positive_int("max_tokens", max_tokens, allow_none=True)
         lang_id = self.model.lang_id(lang)
         rows = self.model.encode(items, truncation)
-        log_probs = self._log_probs(items, rows, metric, lang_id, max_tokens)
-        results = [self.decode(ids, lp) for ids, lp in zip(rows, log_probs)]
-        if per_token:
-            return results[0] if single else results
+        copies = [(s, m) for s, ids in enumerate(rows)
+                  for m in mask_sets(ids, self._pieces(items[s], ids), self._specials, metric)]
+        return ScoreRequest(rows, copies, lang_id, per_token, single)
+
+    def finish(self, request: ScoreRequest, copy_log_probs: Sequence[float]):
+        """The answer of :meth:`score` from each copy's log-prob (in ``request.copies`` order)."""
+        out = [np.zeros(max(len(ids) - 2, 0), dtype=np.float32) for ids in request.rows]
+        for (s, masked), value in zip(request.copies, copy_log_probs):
+            out[s][masked[0] - 1] = value
+        results = [self.decode(ids, lp) for ids, lp in zip(request.rows, out)]
+        if request.per_token:
+            return results[0] if request.single else results
         sums = np.array([r.score for r in results], dtype=np.float64)
-        return float(sums[0]) if single else sums
+        return float(sums[0]) if request.single else sums
 
     def _pieces(self, text: str, ids: Sequence[int]) -> list[str]:
         """``<s>``, the BPE pieces of ``text`` (unknown ones still spelt, ``</w>`` kept), ``</s>``;
@@ -140,20 +182,6 @@ class Scorer(ModelTask):
         if len(pieces) != len(ids) - 2:  # cannot happen with this tokenizer; never misalign
             pieces = tok.convert_ids_to_tokens(list(ids[1:-1]))
         return [tok.bos_token] + pieces + [tok.eos_token]
-
-    def _log_probs(self, texts: Sequence[str], rows: list[list[int]], metric: str, lang_id: int,
-                   max_tokens: int | None) -> list[np.ndarray]:
-        """log p(original) of every scored position of every row (float32 per row)."""
-        copies = [(s, m) for s, ids in enumerate(rows)
-                  for m in mask_sets(ids, self._pieces(texts[s], ids), self._specials, metric)]
-        out = [np.zeros(max(len(ids) - 2, 0), dtype=np.float32) for ids in rows]
-        lengths = [len(rows[s]) for s, _ in copies]
-        for group in plan(lengths, DEFAULT_MAX_ROWS, max_tokens):
-            chosen = [copies[c] for c in group]
-            got = self.run_batch([rows[s] for s, _ in chosen], [m for _, m in chosen], lang_id)
-            for (s, masked), value in zip(chosen, got):
-                out[s][masked[0] - 1] = value
-        return out
 
     def run_batch(self, rows: Sequence[Sequence[int]], masked: Sequence[range], lang_id: int = -1) -> np.ndarray:
         """One run: row ``i`` with ``masked[i]`` masked; log p(original) at ``masked[i][0]``, float32."""
