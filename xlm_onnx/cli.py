@@ -18,6 +18,7 @@ from . import __version__, cli_tasks
 from . import format as fmt
 from ._cli_input import INPUT_FORMATS
 from .errors import ModelFormatError, XLMOnnxError
+from .serve import cli as serve_cli
 
 USER_ERRORS = (XLMOnnxError, ValueError, TypeError, OSError, NotImplementedError)
 #: What the [export] extra brings; ``bench`` checks them before it starts subprocesses.
@@ -58,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     fill.add_argument("--batch-size", type=int, default=8, metavar="N", help="sentences per model run")
 
     cli_tasks.add_parsers(sub)  # embed, score
+    serve_cli.add_parser(sub)  # serve: its [serve] extra is imported only when it runs
 
     info = sub.add_parser("info", help="print a model directory's manifest")
     _model_args(info, flag=False, required=True)
@@ -107,6 +109,10 @@ def _fill_mask(args: argparse.Namespace) -> int:
     from ._cli_fill import fill_mask
 
     return fill_mask(args, _model_dir(args.model, args.revision))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    return serve_cli.run(args, _model_dir(args.model, args.revision))
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -220,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args = _parser().parse_args(argv)
         handler = {"fill-mask": _fill_mask, "embed": cli_tasks.run_embed, "score": cli_tasks.run_score,
-                   "info": _info, "check": _check, "export": _export}[args.command]
+                   "info": _info, "check": _check, "serve": _serve, "export": _export}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:

@@ -1,0 +1,250 @@
+"""The HTTP routes (Starlette): parse → the API's ``prepare`` off the event loop → the batcher → answer.
+
+Starlette rather than FastAPI: request validation must be the Python API's own (422 with the
+API's message), so FastAPI's main gift, pydantic models, would duplicate it with other messages;
+Starlette (which FastAPI is built on) gives the routing, lifespan and responses with fewer
+dependencies. uvicorn serves it and stops gracefully on SIGTERM (stop accepting, finish what was
+accepted, then the lifespan shutdown).
+
+Every error is one JSON line, ``{"error": message, "error_type": kind}`` as TEI answers
+(OpenAI's ``{"error": {"message", "type"}}`` on ``/v1/``), never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from typing import Any, Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .. import __version__
+from . import schemas
+from .batcher import Batcher, BatchSettings, QueueFull
+from .metrics import CONTENT_TYPE, Metrics
+from .schemas import HTTPError, Limits
+from .tasks import EMBED, FILL_MASK, SCORE, Tasks
+
+logger = logging.getLogger("xlm_onnx.serve")
+_KINDS = {401: "Unauthorized", 413: "Validation", 422: "Validation", 429: "Overloaded", 500: "Backend",
+          503: "Unhealthy"}
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Everything the app is configured with besides the model."""
+
+    batch: BatchSettings = BatchSettings()
+    limits: Limits = Limits()
+    api_key: str | None = None
+    model_name: str = "xlm-onnx"
+
+
+class _State:
+    """What the routes share: the tasks, the batcher, the tokenizer pool, readiness."""
+
+    def __init__(self, tasks: Tasks, settings: ServeSettings) -> None:
+        self.tasks, self.settings = tasks, settings
+        self.metrics = Metrics.create()
+        self.batcher: Batcher | None = None
+        # Tokenising is pure Python: a thread keeps it off the event loop (it shares the GIL, but
+        # the loop stays responsive between its bytecodes), apart from the inference thread.
+        self.prepare_pool = ThreadPoolExecutor(2, thread_name_prefix="xlm-onnx-prepare")
+        self.ready = False
+
+
+def _error(status: int, message: str, route: str, headers: dict | None = None) -> JSONResponse:
+    message = " ".join(str(message).split()) or "error"
+    kind = _KINDS.get(status, "Error")
+    body = {"error": {"message": message, "type": kind}} if route.startswith("/v1/") else \
+        {"error": message, "error_type": kind}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _read_json(request: Request, limit: int) -> Any:
+    """The body as JSON; 413 past ``limit`` bytes (checked on the header, then while reading)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPError(413, f"the body is {declared} bytes; this server takes at most {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPError(413, f"the body is over {limit} bytes, the most this server takes")
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HTTPError(422, f"the body is not valid JSON: {exc}") from None
+
+
+async def _client_gone(request: Request) -> None:
+    """Returns when the client disconnects (the body has been read: only http.disconnect is left)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
+    """The Starlette app serving ``tasks`` (a loaded model's)."""
+    state = _State(tasks, settings)
+
+    def _authorized(request: Request) -> bool:
+        if settings.api_key is None:
+            return True
+        given = request.headers.get("authorization", "")
+        scheme, _, token = given.partition(" ")
+        # Constant-time: the comparison must not tell how much of a guessed key was right.
+        return scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), settings.api_key.encode())
+
+    def endpoint(route: str, handler: Callable[[Request], Awaitable[Any]], method: str = "POST",
+                 public: bool = False) -> Route:
+        async def wrapped(request: Request) -> Response:
+            try:
+                if not public and not _authorized(request):
+                    response = _error(401, "missing or wrong API key (send Authorization: Bearer KEY)", route,
+                                      {"WWW-Authenticate": "Bearer"})
+                else:
+                    result = await handler(request)
+                    response = result if isinstance(result, Response) else JSONResponse(result)
+            except HTTPError as exc:
+                response = _error(exc.status, str(exc), route, exc.headers)
+            except QueueFull as exc:
+                response = _error(429, str(exc), route, {"Retry-After": "1"})
+            except (TypeError, ValueError) as exc:  # the API's own validation errors (InputError is one)
+                response = _error(422, str(exc), route)
+            except Exception as exc:  # a model error: one line; the server goes on
+                logger.error("%s: %s: %s", route, type(exc).__name__, exc, exc_info=exc)
+                response = _error(500, f"internal error ({type(exc).__name__}): {exc}", route)
+            state.metrics.requests.labels(route, str(response.status_code)).inc()
+            return response
+        return Route(route, wrapped, methods=[method])
+
+    async def run_task(request: Request, task: str, parse: Callable[[Any, Limits], dict]) -> tuple[Any, Any]:
+        """Admit → read and parse → prepare (pool) → batch → the API's answer (and the job)."""
+        if getattr(tasks, {FILL_MASK: "fill_mask", EMBED: "embedder", SCORE: "scorer"}[task]) is None:
+            raise HTTPError(422, f"this model has no {task} head (format 1): re-export it with xlm-onnx >= 0.2")
+        state.batcher.admit()  # 429 at once when full, before any work
+        try:
+            kwargs = parse(await _read_json(request, settings.limits.payload_bytes), settings.limits)
+            started = time.perf_counter()
+            job = await asyncio.get_running_loop().run_in_executor(state.prepare_pool, tasks.prepare, task, kwargs)
+            state.metrics.tokenize_seconds.observe(time.perf_counter() - started)
+            pending = state.batcher.submit(job)
+            gone = asyncio.ensure_future(_client_gone(request))
+            try:
+                await asyncio.wait({pending.future, gone}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                gone.cancel()
+            if not pending.future.done():
+                state.batcher.forget(pending)
+                return Response(status_code=499), job  # nobody reads it
+            return pending.future.result(), job
+        finally:
+            state.batcher.release()
+
+    async def fill_mask(request: Request) -> Any:
+        return (await run_task(request, FILL_MASK, schemas.fill_mask_args))[0]
+
+    async def embed(request: Request) -> Any:
+        answer, _ = await run_task(request, EMBED, schemas.embed_args)
+        return answer if isinstance(answer, Response) else schemas.embed_response(answer)
+
+    async def openai_embeddings(request: Request) -> Any:
+        encoding = []
+
+        def parse(body: Any, limits: Limits) -> dict:
+            args, fmt = schemas.openai_args(body, limits)
+            encoding.append(fmt)
+            return args
+        answer, job = await run_task(request, EMBED, parse)
+        if isinstance(answer, Response):
+            return answer
+        tokens = sum(len(row) for row in job.units)
+        return schemas.openai_response(answer, encoding[0], settings.model_name, tokens)
+
+    async def score(request: Request) -> Any:
+        answer, _ = await run_task(request, SCORE, schemas.score_args)
+        return answer if isinstance(answer, Response) else schemas.score_response(answer)
+
+    async def tokenize(request: Request) -> Any:
+        args = schemas.tokenize_args(await _read_json(request, settings.limits.payload_bytes), settings.limits)
+
+        def encode() -> Any:  # the API's Model.encode (its errors and truncation)
+            single = isinstance(args["inputs"], str)
+            texts = [args["inputs"]] if single else args["inputs"]
+            if not isinstance(texts, list) or not texts:
+                raise TypeError("inputs must be a str or a non-empty list of str")
+            out = [{"ids": ids, "tokens": tasks.model.tokenizer.convert_ids_to_tokens(ids)}
+                   for ids in tasks.model.encode(texts, args["truncation"])]
+            return out[0] if single else out
+        return await asyncio.get_running_loop().run_in_executor(state.prepare_pool, encode)
+
+    async def health(request: Request) -> Any:
+        return {"status": "ok"}
+
+    async def ready(request: Request) -> Any:
+        if not state.ready:
+            raise HTTPError(503, "warming up")
+        return {"status": "ready"}
+
+    async def info(request: Request) -> Any:
+        import numpy
+        import onnxruntime
+
+        from ..cpu import cpu_info
+
+        return {"model": settings.model_name, "tasks": tasks.available, "ready": state.ready,
+                "manifest": json.loads(tasks.model.manifest.to_json()),
+                "versions": {"xlm_onnx": __version__, "onnxruntime": onnxruntime.__version__,
+                             "numpy": numpy.__version__, "python": sys.version.split()[0]},
+                "batching": {**asdict(settings.batch), "pooling": tasks.pooling},
+                "limits": asdict(settings.limits), "auth": settings.api_key is not None,
+                "cpu": cpu_info().as_dict()}
+
+    async def metrics(request: Request) -> Any:
+        return Response(state.metrics.render(), media_type=CONTENT_TYPE)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette):
+        state.batcher = Batcher(tasks, settings.batch, state.metrics)
+        state.batcher.start()
+        warm = asyncio.ensure_future(_warm_up(state))
+        try:
+            yield
+        finally:
+            warm.cancel()
+            await state.batcher.close()  # uvicorn has drained the accepted requests by now
+            state.prepare_pool.shutdown(wait=True)
+
+    routes = [endpoint("/fill-mask", fill_mask), endpoint("/embed", embed),
+              endpoint("/v1/embeddings", openai_embeddings), endpoint("/score", score),
+              endpoint("/tokenize", tokenize), endpoint("/info", info, "GET"), endpoint("/metrics", metrics, "GET"),
+              endpoint("/health", health, "GET", public=True), endpoint("/ready", ready, "GET", public=True)]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def _warm_up(state: _State) -> None:
+    """One inference per task on the inference thread, then ready (the first run of an ORT session
+    allocates its arenas and is several times slower)."""
+    tasks = state.tasks
+    probes = {FILL_MASK: {"inputs": f"Hello {tasks.model.tokenizer.mask_token} !"}, EMBED: {"texts": "Hello world"},
+              SCORE: {"texts": "Hello world"}}
+    try:
+        for task in tasks.available:
+            job = tasks.prepare(task, probes[task])
+            await state.batcher.call(lambda: tasks.run([job], 1, 8192))
+    except Exception as exc:  # noqa: BLE001 - a model that cannot run stays not ready, and says why
+        logger.error("warm-up failed, the server stays not ready: %s: %s", type(exc).__name__, exc)
+        return
+    state.ready = True
+    logger.info("ready")
