@@ -225,6 +225,7 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
             warm.cancel()
             await state.batcher.close()  # uvicorn has drained the accepted requests by now
             state.prepare_pool.shutdown(wait=True)
+            print("xlm-onnx: stopped (every accepted request answered)", file=sys.stderr, flush=True)
 
     routes = [endpoint("/fill-mask", fill_mask), endpoint("/embed", embed),
               endpoint("/v1/embeddings", openai_embeddings), endpoint("/score", score),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-import sys
 
 #: The API key may come from the environment instead of the command line (where ``ps`` shows it).
 API_KEY_ENV = "XLM_ONNX_API_KEY"
@@ -91,6 +90,7 @@ def run(args: argparse.Namespace, model_dir) -> int:
     url_host = f"[{host}]" if family == socket.AF_INET6 else host
     print(f"xlm-onnx: serving {name} ({', '.join(tasks.available)}) on http://{url_host}:{port}", flush=True)
     config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=None, access_log=False)
+    # On SIGTERM/SIGINT uvicorn stops accepting, finishes the accepted requests, runs the lifespan
+    # shutdown (the batcher drains), then re-raises the signal: the exit status says how it ended.
     uvicorn.Server(config).run(sockets=[sock])
-    print("xlm-onnx: stopped", file=sys.stderr, flush=True)
     return 0
