@@ -177,3 +177,16 @@ def test_info_and_metrics(server):
     text = server.get("/metrics").text
     assert metric(text, "xlm_onnx_requests_total") > 0 and "xlm_onnx_inference_seconds_bucket" in text
     assert 'route="/fill-mask",status="422"' in text
+
+
+def test_missing_extra_is_one_line_exit_2():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['uvicorn'] = None; from xlm_onnx.cli import main; "
+            "assert 'starlette' not in sys.modules, 'the base CLI imported the extra'; "
+            "sys.exit(main(['serve', '--port', '0']))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == ("xlm-onnx: error: this command needs the [serve] extra (uvicorn is not installed): "
+                           "pip install 'xlm-onnx[serve]'\n")
