@@ -80,10 +80,11 @@ async def _cell(url: str, texts: list[str], clients: int, seconds: float) -> dic
                 ms = (time.perf_counter() - started) * 1000
                 if response.status_code == 200:
                     ok.append(ms)
-                elif response.status_code == 429:
+                elif response.status_code == 429:  # a well-behaved client waits Retry-After
                     refused += 1
                     refused_ms.append(ms)
-                    await asyncio.sleep(0.005)  # a well-behaved client backs off a little
+                    retry = float(response.headers.get("retry-after", "1"))
+                    await asyncio.sleep(max(0.0, min(retry, stop - time.perf_counter())))
                 else:
                     errors += 1
         began = time.perf_counter()

@@ -142,6 +142,11 @@ def test_422_malformed_body(server, content, needle):
     assert "Traceback" not in response.text and "\n" not in response.json()["error"]
 
 
+def test_unknown_route_and_method_are_json(server):
+    assert server.get("/fill-mask").json() == {"error": "Method Not Allowed", "error_type": "Error"}
+    assert server.post("/nope", json={}).status_code == 404
+
+
 def test_openai_errors_have_openai_shape(server):
     response = server.post("/v1/embeddings", json={"input": "a", "encoding_format": "int8"})
     assert response.status_code == 422 and "encoding_format" in response.json()["error"]["message"]

@@ -231,7 +231,10 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
               endpoint("/v1/embeddings", openai_embeddings), endpoint("/score", score),
               endpoint("/tokenize", tokenize), endpoint("/info", info, "GET"), endpoint("/metrics", metrics, "GET"),
               endpoint("/health", health, "GET", public=True), endpoint("/ready", ready, "GET", public=True)]
-    return Starlette(routes=routes, lifespan=lifespan)
+
+    async def not_routed(request: Request, exc: Exception) -> Response:  # 404, 405: JSON like the rest
+        return _error(getattr(exc, "status_code", 500), getattr(exc, "detail", "error"), request.url.path)
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_routed, 405: not_routed})
 
 
 async def _warm_up(state: _State) -> None:
