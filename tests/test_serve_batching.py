@@ -170,3 +170,35 @@ def test_model_error_is_one_line_500_and_the_server_goes_on(fp32_dir, tmp_path):
     message = failed.json()["error"]
     assert message.startswith("internal error (") and "\n" not in message and "Traceback" not in failed.text
     assert fine.status_code == 200 and fine.json() == FillMask.from_pretrained(fp32_dir)("hello <mask>")
+
+
+def test_batches_group_options_keep_order_and_respect_the_budget():
+    """The batcher in-process on the demo model: the oldest request leads each batch; later ones
+    with its options join it up to the budget; other options wait their turn, never starved."""
+    import asyncio
+
+    from xlm_onnx.serve.batcher import Batcher, BatchSettings
+    from xlm_onnx.serve.tasks import Tasks
+
+    tasks = Tasks(Model.load(None))
+    text = "Toute personne a droit à la <mask>."
+    width = len(tasks.prepare("fill-mask", {"inputs": text}).units[0])
+    order = [3, 5, 3, 3, 5]  # top_k per request, in arrival order
+    settings = BatchSettings(max_batch_tokens=width * 2, max_batch_size=64, max_wait_ms=1000)
+
+    async def scenario():
+        batcher = Batcher(tasks, settings)
+        seen = []
+        run = tasks.run
+        tasks.run = lambda jobs, *a: seen.append([j.prepared.top_k for j in jobs]) or run(jobs, *a)
+        pending = [batcher.submit(tasks.prepare("fill-mask", {"inputs": text, "top_k": k})) for k in order]
+        batcher.start()
+        answers = await asyncio.gather(*(p.future for p in pending))
+        await batcher.close()
+        return seen, answers
+
+    seen, answers = asyncio.run(scenario())
+    # 2 rows fill the budget: [3, 3] closes at once, then the oldest left (5) leads.
+    assert seen == [[3, 3], [5, 5], [3]]
+    expected = {k: FillMask.from_pretrained()(text, top_k=k) for k in (3, 5)}
+    assert [len(a) for a in answers] == order and all(a == expected[k] for a, k in zip(answers, order))
