@@ -129,13 +129,15 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
             return response
         return Route(route, wrapped, methods=[method])
 
-    async def run_task(request: Request, task: str, parse: Callable[[Any, Limits], dict]) -> tuple[Any, Any]:
-        """Admit → read and parse → prepare (pool) → batch → the API's answer (and the job)."""
+    async def run_task(request: Request, task: str, parse: Callable[[Any, Limits], Any]) -> tuple[Any, Any, Any]:
+        """Admit → read and parse → prepare (pool) → batch → (the API's answer, the job, what ``parse``
+        gave besides the API's arguments: it returns the arguments, or ``(arguments, extra)``)."""
         if getattr(tasks, {FILL_MASK: "fill_mask", EMBED: "embedder", SCORE: "scorer"}[task]) is None:
             raise HTTPError(422, f"this model has no {task} head (format 1): re-export it with xlm-onnx >= 0.2")
         state.batcher.admit()  # 429 at once when full, before any work
         try:
-            kwargs = parse(await _read_json(request, settings.limits.payload_bytes), settings.limits)
+            parsed = parse(await _read_json(request, settings.limits.payload_bytes), settings.limits)
+            kwargs, extra = parsed if isinstance(parsed, tuple) else (parsed, None)
             started = time.perf_counter()
             job = await asyncio.get_running_loop().run_in_executor(state.prepare_pool, tasks.prepare, task, kwargs)
             state.metrics.tokenize_seconds.observe(time.perf_counter() - started)
@@ -147,8 +149,8 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
                 gone.cancel()
             if not pending.future.done():
                 state.batcher.forget(pending)
-                return Response(status_code=499), job  # nobody reads it
-            return pending.future.result(), job
+                return Response(status_code=499), job, extra  # nobody reads it
+            return pending.future.result(), job, extra
         finally:
             state.batcher.release()
 
@@ -156,24 +158,18 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
         return (await run_task(request, FILL_MASK, schemas.fill_mask_args))[0]
 
     async def embed(request: Request) -> Any:
-        answer, _ = await run_task(request, EMBED, schemas.embed_args)
+        answer, _, _ = await run_task(request, EMBED, schemas.embed_args)
         return answer if isinstance(answer, Response) else schemas.embed_response(answer)
 
     async def openai_embeddings(request: Request) -> Any:
-        encoding = []
-
-        def parse(body: Any, limits: Limits) -> dict:
-            args, fmt = schemas.openai_args(body, limits)
-            encoding.append(fmt)
-            return args
-        answer, job = await run_task(request, EMBED, parse)
+        answer, job, encoding = await run_task(request, EMBED, schemas.openai_args)
         if isinstance(answer, Response):
             return answer
         tokens = sum(len(row) for row in job.units)
-        return schemas.openai_response(answer, encoding[0], settings.model_name, tokens)
+        return schemas.openai_response(answer, encoding, settings.model_name, tokens)
 
     async def score(request: Request) -> Any:
-        answer, _ = await run_task(request, SCORE, schemas.score_args)
+        answer, _, _ = await run_task(request, SCORE, schemas.score_args)
         return answer if isinstance(answer, Response) else schemas.score_response(answer)
 
     async def tokenize(request: Request) -> Any:
