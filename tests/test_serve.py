@@ -181,6 +181,7 @@ def test_info_and_metrics(server):
     from xlm_onnx.model import default_model_dir
 
     assert str(default_model_dir().parent.parent) not in json.dumps(info)  # no server path in answers
+    assert server.post("/fill-mask", json={"inputs": "no mask"}).status_code == 422
     text = server.get("/metrics").text
     assert metric(text, "xlm_onnx_requests_total") > 0 and "xlm_onnx_inference_seconds_bucket" in text
     assert 'route="/fill-mask",status="422"' in text
