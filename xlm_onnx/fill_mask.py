@@ -67,15 +67,21 @@ class FillMask:
         return cls.from_model(model, batch_size)
 
     def __call__(self, inputs: str | Sequence[str], top_k: int = 5, targets: str | Sequence[str] | None = None,
-                 lang: str | None = None, truncation: bool = False) -> list:
+                 lang: str | None = None, truncation: bool = False, whole_word_targets: bool = False) -> list:
         """Predicts the masked tokens.
 
         Args:
             inputs: A text, or a list of texts, each with at least one mask token
                 (``<special1>``; ``<mask>`` and ``[MASK]`` are accepted too).
             top_k: Predictions per mask (clamped to the number of targets when given).
-            targets: Restrict predictions to these words (HF semantics: a word outside the
-                vocabulary is replaced by its first BPE piece).
+            targets: Restrict predictions to these words. HF semantics by default: a target is
+                looked up in the vocabulary as spelt, which finds a *word-internal* piece when
+                there is one (``"monde"`` → ``monde``, not ``monde</w>``), and a word outside the
+                vocabulary is replaced by its first BPE piece (``"Paris"`` → ``Par``).
+            whole_word_targets: Score each target as the whole word it is instead: all its
+                pieces written into the masked slot, scored by within-word left-to-right
+                pseudo-log-likelihood (:mod:`xlm_onnx.whole_word`; format 2). ``token`` is then
+                the list of the word's piece ids.
             lang: Language code for models with language embeddings (``None``: none added,
                 as in the HF pipeline).
             truncation: Cut texts longer than the model's maximum instead of raising.
@@ -90,9 +96,18 @@ class FillMask:
         if not texts:
             raise InputError("inputs is an empty list")
         top_k = self._check_top_k(top_k)
-        target_ids = resolve_targets(self.tokenizer, targets)
+        if not isinstance(whole_word_targets, bool):
+            raise TypeError(f"whole_word_targets must be a bool, not {type(whole_word_targets).__name__}")
+        if whole_word_targets and targets is None:
+            raise InputError("whole_word_targets=True needs targets (the words to score)")
+        target_ids = None if whole_word_targets else resolve_targets(self.tokenizer, targets)
         lang_id = self.model.lang_id(lang)
         rows = [e.ids for e in encode_requests(self.tokenizer, texts, self.manifest.max_positions, truncation)]
+        if whole_word_targets:
+            from .whole_word import WholeWordTargets, target_pieces
+
+            results = WholeWordTargets(self.model)(rows, target_pieces(self.model, targets), top_k, lang_id)
+            return results[0] if single else results
         results: list[Any] = [None] * len(rows)
         # Length-sorted groups of batch_size rows (no token budget: results are as they always were).
         for batch in batches(rows, self.manifest.pad_token_id, max_rows=self.batch_size, max_tokens=None):
