@@ -7,7 +7,7 @@ per precision and the top-1 agreement of fp16/int8 with fp32, as a markdown tabl
 
     python benchmarks/accuracy.py fp32=DIR int8=xlm_onnx/default_model [fp16=DIR] --json out.json
 
-Needs the corpus cache (``python -m xlm_onnx_export.corpus``) and the export extra only for that.
+Needs the corpus cache (``python -m recipes.demo_model.corpus``) and the export extra only for that.
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the result as JSON here")
     args = parser.parse_args(argv)
     models = dict(m.split("=", 1) for m in args.models)
-    from xlm_onnx_export.corpus import load_corpus  # a given path is only read; None builds/loads the demo corpus
+    from recipes.demo_model.corpus import load_corpus  # a given path is only read; None builds/loads the demo corpus
 
     rows = load_corpus(args.corpus)
     result = evaluate({k: Path(v) for k, v in models.items()}, rows, args.max_lines, args.seed, args.threads)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from xlm_onnx import format as fmt
+
 from .vocab import SAMPLE_TEXTS, write_xlm_vocab
 
 @dataclass(frozen=True)
@@ -50,16 +52,17 @@ def make_checkpoint(out_dir, arch: Arch = TINY, *, use_lang_emb=False, seed=0, p
 
     out = Path(out_dir)
     write_xlm_vocab(texts, out, num_merges=num_merges)
-    vocab = json.loads((out / "vocab.json").read_text(encoding="utf-8"))
+    vocab = json.loads((out / fmt.VOCAB_FILE).read_text(encoding="utf-8"))
     if arch.n_words is not None and arch.n_words > len(vocab):
         vocab.update({f"zzsyn{i}</w>": i for i in range(len(vocab), arch.n_words)})
-        (out / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+        (out / fmt.VOCAB_FILE).write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     langs = {"en": 0, "fr": 1, "de": 2} if use_lang_emb else {"en": 0}
     config = XLMConfig(
         vocab_size=len(vocab), emb_dim=arch.dim, n_layers=arch.n_layers, n_heads=arch.n_heads,
         max_position_embeddings=arch.max_positions, use_lang_emb=use_lang_emb, n_langs=len(langs), lang2id=langs,
         id2lang={v: k for k, v in langs.items()}, gelu_activation=True, sinusoidal_embeddings=False, causal=False,
-        asm=False, bos_index=0, eos_index=1, pad_index=2, unk_index=3, mask_index=5, lang_id=0,
+        asm=False, bos_index=fmt.BOS_ID, eos_index=fmt.EOS_ID, pad_index=fmt.PAD_ID, unk_index=fmt.UNK_ID,
+        mask_index=fmt.MASK_ID, lang_id=0,
     )
     torch.manual_seed(seed)
     model = XLMWithLMHeadModel(config).eval()

@@ -15,10 +15,11 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+from xlm_onnx import format as fmt
 from xlm_onnx.tokenizer import pretokenize
 
-#: XLM's special tokens and their fixed ids.
-SPECIAL_TOKENS = ["<s>", "</s>", "<pad>", "<unk>"] + [f"<special{i}>" for i in range(10)]
+#: XLM's special tokens in id order (defined once, in the format module).
+SPECIAL_TOKENS = list(fmt.SPECIAL_TOKENS)
 #: What ``transformers`` writes for ``model_max_length`` when none is configured (``int(1e30)``).
 VERY_LARGE_INTEGER = int(1e30)
 
@@ -160,25 +161,19 @@ def tokenizer_config(do_lowercase_and_remove_accent: bool = False, model_max_len
     return {
         "added_tokens_decoder": added,
         "backend": "custom",
-        "bos_token": "<s>",
-        "cls_token": "</s>",
+        **fmt.XLM_TOKEN_DEFAULTS,
         "do_lowercase_and_remove_accent": bool(do_lowercase_and_remove_accent),
-        "extra_special_tokens": SPECIAL_TOKENS[4:],
+        "extra_special_tokens": list(fmt.XLM_EXTRA_SPECIAL_TOKENS),
         "id2lang": None if lang2id is None else {str(v): k for k, v in lang2id.items()},
         "lang2id": lang2id,
-        "mask_token": "<special1>",
         "model_max_length": VERY_LARGE_INTEGER if model_max_length is None else int(model_max_length),
-        "pad_token": "<pad>",
-        "sep_token": "</s>",
         "tokenizer_class": "XLMTokenizer",
-        "unk_token": "<unk>",
     }
 
 
 def special_tokens_map() -> dict:
     """The legacy special_tokens_map.json of XLM checkpoints (read by transformers only without a config)."""
-    return {"additional_special_tokens": SPECIAL_TOKENS[4:], "bos_token": "<s>", "cls_token": "</s>",
-            "mask_token": "<special1>", "pad_token": "<pad>", "sep_token": "</s>", "unk_token": "<unk>"}
+    return {"additional_special_tokens": list(fmt.XLM_EXTRA_SPECIAL_TOKENS), **fmt.XLM_TOKEN_DEFAULTS}
 
 
 def write_xlm_vocab(texts: Iterable[str], out_dir, num_merges: int, *, do_lowercase_and_remove_accent: bool = False,
@@ -213,12 +208,12 @@ def write_xlm_vocab(texts: Iterable[str], out_dir, num_merges: int, *, do_lowerc
     for a, b, _ in merges:
         vocab.setdefault(a + b, len(vocab))
 
-    (out / "vocab.json").write_text(json.dumps(vocab, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    with open(out / "merges.txt", "w", encoding="utf-8", newline="\n") as f:
+    (out / fmt.VOCAB_FILE).write_text(json.dumps(vocab, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    with open(out / fmt.MERGES_FILE, "w", encoding="utf-8", newline="\n") as f:
         f.writelines(f"{a} {b} {count}\n" for a, b, count in merges)
     if write_tokenizer_config:
         _json_dump(tokenizer_config(do_lowercase_and_remove_accent, model_max_length, lang2id),
-                   out / "tokenizer_config.json")
+                   out / fmt.TOKENIZER_CONFIG_FILE)
     if write_special_tokens_map:
-        _json_dump(special_tokens_map(), out / "special_tokens_map.json")
+        _json_dump(special_tokens_map(), out / fmt.SPECIAL_TOKENS_FILE)
     return out

@@ -19,7 +19,7 @@ DEFAULT_DIR = Path(xlm_onnx.__file__).resolve().parent / "default_model"
 needs_default = pytest.mark.skipif(
     not (DEFAULT_DIR / fmt.MANIFEST_FILE).is_file(),
     reason="no embedded default model yet (xlm_onnx/default_model/xlm_onnx.json missing): "
-           "train it with `python -m xlm_onnx_export.train` and export it there",
+           "train it with `python -m recipes.demo_model.train` and export it there",
 )
 
 
@@ -114,7 +114,7 @@ def test_cli_without_model_argument_and_without_torch():
 
 
 def _tiny_recipe(out, **overrides):
-    from xlm_onnx_export.train import TrainConfig, train
+    from recipes.demo_model.train import TrainConfig, train
     from xlm_onnx_export.vocab import SAMPLE_TEXTS
 
     cfg = TrainConfig(**{**dict(num_merges=300, n_layers=2, dim=32, n_heads=4, max_positions=64, seq_len=32,

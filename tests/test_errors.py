@@ -23,7 +23,8 @@ def fm(fp32_dir):
 # (name, kwargs for fm(...), exception type, message fragment, CLI args or None)
 REQUEST_CASES = [
     ("no mask", dict(inputs="Alle Menschen sind frei."), InputError, "no mask token", ["Alle Menschen sind frei."]),
-    ("empty text", dict(inputs=""), InputError, "no mask token", [""]),
+    # The CLI answers a blank line before the API sees it ("line 1 is blank": tests/test_cli_lines.py).
+    ("empty text", dict(inputs=""), InputError, "no mask token", None),
     ("too long", dict(inputs="frei " * 600 + "<special1>"), InputError, "at most 512", ["frei " * 600 + "<special1>"]),
     ("mask cut by truncation", dict(inputs="<special1> " + "frei " * 600, truncation=True),
      None, None, None),

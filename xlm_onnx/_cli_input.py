@@ -84,7 +84,8 @@ def read_lines(items: list[Source], stdin: IO[bytes]) -> Iterator[Line]:
         with _open(item.path, stdin) as stream:
             for raw in stream:
                 number += 1
-                yield _parse(number, raw, item.jsonl)
+                # A text stream stands in for stdin when sys.stdin is replaced (tests, notebooks).
+                yield _parse(number, raw if isinstance(raw, bytes) else raw.encode("utf-8"), item.jsonl)
 
 
 def count_lines(items: list[Source]) -> int | None:
@@ -147,7 +148,7 @@ def _decode(number: int, raw: bytes) -> tuple[str | None, str | None]:
 
 def _plain(number: int, text: str) -> Line:
     if not text.strip():
-        return Line(number, text, error=f"line {number} is blank (no text, no mask token)")
+        return Line(number, text, error=f"line {number} is blank")
     return Line(number, text)
 
 

@@ -1,8 +1,10 @@
-"""Output of ``xlm-onnx fill-mask``: one record per input line, and a progress display.
+"""Output of the CLI's line tasks: one record per input line, and a progress display.
 
 JSON Lines record (``--json``), one per input line, in input order::
 
-    {"line": 3, "id": "a7", "text": "...", "result": [...]}     # result: what FillMask returns
+    {"line": 3, "id": "a7", "text": "...", "result": [...]}     # fill-mask: what FillMask returns
+    {"line": 3, "text": "...", "embedding": [...]}              # embed
+    {"line": 3, "text": "...", "score": -42.1}                  # score (+ tokens, token_log_probs)
     {"line": 4, "text": "", "error": "line 4 is blank (...)"}  # --on-error skip only
 
 ``id`` appears when the input record had one; ``text`` is ``null`` when the line could not be
@@ -19,8 +21,8 @@ from typing import IO, Any
 from ._cli_input import Line
 
 
-def record(line: Line, result: Any = None, error: str | None = None) -> dict:
-    """The JSON Lines record answering ``line`` (``result`` or ``error``)."""
+def record(line: Line, fields: dict | None = None, error: str | None = None) -> dict:
+    """The JSON Lines record answering ``line``: the task's ``fields``, or ``error``."""
     out: dict[str, Any] = {"line": line.number}
     if line.has_id:
         out["id"] = line.id
@@ -28,7 +30,7 @@ def record(line: Line, result: Any = None, error: str | None = None) -> dict:
     if error is not None:
         out["error"] = error
     else:
-        out["result"] = result
+        out.update(fields or {})
     return out
 
 
@@ -46,12 +48,9 @@ def format_scores(scores: list[float]) -> list[str]:
     return [repr(s) for s in scores]
 
 
-def write_human(stream: IO[str], line: Line, result: Any = None, error: str | None = None) -> None:
-    """The text, then one row per candidate (score, token, filled sentence), or its error."""
-    stream.write(f"{line.text if line.text is not None else ''}\n")
-    if error is not None:
-        stream.write(f"  error: {error}\n")
-        return
+def write_fill_mask(stream: IO[str], line: Line, result: Any) -> None:
+    """The text, then one row per candidate (score, token, filled sentence)."""
+    stream.write(f"{line.text}\n")
     per_mask = result if result and isinstance(result[0], list) else [result]
     for index, props in enumerate(per_mask):
         if len(per_mask) > 1:
@@ -62,8 +61,8 @@ def write_human(stream: IO[str], line: Line, result: Any = None, error: str | No
             stream.write(f"  {score:<{width}}  {p['token_str']!s:<16} {p['sequence']}\n")
 
 
-def write_json(stream: IO[str], line: Line, result: Any = None, error: str | None = None) -> None:
-    stream.write(json.dumps(record(line, result, error), ensure_ascii=False) + "\n")
+def write_json(stream: IO[str], line: Line, fields: dict | None = None, error: str | None = None) -> None:
+    stream.write(json.dumps(record(line, fields, error), ensure_ascii=False) + "\n")
 
 
 class Progress:

@@ -15,25 +15,14 @@ from typing import Any
 
 from ._added_tokens import AddedToken
 from .errors import TokenizerFileError
-
-VOCAB_FILE = "vocab.json"
-MERGES_FILE = "merges.txt"
-CONFIG_FILE = "tokenizer_config.json"
-SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
-ADDED_TOKENS_FILE = "added_tokens.json"
+from .format import ADDED_TOKENS_FILE, MERGES_FILE, VOCAB_FILE, XLM_EXTRA_SPECIAL_TOKENS, XLM_TOKEN_DEFAULTS
+from .format import SPECIAL_TOKENS_FILE as SPECIAL_TOKENS_MAP_FILE
+from .format import TOKENIZER_CONFIG_FILE as CONFIG_FILE
 
 #: transformers' ``SPECIAL_TOKENS_ATTRIBUTES``, in its order (it fixes ``all_special_tokens``).
 SPECIAL_ATTRS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
-#: ``XLMTokenizer.__init__`` defaults (it has no ``eos_token`` parameter, so that one stays None).
-XLM_DEFAULTS = {
-    "bos_token": "<s>",
-    "unk_token": "<unk>",
-    "sep_token": "</s>",
-    "pad_token": "<pad>",
-    "cls_token": "</s>",
-    "mask_token": "<special1>",
-}
-XLM_ADDITIONAL_SPECIAL_TOKENS = [f"<special{i}>" for i in range(10)]
+XLM_DEFAULTS = XLM_TOKEN_DEFAULTS
+XLM_ADDITIONAL_SPECIAL_TOKENS = list(XLM_EXTRA_SPECIAL_TOKENS)
 LARGE_INTEGER = int(1e20)
 VERY_LARGE_INTEGER = int(1e30)
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from ._moses_data import _CharTable
+
 # Rules: ("lit", pattern, replacement) or ("re", trigger, compiled pattern, replacement template).
 _SPACES = ("re", "  ", re.compile(r" +"), " ")
 _NORM_COMMON = [
@@ -104,8 +106,6 @@ class _Patterns:
     _shared: dict[int, _Patterns] = {}
 
     def __init__(self, data) -> None:
-        from ._moses import _CharTable
-
         alnum_set = frozenset(data.is_alnum)
 
         # PAD_NOT_ISALNUM: r"([^{IsAlnum}\s\.'\`\,\-])" -> r" \1 " matches one character at a time, so

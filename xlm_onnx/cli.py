@@ -14,9 +14,8 @@ import os
 import sys
 import warnings
 
-from . import __version__, cli_tasks
+from . import __version__, _cli_fill, cli_tasks
 from . import format as fmt
-from ._cli_input import INPUT_FORMATS
 from .errors import ModelFormatError, XLMOnnxError
 from .serve import cli as serve_cli
 
@@ -39,26 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"xlm-onnx {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    fill = sub.add_parser("fill-mask", help="predict <special1> / <mask> / [MASK] tokens")
-    fill.add_argument("texts", nargs="*", metavar="TEXT", help="texts with a mask token; '-' reads lines from stdin")
-    fill.add_argument("--input", metavar="FILE", help="read one text per line (or JSON Lines: --input-format)")
-    fill.add_argument("--input-format", choices=INPUT_FORMATS, default="auto",
-                      help="jsonl: one {\"text\": ..., \"id\": ...} object per line (auto: by .jsonl/.ndjson suffix)")
-    fill.add_argument("--on-error", choices=("fail", "skip"), default="fail",
-                      help="a bad line: stop with exit 2 (fail), or answer it with an error record and go on (skip)")
-    _model_args(fill, flag=True)
-    fill.add_argument("--top-k", type=int, default=5, metavar="K")
-    fill.add_argument("--target", action="append", metavar="WORD",
-                      help="score only this word; repeat for several (outside the vocabulary: its first BPE piece)")
-    fill.add_argument("--targets", metavar="W1,W2", help="deprecated: comma-separated words; use --target")
-    fill.add_argument("--lang", help="language code, for models with language embeddings")
-    fill.add_argument("--truncation", action="store_true", help="cut texts longer than the model maximum")
-    fill.add_argument("--json", action="store_true", help="one JSON record per input line (JSON Lines)")
-    fill.add_argument("--provider", default="cpu", help="cpu, cuda or tensorrt")
-    fill.add_argument("--threads", type=int, help="intra-op threads (default: ORT's choice)")
-    fill.add_argument("--batch-size", type=int, default=8, metavar="N", help="sentences per model run")
-
-    cli_tasks.add_parsers(sub)  # embed, score
+    _model_args(_cli_fill.add_parser(sub), flag=True)
+    for task in cli_tasks.add_parsers(sub):  # embed, score
+        _model_args(task, flag=True)
     serve_cli.add_parser(sub)  # serve: its [serve] extra is imported only when it runs
 
     info = sub.add_parser("info", help="print a model directory's manifest")
@@ -106,9 +88,15 @@ def _model_dir(spec, revision):
 
 
 def _fill_mask(args: argparse.Namespace) -> int:
-    from ._cli_fill import fill_mask
+    return _cli_fill.fill_mask(args, _model_dir(args.model, args.revision))
 
-    return fill_mask(args, _model_dir(args.model, args.revision))
+
+def _embed(args: argparse.Namespace) -> int:
+    return cli_tasks.run_embed(args, _model_dir(args.model, args.revision))
+
+
+def _score(args: argparse.Namespace) -> int:
+    return cli_tasks.run_score(args, _model_dir(args.model, args.revision))
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -225,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         handler, args = _bench, argv[1:]
     else:
         args = _parser().parse_args(argv)
-        handler = {"fill-mask": _fill_mask, "embed": cli_tasks.run_embed, "score": cli_tasks.run_score,
+        handler = {"fill-mask": _fill_mask, "embed": _embed, "score": _score,
                    "info": _info, "check": _check, "serve": _serve, "export": _export}[args.command]
     try:
         return handler(args)

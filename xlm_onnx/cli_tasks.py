@@ -1,111 +1,109 @@
-"""``xlm-onnx embed`` and ``xlm-onnx score``: the sentence-level tasks on the command line.
+"""``xlm-onnx embed`` and ``xlm-onnx score``: the sentence-level tasks on the shared line loop.
 
-Kept apart from ``cli.py``'s fill-mask path. Texts come from arguments, ``-`` (stdin, one per
-line) or ``--input FILE``; blank lines are skipped, as ``fill-mask`` does. Answers come in input
-order, one per text: a human line, or with ``--json`` one JSON object per line (``embedding`` /
-``score``, plus ``tokens`` and ``token_log_probs`` with ``--per-token``). ``embed --npy FILE``
-writes a float32 ``[n, dim]`` array instead of printing vectors.
+Input, error policy and records are :mod:`xlm_onnx._cli_lines`'s, as for ``fill-mask``: texts
+from arguments, ``-`` (stdin) or ``--input FILE`` (text or JSON Lines with ``id``), one answer per
+input line in input order. With ``--json`` a record carries ``embedding`` (list of floats) or
+``score`` (the PLL sum; ``--per-token`` adds ``tokens`` and ``token_log_probs``).
+``embed --npy FILE`` writes a float32 ``[lines, dim]`` array instead (row i = input line i; a bad
+line skipped with ``--on-error skip`` is a row of NaN), written whole or not at all.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
-from itertools import islice
-from typing import Iterator
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
-#: Texts read and answered at a time, so stdin streams with bounded memory (except --npy).
-CHUNK = 256
+from . import _cli_lines as lines
 
 
-def add_parsers(sub) -> None:
-    """Adds the ``embed`` and ``score`` sub-commands to ``xlm-onnx``'s sub-parsers."""
+def add_parsers(sub) -> list[argparse.ArgumentParser]:
+    """Adds ``embed`` and ``score``; returns their parsers (the caller adds ``--model``/``--revision``)."""
     embed = sub.add_parser("embed", help="sentence embeddings (mean or <s> pooling of the last hidden state)")
-    _common(embed)
+    lines.add_line_args(embed, "texts", batch_size=32)
     embed.add_argument("--pooling", default="mean", choices=("mean", "cls"))
     embed.add_argument("--normalize", action="store_true", help="unit-length vectors")
     embed.add_argument("--npy", metavar="FILE", help="write a float32 [n, dim] .npy array instead of printing")
 
     score = sub.add_parser("score", help="pseudo-log-likelihood of each sentence (higher: more likely)")
-    _common(score)
+    lines.add_line_args(score, "texts", batch_size=32,
+                        batch_help="sentences per call (their masked copies are batched by a token budget)")
     score.add_argument("--metric", default="original", choices=("original", "word_l2r"),
                        help="word_l2r also masks the later pieces of the scored piece's word (Kauf & Ivanova)")
     score.add_argument("--per-token", action="store_true", help="with --json: add tokens and token_log_probs")
+    return [embed, score]
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts; '-' reads lines from stdin")
-    parser.add_argument("--input", metavar="FILE", help="read texts from FILE, one per line")
-    parser.add_argument("--model", metavar="DIR", help="model directory (default: the embedded demo model)")
-    parser.add_argument("--lang", help="language code, for models with language embeddings")
-    parser.add_argument("--truncation", action="store_true", help="cut texts longer than the model maximum")
-    parser.add_argument("--json", action="store_true", help="print one JSON object per input line (JSON Lines)")
-    parser.add_argument("--provider", default="cpu", help="cpu, cuda or tensorrt")
-    parser.add_argument("--threads", type=int, help="intra-op threads (default: ORT's choice)")
+def _embed_human(stream, line, vector) -> None:
+    head = " ".join(f"{x:+.4f}" for x in vector[:4])
+    stream.write(f"[{head} ...] dim {len(vector)}, norm {np.linalg.norm(vector):.4f}  {line.text}\n")
 
 
-def _texts(args: argparse.Namespace) -> Iterator[str]:
-    if not args.texts and not args.input:
-        raise ValueError("no input: give TEXT arguments, '-' for stdin, or --input FILE")
-    sources = [(t, None) for t in args.texts] + ([(None, args.input)] if args.input else [])
-    for text, path in sources:
-        if text is not None and text != "-":
-            yield text
-            continue
-        handle = sys.stdin if path is None else open(path, encoding="utf-8")
+class _NpyRows:
+    """Collects one row per input line and writes the ``.npy`` at the end, atomically."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        if not self.path.parent.is_dir():
+            raise FileNotFoundError(f"--npy {path}: directory {self.path.parent} does not exist")
+        self.rows: list[np.ndarray | None] = []
+
+    def __call__(self, line, vector, error) -> None:
+        self.rows.append(None if error is not None else vector)
+
+    def save(self) -> int:
+        dim = next((len(r) for r in self.rows if r is not None), 0)
+        array = np.full((len(self.rows), dim), np.nan, dtype=np.float32)
+        for i, row in enumerate(self.rows):
+            if row is not None:
+                array[i] = row
+        # Temporary file + rename: an interrupted run leaves no half-written array behind.
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
         try:
-            for line in handle:
-                line = line.rstrip("\n")
-                if line.strip():
-                    yield line
-        finally:
-            if path is not None:
-                handle.close()
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, array)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return len(self.rows)
 
 
-def _chunks(args: argparse.Namespace) -> Iterator[list[str]]:
-    texts = _texts(args)
-    while chunk := list(islice(texts, CHUNK)):
-        yield chunk
-
-
-def run_embed(args: argparse.Namespace) -> int:
-    """``xlm-onnx embed``."""
+def run_embed(args: argparse.Namespace, model_dir) -> int:
+    """``xlm-onnx embed`` on ``model_dir`` (``None``: the demo model); the exit status."""
     from .embed import Embedder
 
-    embedder = Embedder.from_pretrained(args.model, provider=args.provider, threads=args.threads)
-    kwargs = {"pooling": args.pooling, "normalize": args.normalize, "lang": args.lang, "truncation": args.truncation}
-    if args.npy:
-        vectors = [embedder.embed(chunk, **kwargs) for chunk in _chunks(args)]
-        np.save(args.npy, np.concatenate(vectors) if vectors else np.zeros((0, 0), np.float32))
-        print(f"wrote {sum(len(v) for v in vectors)} embeddings to {args.npy}", file=sys.stderr)
-        return 0
-    for chunk in _chunks(args):
-        for text, vector in zip(chunk, embedder.embed(chunk, **kwargs)):
-            if args.json:
-                print(json.dumps({"text": text, "embedding": vector.tolist()}, ensure_ascii=False))
-            else:
-                head = " ".join(f"{x:+.4f}" for x in vector[:4])
-                print(f"[{head} ...] dim {len(vector)}, norm {np.linalg.norm(vector):.4f}  {text}")
-    return 0
+    rows = _NpyRows(args.npy) if args.npy else None  # a bad --npy path fails before the model loads
+    embedder = Embedder.from_pretrained(model_dir, provider=args.provider, threads=args.threads)
+    options = dict(pooling=args.pooling, normalize=args.normalize, batch_size=args.batch_size, lang=args.lang,
+                   truncation=args.truncation)
+    task = lines.LineTask(call=lambda texts: list(embedder.embed(texts, **options)),
+                          fields=lambda vector: {"embedding": vector.tolist()}, human=_embed_human)
+    if rows is None:
+        return lines.run_lines(args, task)
+    status = lines.run_lines(args, task, write=rows)
+    print(f"wrote {rows.save():,} embeddings to {args.npy}", file=sys.stderr)
+    return status
 
 
-def run_score(args: argparse.Namespace) -> int:
-    """``xlm-onnx score``."""
+def run_score(args: argparse.Namespace, model_dir) -> int:
+    """``xlm-onnx score`` on ``model_dir`` (``None``: the demo model); the exit status."""
     from .score import Scorer
 
-    scorer = Scorer.from_pretrained(args.model, provider=args.provider, threads=args.threads)
-    for chunk in _chunks(args):
-        results = scorer.score(chunk, metric=args.metric, per_token=True, lang=args.lang, truncation=args.truncation)
-        for text, result in zip(chunk, results):
-            if args.json:
-                record = {"text": text, "score": result.score}
-                if args.per_token:
-                    record.update(tokens=list(result.tokens), token_log_probs=list(result.token_log_probs))
-                print(json.dumps(record, ensure_ascii=False))
-            else:
-                print(f"{result.score:12.4f}  {text}")
-    return 0
+    scorer = Scorer.from_pretrained(model_dir, provider=args.provider, threads=args.threads)
+
+    def fields(result) -> dict:
+        out = {"score": result.score}
+        if args.per_token:
+            out.update(tokens=list(result.tokens), token_log_probs=list(result.token_log_probs))
+        return out
+
+    task = lines.LineTask(
+        call=lambda texts: scorer.score(texts, metric=args.metric, per_token=True, lang=args.lang,
+                                        truncation=args.truncation),
+        fields=fields, human=lambda stream, line, result: stream.write(f"{result.score:12.4f}  {line.text}\n"))
+    return lines.run_lines(args, task)

