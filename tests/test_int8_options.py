@@ -122,3 +122,21 @@ def test_benchmark_counts_the_widened_table(table_dirs, int8_dir):
     fp16, fp32, q8 = (onnx_weight_bytes(d / fmt.MODEL_FILE) for d in (table_dirs["fp16"], table_dirs["fp32"], int8_dir))
     assert fp16 == fp32
     assert abs((fp32 - q8) - vocab * DIM * 3) <= vocab * 4 + 64  # 4 vs 1 byte per entry, less row scales and axes
+
+
+def test_int8_table_dequantizes_to_the_checkpoint(int8_dir, tiny_checkpoint):
+    """Row v of the stored table times row_scale[v] is the checkpoint's row v to half a step, and
+    the step is that row's max |w| / 64 (7-bit): a wrong or misaligned row scale cannot hide in
+    the loose int8 accuracy thresholds."""
+    from onnx import numpy_helper
+    from safetensors.numpy import load_file
+
+    from xlm_onnx_export.precision import TABLE_Q8
+
+    inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(int8_dir / fmt.MODEL_FILE).graph.initializer
+             if i.name in (TABLE_Q8, ROW_SCALE)}
+    weights = load_file(tiny_checkpoint / "model.safetensors")["transformer.embeddings.weight"]
+    q8, scale = inits[TABLE_Q8].T.astype(np.float64), inits[ROW_SCALE].astype(np.float64)
+    np.testing.assert_allclose(scale, np.abs(weights).max(axis=1) / fmt.INT8_SATURATION_SAFE_MAX, rtol=1e-6)
+    error = np.abs(q8 * scale[:, None] - weights)
+    assert (error <= scale[:, None] * 0.5 * (1 + 1e-5)).all(), float((error / scale[:, None]).max())
