@@ -71,11 +71,12 @@ def test_cli_no_optimize_from_pytorch_model_bin(tiny_checkpoint, fp32_unfused_di
     _same_answers(tmp_path / "out", fp32_unfused_dir)
 
 
-def test_sharded_safetensors_checkpoint(tiny_checkpoint, fp32_dir, tmp_path):
+def test_sharded_safetensors_checkpoint(tiny_checkpoint, fp32_unfused_dir, tmp_path):
     checkpoint = _with_weights(tiny_checkpoint, tmp_path, "sharded")
     assert len(list(checkpoint.glob("model-*-of-00003.safetensors"))) == 3
-    Exporter(checkpoint, tmp_path / "out", progress=False).run()
-    _same_answers(tmp_path / "out", fp32_dir)
+    Exporter(checkpoint, tmp_path / "out", optimize=False, progress=False).run()  # unfused: the loader is the point
+    assert fmt.read_manifest(tmp_path / "out").source["weights_file"] == "model.safetensors.index.json"
+    _same_answers(tmp_path / "out", fp32_unfused_dir)
 
 
 @pytest.mark.parametrize("key,message", [
