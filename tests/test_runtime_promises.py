@@ -108,7 +108,9 @@ def test_debug_shows_the_traceback_of_a_user_error(fp32_dir, tmp_path):
 def test_ctrl_c_exits_130_quietly(fp32_dir):
     proc = subprocess.Popen([sys.executable, "-m", "xlm_onnx", "fill-mask", "--model", str(fp32_dir), "--json",
                              "--batch-size", "1", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            # a test run started in the background inherits SIGINT ignored; a user's shell does not
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         proc.stdin.write("".join(MASKED + "\n" for _ in range(8)))  # one chunk: answered while stdin stays open
         proc.stdin.flush()
