@@ -117,10 +117,9 @@ def test_cli_without_model_argument_and_without_torch():
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1, proc.stdout  # JSON Lines: one result per input
-    results = json.loads(lines[0])
-    if isinstance(results, dict):  # an object wrapping the results
-        results = next(v for v in results.values() if isinstance(v, list))
-    assert len(results) >= 1 and all("token_str" in r and "score" in r for r in results)
+    record = json.loads(lines[0])
+    assert record["text"] == FRENCH
+    assert_ranked([(r["token"], r["score"]) for r in record["result"]], GOLDEN_FILL, tol=GOLDEN_TOL)
 
 
 def _tiny_recipe(out, **overrides):
