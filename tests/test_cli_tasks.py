@@ -9,9 +9,10 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 from test_runtime_cli import BLOCKER
-from xlm_onnx import Embedder, Scorer
+from xlm_onnx import Embedder, ModelFormatError, Scorer
 from xlm_onnx.cli import main
 
 TEXTS = ["Alle Menschen sind frei und gleich.", "Tous les êtres humains naissent libres.", "x"]
@@ -51,11 +52,15 @@ def test_score_json_per_token(fp32_dir, capsys):
 
 def test_errors_are_one_line_exit_2(fp32_dir, v1_dir, capsys):
     assert main(["score", "--model", str(fp32_dir)]) == 2
-    assert "nothing to do: give a TEXT, '-' for stdin, or --input FILE" in capsys.readouterr().err
+    assert capsys.readouterr().err == "xlm-onnx: error: nothing to do: give a TEXT, '-' for stdin, or --input FILE\n"
+    with pytest.raises(ModelFormatError) as info:
+        Embedder.from_pretrained(v1_dir)
     assert main(["embed", "a", "--model", str(v1_dir)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "re-export" in err
-    assert main(["score", "a", "--model", str(fp32_dir), "--lang", "fr"]) == 2
+    assert capsys.readouterr().err == f"xlm-onnx: error: {' '.join(str(info.value).split())}\n"
+    for task in ("score", "embed"):
+        assert main([task, "a", "--model", str(fp32_dir), "--lang", "fr"]) == 2
+        assert capsys.readouterr().err == ("xlm-onnx: error: lang='fr' given, but this model has no language "
+                                           "embeddings (use lang=None)\n")
 
 
 def test_tasks_run_with_torch_blocked(fp32_dir):

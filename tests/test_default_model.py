@@ -12,9 +12,17 @@ from pathlib import Path
 import pytest
 
 import xlm_onnx
+from parity import assert_ranked
 from xlm_onnx import format as fmt
 
 FRENCH = "Toute personne a droit à la <special1>."
+# Golden answers of the shipped demo model (int8, 7-bit weights): identical natively (AVX-512
+# VNNI) and under AVX2 emulation to 6 digits; re-record them when the demo model is re-exported.
+GOLDEN_TOL = 2e-5
+GOLDEN_FILL = [(9552, 0.023645), (9487, 0.021426), (303, 0.021084), (68, 0.020511), (29, 0.017277)]
+GOLDEN_EMBED_HEAD = [[-0.039127, 0.060756, 0.065374, 0.001109], [-0.062062, 0.001147, 0.038299, -0.015704]]
+GOLDEN_PLL = [-5.6551, -9.4119, -7.2157, -6.072, -4.2996, -8.4063, -7.0488, -6.934, -4.7153, -5.3987, -9.4608, -9.2897,
+              -3.9756]
 DEFAULT_DIR = Path(xlm_onnx.__file__).resolve().parent / "default_model"
 needs_default = pytest.mark.skipif(
     not (DEFAULT_DIR / fmt.MANIFEST_FILE).is_file(),
@@ -35,11 +43,9 @@ def test_default_model_dir_and_no_path_fill_mask():
     assert (path / "MODEL_CARD.md").is_file()
     fill = xlm_onnx.FillMask.from_pretrained()
     results = fill(FRENCH, top_k=5)
-    assert len(results) == 5
-    assert all(r["sequence"].startswith("Toute personne a droit à la") for r in results)
-    scores = [r["score"] for r in results]
-    assert scores == sorted(scores, reverse=True) and 0 < scores[0] <= 1
-    assert len({r["token"] for r in results}) == 5
+    assert_ranked([(r["token"], r["score"]) for r in results], GOLDEN_FILL, tol=GOLDEN_TOL)
+    assert [r["token_str"] for r in results] == ["un", "de", "à", "'", "a"]
+    assert results[0]["sequence"] == "Toute personne a droit à la un ."  # the pipeline's detokenization
 
 
 @needs_default
@@ -62,9 +68,13 @@ def test_default_model_answers_all_three_tasks():
     vectors = xlm_onnx.Embedder(model).embed(["Toute personne a droit à la liberté.", "Alle Menschen"], normalize=True)
     assert vectors.shape == (2, manifest.source["config"]["emb_dim"]) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(vectors[:, :4], GOLDEN_EMBED_HEAD, rtol=0, atol=GOLDEN_TOL)
+    assert abs(float(vectors[0] @ vectors[1]) - 0.4405464) <= GOLDEN_TOL
     scored = xlm_onnx.Scorer(model).score("Toute personne a droit à la liberté.", per_token=True)
-    assert np.isfinite(scored.score) and scored.score < 0
-    assert abs(sum(scored.token_log_probs) - scored.score) <= 1e-9
+    assert scored.tokens == ("To", "ute</w>", "person", "ne</w>", "a</w>", "dro", "it</w>", "à</w>", "la</w>", "li",
+                             "ber", "té</w>", ".</w>")
+    np.testing.assert_allclose(scored.token_log_probs, GOLDEN_PLL, rtol=0, atol=1e-3)
+    assert abs(scored.score - (-87.88326)) <= 1e-3 and abs(sum(scored.token_log_probs) - scored.score) <= 1e-9
 
 
 def _readme_sample() -> tuple[str, list[str]]:
@@ -107,10 +117,9 @@ def test_cli_without_model_argument_and_without_torch():
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1, proc.stdout  # JSON Lines: one result per input
-    results = json.loads(lines[0])
-    if isinstance(results, dict):  # an object wrapping the results
-        results = next(v for v in results.values() if isinstance(v, list))
-    assert len(results) >= 1 and all("token_str" in r and "score" in r for r in results)
+    record = json.loads(lines[0])
+    assert record["text"] == FRENCH
+    assert_ranked([(r["token"], r["score"]) for r in record["result"]], GOLDEN_FILL, tol=GOLDEN_TOL)
 
 
 def _tiny_recipe(out, **overrides):

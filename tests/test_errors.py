@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 
 from xlm_onnx import FillMask, InputError, ModelFormatError
 from xlm_onnx import format as fmt
+from parity import assert_same
 
 MASKED = "Alle Menschen sind <special1> und gleich."
 
@@ -26,8 +28,6 @@ REQUEST_CASES = [
     # The CLI answers a blank line before the API sees it ("line 1 is blank": tests/test_cli_lines.py).
     ("empty text", dict(inputs=""), InputError, "no mask token", None),
     ("too long", dict(inputs="frei " * 600 + "<special1>"), InputError, "at most 512", ["frei " * 600 + "<special1>"]),
-    ("mask cut by truncation", dict(inputs="<special1> " + "frei " * 600, truncation=True),
-     None, None, None),
     ("mask lost by truncation", dict(inputs="frei " * 600 + "<special1>", truncation=True), InputError,
      "no mask token after truncation", ["--truncation", "frei " * 600 + "<special1>"]),
     ("top_k 0", dict(inputs=MASKED, top_k=0), InputError, "top_k must be between", ["--top-k", "0", MASKED]),
@@ -42,23 +42,41 @@ REQUEST_CASES = [
     ("lang on a model without langs", dict(inputs=MASKED, lang="fr"), InputError, "no language embeddings",
      ["--lang", "fr", MASKED]),
 ]
+#: What the CLI adds to a per-line error (fail-fast on line 1).
+STOPPED = "; stopped there, 0 lines before it answered (--on-error skip answers the rest)"
+
+
+def _cli_message(api_message: str, name: str) -> str:
+    """The one line the CLI prints for a request the API refuses with ``api_message``: per-line
+    errors name the line (and the option's CLI spelling) instead of ``inputs[0]``."""
+    if name == "empty text":
+        return "line 1 is blank (no text, no mask token)" + STOPPED
+    if "inputs[0]" not in api_message:
+        return api_message
+    return api_message.replace("inputs[0]", "line 1").replace("truncation=True", "--truncation") + STOPPED
 
 
 @pytest.mark.parametrize("name,kwargs,exc,fragment,cli", REQUEST_CASES, ids=[c[0] for c in REQUEST_CASES])
 def test_request_errors(fm, fp32_dir, name, kwargs, exc, fragment, cli):
     kwargs = dict(kwargs)
     inputs = kwargs.pop("inputs")
-    if exc is None:  # a valid edge case: must answer, not raise
-        assert fm(inputs, **kwargs)
-        return
-    with pytest.raises(exc, match=fragment.replace("[", "\\[").replace("|", "\\|")):
+    with pytest.raises(exc, match=fragment.replace("[", "\\[").replace("|", "\\|")) as info:
         fm(inputs, **kwargs)
     if cli is not None:
         proc = subprocess.run([sys.executable, "-m", "xlm_onnx.cli", "fill-mask", "--model", str(fp32_dir), *cli],
                               capture_output=True, text=True)
         assert proc.returncode == 2, proc.stderr
-        assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("xlm-onnx: error:"), proc.stderr
-        assert "Traceback" not in proc.stderr and fragment.split("[")[0] in proc.stderr
+        assert proc.stderr == f"xlm-onnx: error: {_cli_message(str(info.value), name)}\n"
+
+
+@pytest.mark.parametrize("text", ["<special1> " + "frei " * 600, "Alle <special1> und " + "frei " * 600],
+                         ids=["mask first", "mask third"])
+def test_truncation_keeping_the_mask_matches_hf(fm, hf_pipeline, text):
+    """``truncation=True`` cuts to 512 with specials, as the HF tokenizer does with
+    ``truncation=True, max_length=512``; a surviving mask answers like the pipeline."""
+    ref = hf_pipeline(text, top_k=3, tokenizer_kwargs={"truncation": True, "max_length": 512})
+    assert_same(fm(text, top_k=3, truncation=True), ref, where=text[:30])
+    assert ref[0]["sequence"].count("frei") < 512  # the reference did cut the text
 
 
 def test_lang_unknown_on_lang_model(lang_dir):
@@ -66,7 +84,8 @@ def test_lang_unknown_on_lang_model(lang_dir):
         FillMask.from_pretrained(lang_dir)(MASKED, lang="xx")
     proc = subprocess.run([sys.executable, "-m", "xlm_onnx.cli", "fill-mask", "--model", str(lang_dir), "--lang", "xx",
                            MASKED], capture_output=True, text=True)
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "unknown lang 'xx'" in proc.stderr
+    # The README promises the known languages in the message.
+    assert proc.returncode == 2 and proc.stderr == "xlm-onnx: error: unknown lang 'xx'; this model knows de, en, fr\n"
 
 
 # Strange but valid requests: each must answer (API and CLI), never crash.
@@ -82,10 +101,9 @@ EDGE_CASES = [
 
 
 @pytest.mark.parametrize("name,text", EDGE_CASES, ids=[c[0] for c in EDGE_CASES])
-def test_strange_but_valid_inputs_answer(fm, fp32_dir, name, text):
+def test_strange_but_valid_inputs_answer_like_hf(fm, fp32_dir, hf_pipeline, name, text):
     result = fm(text, top_k=2)
-    flat = result if isinstance(result[0], dict) else [p for mask in result for p in mask]
-    assert flat and all(0.0 <= p["score"] <= 1.0 for p in flat)
+    assert_same(result, hf_pipeline(text, top_k=2), where=name)
     if "\ud800" in text or "\x00" in text:
         return  # not passable through argv
     proc = subprocess.run([sys.executable, "-m", "xlm_onnx.cli", "fill-mask", "--model", str(fp32_dir), "--json",
@@ -94,9 +112,23 @@ def test_strange_but_valid_inputs_answer(fm, fp32_dir, name, text):
     assert json.loads(proc.stdout)["result"] == json.loads(json.dumps(result))
 
 
+TARGET_CASES = [  # (targets, warning the runtime must log, like the pipeline's)
+    (["Menschenrechtserklärungsentwurf"], "target 'Menschenrechtserklärungsentwurf' is not in the vocabulary; "
+                                          "using its first piece 'M'"),
+    (["\u200b", "frei"], "target '\\u200b' is not in the vocabulary and tokenises to nothing; ignored"),
+    (["frei", "frei"], "target 'frei' is not in the vocabulary; using its first piece 'fre'"),
+]
+
+
+@pytest.mark.parametrize("targets,warning", TARGET_CASES, ids=["outside vocabulary", "one to nothing", "duplicate"])
+def test_target_edge_cases_match_hf_and_warn(fm, hf_pipeline, caplog, targets, warning):
+    with caplog.at_level(logging.WARNING, logger="xlm_onnx"):
+        ours = fm(MASKED, targets=targets, top_k=3)
+    assert_same(ours, hf_pipeline(MASKED, targets=targets, top_k=3), where=str(targets))
+    assert warning in [r.getMessage() for r in caplog.records]
+
+
 def test_targets_edge_cases(fm):
-    # A word outside the vocabulary: its first BPE piece is used (HF semantics), with a warning.
-    assert fm(MASKED, targets=["Menschenrechtserklärungsentwurf"], top_k=3)
     with pytest.raises(InputError, match="none of the targets"):
         fm(MASKED, targets=["\u200b"])  # tokenises to nothing
     with pytest.raises(TypeError, match=r"^targets must be a str or a list of str; targets\[1\] is int \(3\)$"):
@@ -162,21 +194,24 @@ def _garbage(d):
 @pytest.mark.parametrize("name,edit,fragment", DIR_CASES, ids=[c[0] for c in DIR_CASES])
 def test_broken_model_dirs(fp32_dir, tmp_path, name, edit, fragment):
     bad = _broken(fp32_dir, tmp_path, edit)
-    with pytest.raises(ModelFormatError, match=fragment.replace(".", "\\.")):
+    with pytest.raises(ModelFormatError, match=fragment.replace(".", "\\.")) as info:
         FillMask.from_pretrained(bad)
     proc = subprocess.run([sys.executable, "-m", "xlm_onnx.cli", "fill-mask", "--model", str(bad), MASKED],
                           capture_output=True, text=True)
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 2 and proc.stderr == f"xlm-onnx: error: {' '.join(str(info.value).split())}\n"
 
 
 def test_cli_export_errors_one_line(tiny_checkpoint, tmp_path):
     out = tmp_path / "exists"
     out.mkdir()
-    for args in (["export", str(tiny_checkpoint), str(out)], ["export", str(tmp_path / "nope"), str(tmp_path / "o")],
-                 ["export", str(tiny_checkpoint), str(tmp_path / "o"), "--tied-embedding", "fp16"]):
+    cases = [(["export", str(tiny_checkpoint), str(out)], f"{out}: exists; pass force=True (--force) to replace it"),
+             (["export", str(tmp_path / "nope"), str(tmp_path / "o")], f"{tmp_path / 'nope'}: no such directory"),
+             (["export", str(tiny_checkpoint), str(tmp_path / "o"), "--tied-embedding", "fp16"],
+              "--per-tensor, --tied-embedding and --weight-bits apply to --precision int8 only")]
+    for args, message in cases:
         proc = subprocess.run([sys.executable, "-m", "xlm_onnx.cli", *args], capture_output=True, text=True)
-        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
-    assert not (tmp_path / "o").exists()
+        assert proc.returncode == 2 and proc.stderr == f"xlm-onnx: error: {message}\n"
+    assert not (tmp_path / "o").exists() and list(out.iterdir()) == []
 
 
 def test_unavailable_or_unknown_provider(fp32_dir):

@@ -6,9 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from parity import assert_same, max_score_delta, probe_inputs
+from parity import FP32_SCORE_TOL, assert_ranked, assert_same, max_score_delta, near_ties, probe_inputs
 from xlm_onnx import FillMask
 from xlm_onnx_export.vocab import SAMPLE_TEXTS
+
+
+#: Same texts in a padded batch vs one at a time (both ORT fp32): measured max |delta| 0 here
+#: (padding changes no real row's sums); 1e-6 leaves room for kernels that block differently.
+BATCH_TOL = 1e-6
 
 
 @pytest.fixture(scope="module")
@@ -21,21 +26,26 @@ def probes():
 @pytest.mark.parametrize("which", ["fp32_dir", "fp32_unfused_dir"])
 def test_parity_with_hf_pipeline_single(request, which, probes, hf_pipeline):
     fm = FillMask.from_pretrained(request.getfixturevalue(which))
-    worst = 0.0
+    worst, ties = 0.0, 0
     for text in probes:
         ours, ref = fm(text, top_k=5), hf_pipeline(text, top_k=5)
         assert_same(ours, ref, where=text)
-        worst = max(worst, max_score_delta(ours, ref))
-    print(f"{which}: {len(probes)} probes, max |delta score| {worst:.2e}")
+        worst, ties = max(worst, max_score_delta(ours, ref)), ties + near_ties(ref)
+    print(f"{which}: {len(probes)} probes, max |delta score| {worst:.2e} (tolerance {FP32_SCORE_TOL:g}), "
+          f"{ties} masks with a near-tie in their top-5")
 
 
 def test_batched_equals_single_and_hf(fp32_dir, probes, hf_pipeline):
     fm = FillMask.from_pretrained(fp32_dir, batch_size=7)
     batched = fm(probes, top_k=3)
     assert len(batched) == len(probes)
+    worst = 0.0
     for text, got in zip(probes, batched):
-        assert_same(got, fm(text, top_k=3), tol=1e-5, where=text)  # padding must not change results
+        single = fm(text, top_k=3)
+        assert_same(got, single, tol=BATCH_TOL, where=text)  # padding must not change results
         assert_same(got, hf_pipeline(text, top_k=3), where=text)
+        worst = max(worst, max_score_delta(got, single))
+    print(f"batched vs single: max |delta score| {worst:.2e} (tolerance {BATCH_TOL:g})")
 
 
 def test_targets_match_hf(fp32_dir, hf_pipeline, probes):
@@ -67,8 +77,8 @@ def test_lang_model_matches_hf(lang_dir, tiny_lang_checkpoint):
             logits = model(torch.tensor([ids]), langs=torch.full((1, len(ids)), lang_id)).logits[0]
         probs = torch.softmax(logits[position], -1).numpy()
         got = fm(text, lang=lang, top_k=5)
-        assert [p["token"] for p in got] == np.argsort(-probs)[:5].tolist(), lang
-        assert max(abs(p["score"] - probs[p["token"]]) for p in got) <= 1e-4, lang
+        ref = [(int(i), float(probs[i])) for i in np.argsort(-probs)[:5]]
+        assert_ranked([(p["token"], p["score"]) for p in got], ref, where=lang)
         top1.add(round(got[0]["score"], 6))
     assert len(top1) > 1, "the langs input has no effect"
 

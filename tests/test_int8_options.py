@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import onnx
@@ -27,9 +29,19 @@ def _export(tmp_path_factory, checkpoint, name, **options):
     return out
 
 
+def _cli_export(checkpoint, out, *options):
+    proc = subprocess.run([sys.executable, "-m", "xlm_onnx", "export", str(checkpoint), str(out), "--precision", "int8",
+                           "--quiet", *options], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"wrote {out} (int8) in ")
+    return out
+
+
 @pytest.fixture(scope="module")
 def table_dirs(tmp_path_factory, tiny_checkpoint):
-    return {t: _export(tmp_path_factory, tiny_checkpoint, f"int8-table-{t}", tied_embedding=t) for t in ("fp16", "fp32")}
+    """fp16 through the CLI's --tied-embedding, fp32 through the API."""
+    fp16 = _cli_export(tiny_checkpoint, tmp_path_factory.mktemp("exports") / "int8-table-fp16", "--tied-embedding", "fp16")
+    return {"fp16": fp16, "fp32": _export(tmp_path_factory, tiny_checkpoint, "int8-table-fp32", tied_embedding="fp32")}
 
 
 def _graph(model_dir):
@@ -84,8 +96,14 @@ def _weight_scale_sizes(model_dir):
     return [int(np.prod(i.dims)) for i in graph.initializer if i.name.endswith("_scale") and i.name != ROW_SCALE]
 
 
-def test_per_tensor_scales(tmp_path_factory, tiny_checkpoint, int8_dir, hf_pipeline):
-    out = _export(tmp_path_factory, tiny_checkpoint, "int8-per-tensor", per_channel=False)
+def test_per_tensor_scales(tmp_path, tiny_checkpoint, int8_dir, hf_pipeline):
+    """Through the CLI: --per-tensor, --opset 17, and --force replacing an existing directory."""
+    out = tmp_path / "int8-per-tensor"
+    out.mkdir()
+    (out / "stale.txt").write_text("from an older export")
+    _cli_export(tiny_checkpoint, out, "--per-tensor", "--opset", "17", "--force")
+    assert not (out / "stale.txt").exists() and [p.name for p in tmp_path.iterdir()] == [out.name]
+    assert {o.domain: o.version for o in onnx.load(out / fmt.MODEL_FILE, load_external_data=False).opset_import}[""] == 17
     assert _weight_scale_sizes(out) and set(_weight_scale_sizes(out)) == {1}
     assert max(_weight_scale_sizes(int8_dir)) > 1  # the default is per channel
     assert fmt.read_manifest(out).quantization["per_channel"] is False
@@ -122,3 +140,21 @@ def test_benchmark_counts_the_widened_table(table_dirs, int8_dir):
     fp16, fp32, q8 = (onnx_weight_bytes(d / fmt.MODEL_FILE) for d in (table_dirs["fp16"], table_dirs["fp32"], int8_dir))
     assert fp16 == fp32
     assert abs((fp32 - q8) - vocab * DIM * 3) <= vocab * 4 + 64  # 4 vs 1 byte per entry, less row scales and axes
+
+
+def test_int8_table_dequantizes_to_the_checkpoint(int8_dir, tiny_checkpoint):
+    """Row v of the stored table times row_scale[v] is the checkpoint's row v to half a step, and
+    the step is that row's max |w| / 64 (7-bit): a wrong or misaligned row scale cannot hide in
+    the loose int8 accuracy thresholds."""
+    from onnx import numpy_helper
+    from safetensors.numpy import load_file
+
+    from xlm_onnx_export.precision import TABLE_Q8
+
+    inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(int8_dir / fmt.MODEL_FILE).graph.initializer
+             if i.name in (TABLE_Q8, ROW_SCALE)}
+    weights = load_file(tiny_checkpoint / "model.safetensors")["transformer.embeddings.weight"]
+    q8, scale = inits[TABLE_Q8].T.astype(np.float64), inits[ROW_SCALE].astype(np.float64)
+    np.testing.assert_allclose(scale, np.abs(weights).max(axis=1) / fmt.INT8_SATURATION_SAFE_MAX, rtol=1e-6)
+    error = np.abs(q8 * scale[:, None] - weights)
+    assert (error <= scale[:, None] * 0.5 * (1 + 1e-5)).all(), float((error / scale[:, None]).max())

@@ -53,8 +53,12 @@ class Gate:
 #: Label log-prob and embedding gates from the tiny checkpoint's export (issue 14): |delta log p|
 #: 6e-6 / 0.011 / 0.23 and min cosine 0.99999999 / 0.9999998 / 0.99987 (fp32 / fp16 / int8),
 #: gated about 10x looser; the cosine gates are the issue's acceptance figures.
+#: fp32 from what is achieved (issue 18; tiny checkpoints, AVX-512 VNNI and AVX2 emulated):
+#: |delta score| at most 1.8e-6, |delta log p| 5.7e-6 (1.1e-5 on longer texts), so 1e-5 and
+#: 5e-5; a LayerNorm eps of 1e-5 instead of XLM's 1e-12 gives 8.5e-6 and 1.4e-4 (caught by the
+#: second). The tests' fp32 tolerances are these figures (tests/parity.py).
 GATES = {
-    "fp32": Gate(max_abs_score=1e-4, min_top1=0.95, min_top5_overlap=0.95, max_abs_label_log_prob=1e-3,
+    "fp32": Gate(max_abs_score=1e-5, min_top1=0.95, min_top5_overlap=0.95, max_abs_label_log_prob=5e-5,
                  min_embedding_cosine=0.99999),
     "fp16": Gate(max_abs_score=5e-3, min_top1=0.80, min_top5_overlap=0.80, max_abs_label_log_prob=0.1,
                  min_embedding_cosine=0.999),
