@@ -156,3 +156,17 @@ def test_unavailable_provider_lists_the_available_ones(fp32_dir):
     assert str(info.value) == (f"{missing} is not available in this onnxruntime build (available: "
                                f"{', '.join(available)}); for GPUs install the [gpu] extra (onnxruntime-gpu)")
 
+
+
+def test_spinning_switch_reaches_ort(fp32_dir):
+    """``spinning=False`` (the server's default) turns off ORT's idle-thread spin-wait; the default keeps it."""
+    from xlm_onnx import Model
+
+    def entry(model):
+        try:
+            return model.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
+        except Exception:  # ORT raises when the key was never set: its default, spinning on
+            return None
+
+    assert entry(Model.load(fp32_dir, spinning=False)) == "0"
+    assert entry(Model.load(fp32_dir)) in (None, "1")

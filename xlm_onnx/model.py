@@ -76,7 +76,7 @@ class Model:
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, provider: ProviderSpec = "cpu", threads: int | None = None,
-             verify: bool = True, optimization_level: str = "all") -> "Model":
+             verify: bool = True, optimization_level: str = "all", spinning: bool = True) -> "Model":
         """Loads a model directory (default: the embedded demo model).
 
         Args:
@@ -85,6 +85,7 @@ class Model:
             threads: Intra-op threads (``None``: ORT's default, one per physical core).
             verify: Check file checksums against the manifest (sizes are always checked).
             optimization_level: ORT graph optimisation level.
+            spinning: ORT's idle-thread spin-wait (see :func:`~xlm_onnx.session.create_session`).
 
         Raises:
             ModelFormatError: Missing/corrupt files or an unknown ``format_version``.
@@ -103,7 +104,7 @@ class Model:
         with ThreadPoolExecutor(max_workers=1) as pool:
             checked = pool.submit(fmt.verify_checksums, root, manifest) if verify else None
             tokenizer = XLMTokenizer.from_pretrained(root)
-            session = create_session(root / fmt.MODEL_FILE, provider, threads, optimization_level)
+            session = create_session(root / fmt.MODEL_FILE, provider, threads, optimization_level, spinning=spinning)
             if checked is not None:
                 checked.result()
         names = tuple(i.name for i in session.get_inputs())

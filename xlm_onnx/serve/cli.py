@@ -38,6 +38,9 @@ def add_parser(sub) -> None:
     p.add_argument("--model-name", help="name in /info and /v1/embeddings answers (default: the directory's)")
     p.add_argument("--provider", default="cpu", help="cpu, cuda or tensorrt")
     p.add_argument("--threads", type=int, help="intra-op threads (default: ORT's choice)")
+    # Off by default here: the event loop, tokenization and decoding share the cores with ORT's
+    # threads, and spinning workers starve them (see xlm_onnx.session.create_session).
+    p.add_argument("--spin", action="store_true", help="let ORT's idle threads spin-wait (lower latency on idle cores)")
     p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
 
 
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace, model_dir) -> int:
     from .tasks import Tasks
 
     api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
-    model = Model.load(model_dir, provider=args.provider, threads=args.threads)
+    model = Model.load(model_dir, provider=args.provider, threads=args.threads, spinning=args.spin)
     name = args.model_name or (model.model_dir.name if model.model_dir is not None else "xlm-onnx")
     settings = ServeSettings(
         batch=BatchSettings(args.max_batch_tokens, args.max_batch_size, args.max_wait_ms, args.max_queue),
