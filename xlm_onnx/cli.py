@@ -14,7 +14,7 @@ import os
 import sys
 import warnings
 
-from . import __version__, cli_tasks
+from . import __version__, _cli_bulk, cli_tasks
 from . import format as fmt
 from ._cli_input import INPUT_FORMATS
 from .errors import ModelFormatError, XLMOnnxError
@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     fill.add_argument("--batch-size", type=int, default=8, metavar="N", help="sentences per model run")
 
     cli_tasks.add_parsers(sub)  # embed, score
+    _cli_bulk.add_parser(sub)  # bulk (Ray is imported only when it runs)
 
     info = sub.add_parser("info", help="print a model directory's manifest")
     _model_args(info, flag=False, required=True)
@@ -107,6 +108,10 @@ def _fill_mask(args: argparse.Namespace) -> int:
     from ._cli_fill import fill_mask
 
     return fill_mask(args, _model_dir(args.model, args.revision))
+
+
+def _bulk(args: argparse.Namespace) -> int:
+    return _cli_bulk.run(args, _model_dir(args.model, args.revision))
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -220,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args = _parser().parse_args(argv)
         handler = {"fill-mask": _fill_mask, "embed": cli_tasks.run_embed, "score": cli_tasks.run_score,
-                   "info": _info, "check": _check, "export": _export}[args.command]
+                   "bulk": _bulk, "info": _info, "check": _check, "export": _export}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:
