@@ -6,7 +6,7 @@ renamed once complete, so a file that exists is whole. ``OUT/_job.json`` records
 (task, options, model, input size and mtime, rows per file): a rerun of the same job skips the
 parts whose file exists, and a different job is refused instead of mixing answers::
 
-    input ─plan_input─► InputPlan(parts, offsets) ─read_part(k)─► Table(+_xlm_part, +_xlm_input_error)
+    input ─plan_input─► InputPlan(parts of chunks) ─read_chunk(i)─► Table(+_xlm_part, +_xlm_input_error)
     answered rows (in input order) ─PartWriter─► part-000000.parquet, part-000001.parquet, ...
 
 JSON Lines are read line by line (bytes, ``\\n``) with ``xlm-onnx fill-mask``'s rules: a line that
@@ -40,15 +40,16 @@ def part_name(k: int) -> str:
 
 @dataclass(frozen=True)
 class InputPlan:
-    """An input file cut into parts.
+    """An input file cut into parts (one output file each) and parts into chunks (one Ray block each).
 
     Attributes:
         path: Absolute path of the input (workers read it: shared storage on a cluster).
         format: ``jsonl`` or ``parquet``.
         rows: Input rows (JSON Lines: lines).
         rows_per_file: Rows per part (the last part may be shorter).
-        offsets: JSON Lines: byte offset of each part's first line, plus the file size.
-        schema: Arrow schema of every part (JSON Lines: inferred from the first part).
+        chunk_rows: Rows per chunk; chunks never straddle two parts.
+        offsets: JSON Lines: byte offset of each chunk's first line, plus the file size.
+        schema: Arrow schema of every chunk (JSON Lines: inferred from the first part).
         text_column: The column holding the texts.
     """
 
@@ -56,6 +57,7 @@ class InputPlan:
     format: str
     rows: int
     rows_per_file: int
+    chunk_rows: int
     offsets: tuple[int, ...]
     schema: pa.Schema
     text_column: str
@@ -67,22 +69,36 @@ class InputPlan:
     def part_rows(self, k: int) -> int:
         return min(self.rows_per_file, self.rows - k * self.rows_per_file)
 
+    def chunks(self, k: int) -> range:
+        """Indices of part ``k``'s chunks."""
+        per_part = -(-self.rows_per_file // self.chunk_rows)
+        return range(k * per_part, k * per_part + -(-self.part_rows(k) // self.chunk_rows))
+
+    def chunk_span(self, i: int) -> tuple[int, int, int]:
+        """Part, first row and row count of chunk ``i``."""
+        per_part = -(-self.rows_per_file // self.chunk_rows)
+        k, j = divmod(i, per_part)
+        first = k * self.rows_per_file + j * self.chunk_rows
+        return k, first, min(self.chunk_rows, k * self.rows_per_file + self.part_rows(k) - first)
+
     def describe(self, row: int) -> str:
         """``line N`` (JSON Lines) or ``row N`` (Parquet), 1-based, for a 0-based input row."""
         return f"{'line' if self.format == 'jsonl' else 'row'} {row + 1}"
 
 
-def plan_input(path: str, rows_per_file: int, input_format: str = "auto", text_column: str = "text") -> InputPlan:
-    """Counts rows, finds where each part starts and fixes the schema.
+def plan_input(path: str, rows_per_file: int, chunk_rows: int, input_format: str = "auto",
+               text_column: str = "text") -> InputPlan:
+    """Counts rows, finds where each chunk starts and fixes the schema.
 
     Raises:
         FileNotFoundError: No such file.
-        ValueError: Unknown format, no text column, or ``rows_per_file`` < 1.
+        ValueError: Unknown format, no text column, or a size < 1.
+        InputError: A JSON Lines field changes type within the first part.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"--input {path}: no such file")
-    if rows_per_file < 1:
-        raise ValueError(f"--rows-per-file must be at least 1, not {rows_per_file}")
+    if rows_per_file < 1 or chunk_rows < 1:
+        raise ValueError(f"--rows-per-file and --batch-size must be at least 1, not {rows_per_file} / {chunk_rows}")
     path = os.path.abspath(path)
     fmt = input_format
     if fmt == "auto":
@@ -94,17 +110,18 @@ def plan_input(path: str, rows_per_file: int, input_format: str = "auto", text_c
         if text_column not in schema.names:
             raise ValueError(f"--input {path} has no {text_column!r} column (columns: {', '.join(schema.names)}); "
                              "pass --text-column")
-        return InputPlan(path, fmt, pq.ParquetFile(path).metadata.num_rows, rows_per_file, (), schema, text_column)
+        rows = pq.ParquetFile(path).metadata.num_rows
+        return InputPlan(path, fmt, rows, rows_per_file, chunk_rows, (), schema, text_column)
     offsets, rows, size = [0], 0, 0
-    with open(path, "rb") as handle:  # one pass: where every rows_per_file-th line starts
+    with open(path, "rb") as handle:  # one pass: where every chunk starts
         for line in handle:
             rows, size = rows + 1, size + len(line)
-            if rows % rows_per_file == 0:
+            if rows % rows_per_file == 0 or rows % rows_per_file % chunk_rows == 0:
                 offsets.append(size)
     if offsets[-1] != size:
         offsets.append(size)
     with open(path, "rb") as handle:  # the first part's records fix the columns and their types
-        sample = _records(handle.read(offsets[1] if rows else 0), 1, text_column)
+        sample = _records(handle.read(offsets[len(range(0, min(rows, rows_per_file), chunk_rows))]), 1, text_column)
     keys = list(dict.fromkeys([key for record in sample for key in record if key != INPUT_ERROR_COLUMN] + [text_column]))
     try:
         inferred = pa.Table.from_pydict({key: [record.get(key) for record in sample] for key in keys}).schema
@@ -113,19 +130,21 @@ def plan_input(path: str, rows_per_file: int, input_format: str = "auto", text_c
                          "same field types") from None
     schema = pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) or f.name == text_column else f
                         for f in inferred])
-    return InputPlan(path, "jsonl", rows, rows_per_file, tuple(offsets), schema, text_column)
+    return InputPlan(path, "jsonl", rows, rows_per_file, chunk_rows, tuple(offsets), schema, text_column)
 
 
-def read_part(plan: InputPlan, k: int) -> pa.Table:
-    """Part ``k`` as an Arrow table in the plan's schema, plus the part number and input errors."""
-    start = k * plan.rows_per_file
+def read_chunk(plan: InputPlan, i: int) -> pa.Table:
+    """Chunk ``i`` as an Arrow table in the plan's schema, plus its part number and input errors."""
+    k, first, count = plan.chunk_span(i)
     if plan.format == "parquet":
-        table = _parquet_rows(plan.path, start, plan.part_rows(k))
+        table = _parquet_rows(plan.path, first, count)
         errors = pa.nulls(len(table), pa.string())
     else:
-        table = _jsonl_table(plan.path, plan.offsets[k], plan.offsets[k + 1], start + 1, plan.text_column, plan.schema)
+        table = _jsonl_table(plan.path, plan.offsets[i], plan.offsets[i + 1], first + 1, plan.text_column, plan.schema)
         errors = table.column(INPUT_ERROR_COLUMN)
         table = table.drop_columns([INPUT_ERROR_COLUMN])
+    if len(table) != count:
+        raise RuntimeError(f"{plan.path}: read {len(table)} rows for chunk {i}, expected {count} (file changed?)")
     table = table.append_column(PART_COLUMN, pa.array([k] * len(table), pa.int64()))
     return table.append_column(INPUT_ERROR_COLUMN, errors)
 
@@ -261,7 +280,7 @@ class PartWriter:
         return sum(len(t) for t in self.pending)
 
     def _write(self, k: int) -> None:
-        table = pa.concat_tables(self.pending)
+        table = pa.concat_tables(self.pending, promote_options="default")
         tmp = self.out / f".{part_name(k)}.tmp{os.getpid()}"
         pq.write_table(table, tmp)
         os.replace(tmp, self.out / part_name(k))  # whole or absent: a rerun skips it only when complete

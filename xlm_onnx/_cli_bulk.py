@@ -3,7 +3,7 @@
 One code path for a local Ray started for the job (``--num-cpus``) and an existing cluster
 (``--address``)::
 
-    parts to answer (a rerun skips written files) ─from_items─► read_part (tasks)
+    chunks of the parts to answer (a rerun skips written files) ─from_items─► read_chunk (tasks)
       ─map_batches(FillMaskBatch | EmbedBatch | ScoreBatch, actor pool: one model per actor)
       ─iter_batches in input order (preserve_order)─► PartWriter: part-000000.parquet, ...
 
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace, model_dir) -> int:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, not {value}")
     options = task_options(args)
     model = None if model_dir is None else os.path.abspath(model_dir)
-    plan = bio.plan_input(args.input, args.rows_per_file, args.input_format, args.text_column)
+    plan = bio.plan_input(args.input, args.rows_per_file, args.batch_size, args.input_format, args.text_column)
     stat = os.stat(plan.path)
     job = {"task": args.task, "options": options, "model": model, "input": plan.path, "input_size": stat.st_size,
            "input_mtime_ns": stat.st_mtime_ns, "rows": plan.rows, "rows_per_file": plan.rows_per_file,
@@ -102,10 +102,16 @@ def run(args: argparse.Namespace, model_dir) -> int:
     if not pending:
         print(f"xlm-onnx: nothing to do: all {plan.parts} file(s) of this job are in {args.output}", file=sys.stderr)
         return 0
+    # Ray's own INFO/WARNING lines (token auth, progress bars off, execution finished) would bury
+    # our one-line progress; its errors still print. XLM_ONNX_DEBUG=1 shows everything.
+    quiet = logging.DEBUG if os.environ.get("XLM_ONNX_DEBUG") else logging.ERROR
     if args.address:
-        ray.init(address=args.address, logging_level=logging.WARNING)
+        ray.init(address=args.address, logging_level=quiet)
     else:
-        ray.init(num_cpus=args.num_cpus, include_dashboard=False, logging_level=logging.WARNING)
+        # A cluster for this job only: on loopback, reachable from nowhere else.
+        ray.init(num_cpus=args.num_cpus, include_dashboard=False, logging_level=quiet, _node_ip_address="127.0.0.1")
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(quiet)
     try:
         actors = args.actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // args.cpus_per_actor)
         ds = _dataset(ray, plan, pending, TASKS[args.task], options, model, actors, args)
@@ -118,12 +124,12 @@ def run(args: argparse.Namespace, model_dir) -> int:
     return 0
 
 
-def _read_parts(batch, plan):
+def _read_chunks(batch, plan):
     import pyarrow as pa
 
-    from ._bulk_io import read_part
+    from ._bulk_io import read_chunk
 
-    return pa.concat_tables([read_part(plan, k) for k in batch.column("part").to_pylist()])
+    return pa.concat_tables([read_chunk(plan, i) for i in batch.column("chunk").to_pylist()])
 
 
 def _dataset(ray, plan, pending, task, options, model, actors, args):
@@ -131,9 +137,12 @@ def _dataset(ray, plan, pending, task, options, model, actors, args):
     context.execution_options.preserve_order = True  # rows come back in input order: files fill one by one
     context.enable_progress_bars = False  # one line of our own instead (see _drain)
     context.print_on_execution_start = False
-    ds = ray.data.from_items([{"part": k} for k in pending], override_num_blocks=len(pending))
+    # One block per chunk of --batch-size rows: an actor pool gets as many inputs as there are
+    # blocks, so one block per part would leave all actors but one idle.
+    chunks = [i for k in pending for i in plan.chunks(k)]
+    ds = ray.data.from_items([{"chunk": i} for i in chunks], override_num_blocks=len(chunks))
     # Reading is light (bytes -> Arrow): no CPU reserved, so the actors can hold every CPU.
-    ds = ds.map_batches(_read_parts, fn_kwargs={"plan": plan}, batch_size=None, batch_format="pyarrow", num_cpus=0)
+    ds = ds.map_batches(_read_chunks, fn_kwargs={"plan": plan}, batch_size=None, batch_format="pyarrow", num_cpus=0)
     return ds.map_batches(task, fn_constructor_kwargs={"model_dir": model, "text_column": plan.text_column, **options},
                           batch_size=args.batch_size, batch_format="pyarrow", num_cpus=args.cpus_per_actor,
                           compute=ray.data.ActorPoolStrategy(size=actors))

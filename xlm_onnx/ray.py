@@ -124,8 +124,12 @@ class BulkTask:
                 batch = batch.append_column(name, array)
             return batch
         frame = batch.copy()  # Ray's zero-copy batches are read-only
+        import pandas as pd
+
         for name, array in outputs.items():
-            frame[name] = array.to_pandas().to_numpy()
+            # Arrow-backed columns: the Arrow type (and its nulls) survive the way back to Ray's blocks;
+            # numpy cells would make a batch with a bad row an object column and one without a tensor column.
+            frame[name] = pd.Series(pd.arrays.ArrowExtensionArray(array), index=frame.index)
         return frame
 
     def outputs(self, texts: list) -> dict[str, Any]:
