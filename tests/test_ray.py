@@ -225,7 +225,7 @@ def test_cli_bulk_writes_bounded_files_resumes_and_fails_fast(cluster, fp32_dir,
     before = {f.name: f.stat().st_mtime_ns for f in files}
     files[1].unlink()  # as if the driver had died while answering part 1
     rerun = _bulk(*args)
-    assert "wrote 16 rows (0 with an error) to 1 file(s)" in rerun.stderr
+    assert "wrote 16 rows (0 with an error) to 1 file(s) in" in rerun.stderr
     assert "2 file(s) were already there" in rerun.stderr
     after = {f.name: f.stat().st_mtime_ns for f in sorted(out.glob("part-*.parquet"))}
     assert {k: v for k, v in after.items() if k != files[1].name} == {k: v for k, v in before.items() if k != files[1].name}

@@ -116,11 +116,14 @@ def run(args: argparse.Namespace, model_dir) -> int:
         actors = args.actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // args.cpus_per_actor)
         ds = _dataset(ray, plan, pending, TASKS[args.task], options, model, actors, args)
         writer = bio.PartWriter(args.output, plan, args.fail_fast)
+        started = time.monotonic()
         _drain(ds, writer, sum(plan.part_rows(k) for k in pending))
+        seconds = time.monotonic() - started
     finally:
         ray.shutdown()
     print(f"xlm-onnx: wrote {writer.rows:,} rows ({writer.errors:,} with an error) to {writer.files} file(s) in "
-          f"{args.output}" + (f"; {skipped} file(s) were already there" if skipped else ""), file=sys.stderr)
+          f"{args.output} in {seconds:.1f} s ({writer.rows / max(seconds, 1e-9):,.1f} rows/s on {actors} actor(s), "
+          f"Ray start not counted)" + (f"; {skipped} file(s) were already there" if skipped else ""), file=sys.stderr)
     return 0
 
 

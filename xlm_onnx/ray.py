@@ -252,7 +252,8 @@ class ScoreBatch(BulkTask):
         results = self.scorer.score(list(texts), per_token=True, **self.options)
         out = {"score": [r.score for r in results]}
         if self.per_token:
-            out.update(tokens=[list(r.tokens) for r in results], token_log_probs=[list(r.token_log_probs) for r in results])
+            out.update(tokens=[list(r.tokens) for r in results],
+                       token_log_probs=[list(r.token_log_probs) for r in results])
         return out
 
 
