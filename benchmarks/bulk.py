@@ -6,7 +6,7 @@
 Rows are derived from the UDHR dev lines (``../shared/data/udhr_xlm_dev.jsonl``): for fill-mask
 one word of a line is masked (each line several times, at different words, until ``--rows``);
 embed and score take the lines as they are, cycled. Both sides get the same rows and the same
-cores: the single process runs ``xlm-onnx TASK --input FILE --json --threads N`` (N = --cpus),
+cores: the single process runs ``xlm-onnx TASK --input FILE --json --threads N --truncation`` (N = --cpus),
 Ray runs ``xlm-onnx bulk TASK --num-cpus N`` (N actors x 1 intra-op thread). Each run is a fresh
 process tree; the two alternate, so machine load hits both alike. Reported per run: wall time
 from process start to exit, rows/s, Ray's own job time without cluster start (from its summary
@@ -83,10 +83,11 @@ def one_task(task: str, rows: list[str], model: str | None, cpus: int, work: Pat
     txt.write_text("".join(t + "\n" for t in rows))
     model_args = ["--model", model] if model else []
     single_input = ["--input", str(jsonl)] if task == "fill-mask" else ["--input", str(txt)]
-    single = CLI + [task, *single_input, "--json", "--threads", str(cpus), *model_args]
+    # --truncation on both sides: a few UDHR lines are longer than the demo model's 256 positions.
+    single = CLI + [task, *single_input, "--json", "--threads", str(cpus), "--truncation", *model_args]
     out_dir = work / f"{task}-ray"
     bulk = CLI + ["bulk", task, "--input", str(jsonl), "--output", str(out_dir), "--num-cpus", str(cpus),
-                  "--rows-per-file", str(max(len(rows), 1)), *model_args]
+                  "--rows-per-file", str(max(len(rows), 1)), "--truncation", *model_args]
     with open(work / "single.out", "w") as sink:
         seconds, peak, _ = run_measured(single, sink)
     single_result = {"seconds": seconds, "rows_per_s": len(rows) / seconds, "peak_rss_mb": peak}
