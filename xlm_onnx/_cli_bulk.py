@@ -144,8 +144,10 @@ def _dataset(ray, plan, pending, task, options, model, actors, args):
     # blocks, so one block per part would leave all actors but one idle.
     chunks = [i for k in pending for i in plan.chunks(k)]
     ds = ray.data.from_items([{"chunk": i} for i in chunks], override_num_blocks=len(chunks))
-    # Reading is light (bytes -> Arrow): no CPU reserved, so the actors can hold every CPU.
-    ds = ds.map_batches(_read_chunks, fn_kwargs={"plan": plan}, batch_size=None, batch_format="pyarrow", num_cpus=0)
+    # Reading is light (bytes -> Arrow): no CPU reserved, so the actors can hold every CPU; and one
+    # read task at a time, or Ray starts a worker process (~200 MB) per chunk for 0-CPU tasks.
+    ds = ds.map_batches(_read_chunks, fn_kwargs={"plan": plan}, batch_size=None, batch_format="pyarrow", num_cpus=0,
+                        compute=ray.data.TaskPoolStrategy(size=1))
     return ds.map_batches(task, fn_constructor_kwargs={"model_dir": model, "text_column": plan.text_column, **options},
                           batch_size=args.batch_size, batch_format="pyarrow", num_cpus=args.cpus_per_actor,
                           compute=ray.data.ActorPoolStrategy(size=actors))
