@@ -87,7 +87,9 @@ def one_task(task: str, rows: list[str], model: str | None, cpus: int, work: Pat
     single = CLI + [task, *single_input, "--json", "--threads", str(cpus), "--truncation", *model_args]
     out_dir = work / f"{task}-ray"
     bulk = CLI + ["bulk", task, "--input", str(jsonl), "--output", str(out_dir), "--num-cpus", str(cpus),
-                  "--rows-per-file", str(max(len(rows), 1)), "--truncation", *model_args]
+                  "--rows-per-file", str(max(len(rows), 1)), "--truncation", *model_args,
+                  # a Ray block per --batch-size rows: few rows need small blocks or one actor gets them all
+                  "--batch-size", str(max(1, min(256, len(rows) // (4 * cpus))))]
     with open(work / "single.out", "w") as sink:
         seconds, peak, _ = run_measured(single, sink)
     single_result = {"seconds": seconds, "rows_per_s": len(rows) / seconds, "peak_rss_mb": peak}
