@@ -14,7 +14,7 @@ import os
 import sys
 import warnings
 
-from . import __version__, _cli_fill, cli_tasks
+from . import __version__, _cli_bulk, _cli_fill, cli_tasks
 from . import format as fmt
 from .errors import ModelFormatError, XLMOnnxError
 from .serve import cli as serve_cli
@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     for task in cli_tasks.add_parsers(sub):  # embed, score
         _model_args(task, flag=True)
     serve_cli.add_parser(sub)  # serve: its [serve] extra is imported only when it runs
+    _cli_bulk.add_parser(sub)  # bulk (Ray is imported only when it runs)
 
     info = sub.add_parser("info", help="print a model directory's manifest")
     _model_args(info, flag=False, required=True)
@@ -101,6 +102,10 @@ def _score(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     return serve_cli.run(args, _model_dir(args.model, args.revision))
+
+
+def _bulk(args: argparse.Namespace) -> int:
+    return _cli_bulk.run(args, _model_dir(args.model, args.revision))
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -213,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         handler, args = _bench, argv[1:]
     else:
         args = _parser().parse_args(argv)
-        handler = {"fill-mask": _fill_mask, "embed": _embed, "score": _score,
+        handler = {"fill-mask": _fill_mask, "embed": _embed, "score": _score, "bulk": _bulk,
                    "info": _info, "check": _check, "serve": _serve, "export": _export}[args.command]
     try:
         return handler(args)
