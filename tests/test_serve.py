@@ -47,6 +47,8 @@ FILL_CASES = [
     {"inputs": ["Toute personne a droit à la <special1>.", "Hello [MASK] world <mask> !", "x <mask>"], "top_k": 3},
     {"inputs": "La <mask> est belle.", "targets": ["vie", "maison", "zzqxw"], "top_k": 2},
     {"inputs": [LONG.replace("liberté", "<mask>", 1)], "truncation": True, "top_k": 1},
+    {"inputs": ["La <mask> est belle.", "<mask> et <mask>"], "targets": ["vie", "liberté", "maison"],
+     "whole_word_targets": True},
 ]
 
 

@@ -82,5 +82,10 @@ def test_errors(fp32_dir, v1_dir):
         fm(TEXT, targets=["a"], whole_word_targets="yes")
     with pytest.raises(InputError, match="tokenizes to nothing"):
         fm(TEXT, targets=["  "], whole_word_targets=True)
+    word = next(w for w in ("Menschenrechte", "liberté") if len(fm.tokenizer.encode(w, add_special_tokens=False)) > 1)
+    full = " ".join(["a"] * 509) + " <special1>"  # 512 tokens with <s> and </s>: the limit
+    assert len(fm.tokenizer.encode(full)) == 512
+    with pytest.raises(InputError, match=r"^inputs\[1\] is 512 tokens long; with a target of \d+ pieces"):
+        fm([TEXT, full], targets=["a", word], whole_word_targets=True)
     with pytest.raises(ModelFormatError, match="whole-word targets"):
         FillMask.from_pretrained(v1_dir)(TEXT, targets=["a"], whole_word_targets=True)

@@ -151,6 +151,12 @@ class FillMask:
             from .whole_word import target_pieces
 
             word_targets = target_pieces(self.model, targets)
+            longest = max(len(pieces) for _, pieces in word_targets) - 1  # pieces replace one mask
+            for index, ids in enumerate(rows):  # refused here, before any run
+                if len(ids) + longest > self.manifest.max_positions:
+                    raise InputError(f"inputs[{index}] is {len(ids)} tokens long; with a target of "
+                                     f"{longest + 1} pieces in its mask it exceeds the model's "
+                                     f"{self.manifest.max_positions}", index)
         return FillMaskRequest(rows, top_k, target_ids, lang_id, single, word_targets)
 
     def _check_top_k(self, top_k: Any) -> int:

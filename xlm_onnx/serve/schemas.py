@@ -78,8 +78,9 @@ def check_inputs(texts: Any, limits: Limits, name: str = "inputs") -> None:
 
 
 def fill_mask_args(body: Any, limits: Limits) -> dict:
-    """``{"inputs", "top_k", "targets", "lang", "truncation"}`` (or HF's ``"parameters": {...}``)."""
-    options = ("top_k", "targets", "lang", "truncation")
+    """``{"inputs", "top_k", "targets", "lang", "truncation", "whole_word_targets"}`` (or HF's
+    ``"parameters": {...}``)."""
+    options = ("top_k", "targets", "lang", "truncation", "whole_word_targets")
     body = _fields(_object(body, "/fill-mask"), "/fill-mask", "inputs", (*options, "parameters"))
     params = body.get("parameters") or {}
     if not isinstance(params, dict) or set(params) - set(options):
@@ -87,6 +88,7 @@ def fill_mask_args(body: Any, limits: Limits) -> dict:
     merged = {**{k: v for k, v in body.items() if k != "parameters"}, **params}
     check_inputs(merged["inputs"], limits)
     merged["truncation"] = _bool(merged, "truncation", False)
+    merged["whole_word_targets"] = _bool(merged, "whole_word_targets", False)
     return merged
 
 

@@ -95,7 +95,8 @@ class Tasks:
         if task == FILL_MASK:
             request = self.fill_mask.prepare(**kwargs)
             targets = None if request.target_ids is None else tuple(request.target_ids.tolist())
-            return Job(task, (task, request.top_k, targets, request.lang_id), request, request.rows)
+            words = None if request.word_targets is None else tuple(w for w, _ in request.word_targets)
+            return Job(task, (task, request.top_k, targets, words, request.lang_id), request, request.rows)
         if task == EMBED:
             request = self.embedder.prepare(pooling=self.pooling, **kwargs)
             return Job(task, (task, request.pooling, request.normalize, request.lang_id), request, request.rows)
@@ -136,6 +137,10 @@ class Tasks:
         batch = Batch(tuple(range(len(rows))), ids, mask)
         if first.task == FILL_MASK:
             p = first.prepared
+            if p.word_targets is not None:  # whole-word targets: their own masked copies, per row
+                from ..whole_word import WholeWordTargets
+
+                return WholeWordTargets(self.model)(rows, p.word_targets, p.top_k, p.lang_id)
             return self.fill_mask.run_batch(batch, p.top_k, p.target_ids, p.lang_id)
         p = first.prepared
         return list(self.embedder.run_batch(batch, p.pooling, p.normalize, p.lang_id))
