@@ -18,6 +18,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from ._checks import positive_int
+
 #: Padded tokens (rows x longest) per ``session.run`` unless a task says otherwise: 32 rows of
 #: 256 tokens. At XLM-100's width an fp32 forward pass holds a few hundred MB at this size.
 DEFAULT_MAX_TOKENS = 8192
@@ -64,9 +66,8 @@ def plan(lengths: Sequence[int], max_rows: int | None = None, max_tokens: int | 
     Raises:
         ValueError: ``max_rows`` or ``max_tokens`` is not a positive int or ``None``.
     """
-    for name, value in (("max_rows", max_rows), ("max_tokens", max_tokens)):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            raise ValueError(f"{name} must be a positive int or None, not {value!r}")
+    positive_int("max_rows", max_rows, allow_none=True)
+    positive_int("max_tokens", max_tokens, allow_none=True)
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])  # stable: ties keep input order
     batches: list[list[int]] = []
     current: list[int] = []

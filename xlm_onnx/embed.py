@@ -15,13 +15,13 @@ here rather than in the graph so both poolings (and token-level states) come fro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from . import format as fmt
+from ._checks import check_bool, positive_int, text_list
 from .batching import DEFAULT_MAX_TOKENS, Batch, batches
-from .errors import InputError
 from .model import Model, ModelTask
 
 POOLINGS = ("mean", "cls")
@@ -48,13 +48,6 @@ def pool(hidden: np.ndarray, attention_mask: np.ndarray, pooling: str = "mean", 
     if normalize:
         pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
     return pooled.astype(np.float32)
-
-
-def _positive_int(name: str, value: Any, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int{' or None' if allow_none else ''}, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -107,8 +100,8 @@ class Embedder(ModelTask):
         Raises:
             TypeError, InputError, ValueError: Malformed texts or options, naming the problem.
         """
-        _positive_int("batch_size", batch_size)
-        _positive_int("max_tokens", max_tokens, allow_none=True)
+        positive_int("batch_size", batch_size)
+        positive_int("max_tokens", max_tokens, allow_none=True)
         request = self.prepare(texts, pooling, normalize, lang, truncation)
         rows = request.rows
         out: np.ndarray | None = None
@@ -123,16 +116,10 @@ class Embedder(ModelTask):
                 lang: str | None = None, truncation: bool = False) -> EmbedRequest:
         """Validates and encodes a request: the first step of :meth:`embed` (arguments and errors
         are its own). Then :meth:`run_batch` on batches of its rows."""
-        single = isinstance(texts, str)
-        items = [texts] if single else texts
-        if not isinstance(items, (list, tuple)):
-            raise TypeError(f"texts must be a str or a list of str, not {type(texts).__name__}")
-        if not items:
-            raise InputError("texts is an empty list")
+        items, single = text_list(texts, "texts")
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
-        if not isinstance(normalize, bool):
-            raise TypeError(f"normalize must be a bool, not {type(normalize).__name__}")
+        check_bool("normalize", normalize)
         lang_id = self.model.lang_id(lang)
         return EmbedRequest(self.model.encode(items, truncation), pooling, normalize, lang_id, single)
 

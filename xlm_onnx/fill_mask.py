@@ -10,17 +10,13 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import format as fmt
+from ._checks import check_bool, positive_int, text_list
 from .batching import Batch, batches
 from .errors import InputError
 from .model import Model, default_model_dir  # noqa: F401  (default_model_dir: public here since v0.1)
 from .requests import encode_requests, resolve_targets
 from .session import ProviderSpec
 from .tokenizer import XLMTokenizer
-
-
-def _check_batch_size(batch_size: Any) -> None:
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, not {batch_size!r}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,7 +51,7 @@ class FillMask:
 
     def __init__(self, session, tokenizer: XLMTokenizer, manifest: fmt.Manifest, batch_size: int = 8,
                  model_dir: Path | None = None) -> None:
-        _check_batch_size(batch_size)
+        positive_int("batch_size", batch_size)
         manifest.require_head(fmt.HEAD_FILL_MASK, "fill-mask")
         self.session = session
         self.tokenizer = tokenizer
@@ -83,7 +79,7 @@ class FillMask:
         Args:
             batch_size: Sentences per ``session.run`` when a list is given.
         """
-        _check_batch_size(batch_size)  # before the (slow) session is built
+        positive_int("batch_size", batch_size)  # before the (slow) session is built
         model = Model.load(path, provider=provider, threads=threads, verify=verify,
                            optimization_level=optimization_level)
         return cls.from_model(model, batch_size)
@@ -132,15 +128,9 @@ class FillMask:
         are its own). Then :meth:`run_batch` on batches of its rows (the HTTP server batches rows
         of several requests with equal options together), unless ``word_targets`` is set (whole-word
         targets run their own masked copies: :mod:`xlm_onnx.whole_word`)."""
-        single = isinstance(inputs, str)
-        texts = [inputs] if single else inputs
-        if not isinstance(texts, (list, tuple)):
-            raise TypeError(f"inputs must be a str or a list of str, not {type(inputs).__name__}")
-        if not texts:
-            raise InputError("inputs is an empty list")
+        texts, single = text_list(inputs, "inputs")
         top_k = self._check_top_k(top_k)
-        if not isinstance(whole_word_targets, bool):
-            raise TypeError(f"whole_word_targets must be a bool, not {type(whole_word_targets).__name__}")
+        check_bool("whole_word_targets", whole_word_targets)
         if whole_word_targets and targets is None:
             raise InputError("whole_word_targets=True needs targets (the words to score)")
         target_ids = None if whole_word_targets else resolve_targets(self.tokenizer, targets)
@@ -148,15 +138,10 @@ class FillMask:
         rows = [e.ids for e in encode_requests(self.tokenizer, texts, self.manifest.max_positions, truncation)]
         word_targets = None
         if whole_word_targets:
-            from .whole_word import target_pieces
+            from .whole_word import check_fit, target_pieces
 
             word_targets = target_pieces(self.model, targets)
-            longest = max(len(pieces) for _, pieces in word_targets) - 1  # pieces replace one mask
-            for index, ids in enumerate(rows):  # refused here, before any run
-                if len(ids) + longest > self.manifest.max_positions:
-                    raise InputError(f"inputs[{index}] is {len(ids)} tokens long; with a target of "
-                                     f"{longest + 1} pieces in its mask it exceeds the model's "
-                                     f"{self.manifest.max_positions}", index)
+            check_fit(rows, word_targets, self.manifest.max_positions)
         return FillMaskRequest(rows, top_k, target_ids, lang_id, single, word_targets)
 
     def _check_top_k(self, top_k: Any) -> int:

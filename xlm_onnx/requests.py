@@ -52,6 +52,25 @@ def encode_requests(tokenizer, texts: Sequence, max_positions: int, truncation: 
     return out
 
 
+def target_words(targets) -> list[str]:
+    """``targets`` (a word or a list of words) as a list, checked.
+
+    Raises:
+        TypeError: ``targets`` is not a str or a list of str (naming the bad item).
+        InputError: It is empty.
+    """
+    items = [targets] if isinstance(targets, str) else targets
+    if not isinstance(items, (list, tuple)):
+        raise TypeError(f"targets must be a str or a list of str, not {type(targets).__name__}")
+    bad = next((i for i, t in enumerate(items) if not isinstance(t, str)), None)
+    if bad is not None:  # name the item: "not list" would point at the wrong thing
+        raise TypeError(f"targets must be a str or a list of str; targets[{bad}] is "
+                        f"{type(items[bad]).__name__} ({items[bad]!r})")
+    if not items:
+        raise InputError("targets is empty; pass at least one word, or targets=None")
+    return list(items)
+
+
 def resolve_targets(tokenizer, targets) -> np.ndarray | None:
     """Target words -> unique ids, with HF's rules (a word outside the vocabulary is replaced by
     its first BPE piece, with a warning; one that tokenises to nothing is dropped).
@@ -62,15 +81,7 @@ def resolve_targets(tokenizer, targets) -> np.ndarray | None:
     """
     if targets is None:
         return None
-    items = [targets] if isinstance(targets, str) else targets
-    if not isinstance(items, (list, tuple)):
-        raise TypeError(f"targets must be a str or a list of str, not {type(targets).__name__}")
-    bad = next((i for i, t in enumerate(items) if not isinstance(t, str)), None)
-    if bad is not None:  # name the item: "not list" would point at the wrong thing
-        raise TypeError(f"targets must be a str or a list of str; targets[{bad}] is "
-                        f"{type(items[bad]).__name__} ({items[bad]!r})")
-    if not items:
-        raise InputError("targets is empty; pass at least one word, or targets=None")
+    items = target_words(targets)
     ids = []
     for target in items:
         token_id = tokenizer.vocab_id(target)

@@ -27,8 +27,7 @@ import numpy as np
 
 from . import format as fmt
 from .batching import DEFAULT_MAX_TOKENS, Batch, pad, plan
-from .embed import _positive_int
-from .errors import InputError
+from ._checks import check_bool, positive_int, text_list
 from .model import Model, ModelTask
 
 METRICS = ("original", "word_l2r")
@@ -132,7 +131,7 @@ class Scorer(ModelTask):
         Raises:
             TypeError, InputError, ValueError: Malformed texts or options, naming the problem.
         """
-        _positive_int("max_tokens", max_tokens, allow_none=True)
+        positive_int("max_tokens", max_tokens, allow_none=True)
         request = self.prepare(texts, metric, per_token, lang, truncation)
         values = np.zeros(len(request.copies), dtype=np.float32)
         lengths = [len(request.rows[s]) for s, _ in request.copies]
@@ -147,16 +146,10 @@ class Scorer(ModelTask):
         """Validates and encodes a request, and lists its masked copies: the first step of
         :meth:`score` (arguments and errors are its own). Then :meth:`run_batch` on groups of
         copies (of one or several requests), and :meth:`finish` with each copy's value."""
-        single = isinstance(texts, str)
-        items = [texts] if single else texts
-        if not isinstance(items, (list, tuple)):
-            raise TypeError(f"texts must be a str or a list of str, not {type(texts).__name__}")
-        if not items:
-            raise InputError("texts is an empty list")
+        items, single = text_list(texts, "texts")
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, not {metric!r}")
-        if not isinstance(per_token, bool):
-            raise TypeError(f"per_token must be a bool, not {type(per_token).__name__}")
+        check_bool("per_token", per_token)
         lang_id = self.model.lang_id(lang)
         rows = self.model.encode(items, truncation)
         copies = [(s, m) for s, ids in enumerate(rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Sequence, Union
 
+from ._checks import positive_int
 from .errors import ModelFormatError
 
 ProviderSpec = Union[str, Sequence[Union[str, tuple]]]
@@ -77,8 +78,7 @@ def create_session(
 
     if optimization_level not in _LEVELS:
         raise ValueError(f"optimization_level must be one of {_LEVELS}, not {optimization_level!r}")
-    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-        raise ValueError(f"threads must be a positive int or None, not {threads!r}")
+    positive_int("threads", threads, allow_none=True)
     options = ort.SessionOptions()
     options.graph_optimization_level = getattr(
         ort.GraphOptimizationLevel, {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",

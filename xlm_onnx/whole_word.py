@@ -27,6 +27,7 @@ from . import format as fmt
 from .batching import plan
 from .errors import InputError
 from .model import Model
+from .requests import target_words
 from .score import DEFAULT_MAX_ROWS, Scorer
 
 
@@ -37,18 +38,26 @@ def target_pieces(model: Model, targets: str | Sequence[str]) -> list[tuple[str,
         TypeError: ``targets`` is not a str or a list of str.
         InputError: It is empty, or a target tokenizes to nothing.
     """
-    items = [targets] if isinstance(targets, str) else targets
-    if not isinstance(items, (list, tuple)) or not all(isinstance(t, str) for t in items):
-        raise TypeError(f"targets must be a str or a list of str, not {targets!r}")
-    if not items:
-        raise InputError("targets is empty; pass at least one word, or targets=None")
     out = []
-    for word in dict.fromkeys(items):  # distinct, first-seen order
+    for word in dict.fromkeys(target_words(targets)):  # distinct, first-seen order
         ids = tuple(model.tokenizer.encode(word, add_special_tokens=False))
         if not ids:
             raise InputError(f"target {word!r} tokenizes to nothing")
         out.append((word, ids))
     return out
+
+
+def check_fit(rows: list[list[int]], targets: list[tuple[str, tuple[int, ...]]], max_positions: int) -> None:
+    """Refuses, before any run, a text whose mask cannot hold the longest target at the length limit.
+
+    Raises:
+        InputError: Naming the input (``index`` set).
+    """
+    longest = max(len(pieces) for _, pieces in targets) - 1  # the pieces replace one mask
+    for index, ids in enumerate(rows):
+        if len(ids) + longest > max_positions:
+            raise InputError(f"inputs[{index}] is {len(ids)} tokens long; with a target of {longest + 1} pieces "
+                             f"in its mask it exceeds the model's {max_positions}", index)
 
 
 class WholeWordTargets:
@@ -61,21 +70,14 @@ class WholeWordTargets:
 
     def __call__(self, rows: list[list[int]], targets: list[tuple[str, tuple[int, ...]]], top_k: int,
                  lang_id: int = -1) -> list:
-        """Pipeline-shaped results for ``rows`` (ids with specials and at least one mask).
-
-        Raises:
-            InputError: A target does not fit in a text at the model's length limit.
-        """
-        mask_id, limit = self.model.manifest.mask_token_id, self.model.manifest.max_positions
+        """Pipeline-shaped results for ``rows`` (ids with specials and at least one mask, checked
+        by :func:`check_fit`, as :meth:`FillMask.prepare <xlm_onnx.FillMask.prepare>` does)."""
+        mask_id = self.model.manifest.mask_token_id
         slots = [(r, p) for r, ids in enumerate(rows) for p, t in enumerate(ids) if t == mask_id]
         filled, copies = [], []  # one filled row per (slot, target); one copy per piece of it
         for r, p in slots:
-            for word, pieces in targets:
-                ids = rows[r][:p] + list(pieces) + rows[r][p + 1:]
-                if len(ids) > limit:
-                    raise InputError(f"inputs[{r}] with target {word!r} in its mask is {len(ids)} tokens long; "
-                                     f"the model takes at most {limit}", r)
-                filled.append(ids)
+            for _, pieces in targets:
+                filled.append(rows[r][:p] + list(pieces) + rows[r][p + 1:])
                 copies += [(len(filled) - 1, range(p + j, p + len(pieces))) for j in range(len(pieces))]
         log_probs = np.zeros(len(filled), dtype=np.float64)
         for group in plan([len(filled[f]) for f, _ in copies], DEFAULT_MAX_ROWS, None):
