@@ -40,6 +40,8 @@ def _ids(vocab_size: int, rows: int, length: int, seed: int):
 
 
 def _peak_rss_mb() -> float:
+    # Not xlm_onnx_export.bench.worker.peak_rss_mb: importing that package imports torch, which
+    # would inflate the RSS of the onnx workers this is measuring.
     with open("/proc/self/status") as f:  # VmHWM: this exec's own high-water mark (ru_maxrss is inherited)
         return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
 

@@ -16,14 +16,13 @@ it with an error record and goes on, so every input line gets exactly one record
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 from . import _cli_input as cin
 from . import _cli_output as cout
-from .errors import InputError
+from .errors import InputError, message_at
 
 #: Batches of ``--batch-size`` lines per chunk read from a pipe or file; each chunk's records are
 #: written and flushed as soon as it is answered (stdin streams with bounded memory).
@@ -66,8 +65,7 @@ class LineTask:
 
 def line_error(exc: InputError, number: int) -> str:
     """The API's message, naming the input line instead of the index inside a chunk (and the option)."""
-    message = re.sub(r"^(inputs|texts)\[\d+\]", f"line {number}", " ".join(str(exc).split()))
-    return message.replace("pass truncation=True", "pass --truncation")
+    return message_at(exc, f"line {number}").replace("pass truncation=True", "pass --truncation")
 
 
 def answer(call: Callable[[list[str]], Sequence[Any]], lines: list[cin.Line]) -> Iterator[tuple]:

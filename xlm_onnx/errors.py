@@ -5,6 +5,8 @@ the built-in type a caller would naturally catch (``ValueError``), so ``except V
 keeps working for code that does not know this package.
 """
 
+import re
+
 
 class XLMOnnxError(Exception):
     """Base class of every error raised on purpose by xlm-onnx."""
@@ -30,6 +32,15 @@ class InputError(XLMOnnxError, ValueError):
     def __init__(self, message: str, index: int | None = None) -> None:
         super().__init__(message)
         self.index = index
+
+
+def message_at(exc: Exception, where: str) -> str:
+    """``exc``'s message on one line, its leading ``inputs[i]`` / ``texts[i]`` replaced by ``where``.
+
+    For callers that feed texts in chunks or rows (the CLI names the input line, Ray the column):
+    the index inside their chunk would point at the wrong text.
+    """
+    return re.sub(r"^(inputs|texts)\[\d+\]", where, " ".join(str(exc).split()))
 
 
 class ModelNotFoundError(XLMOnnxError, FileNotFoundError):

@@ -28,7 +28,6 @@ default (one per physical core) times several actors would oversubscribe the nod
 from __future__ import annotations
 
 import os
-import re
 from typing import Any, Sequence
 
 import numpy as np
@@ -40,7 +39,7 @@ except ImportError as exc:  # pragma: no cover - the [ray] extra brings it
 
 from .batching import DEFAULT_MAX_TOKENS, batches
 from .embed import Embedder
-from .errors import InputError
+from .errors import InputError, message_at
 from .fill_mask import FillMask
 from .model import Model
 from .requests import encode_requests, resolve_targets
@@ -73,7 +72,7 @@ def actor_threads() -> int | None:
 
 def row_message(exc: Exception, column: str = "text") -> str:
     """The API's message for one row, naming the column instead of ``inputs[0]``."""
-    return re.sub(r"^inputs\[\d+\]", column, " ".join(str(exc).split()))
+    return message_at(exc, column)
 
 
 class BulkTask:
