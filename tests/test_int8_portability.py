@@ -24,7 +24,8 @@ from onnx import numpy_helper
 from xlm_onnx import FillMask
 from xlm_onnx import model as fill_mask_module
 from xlm_onnx import format as fmt
-from xlm_onnx.cpu import CpuInfo, int8_saturation_message
+from xlm_onnx.check import GATES, Gate
+from xlm_onnx.cpu import CpuInfo, cpu_info, int8_saturation_message
 from xlm_onnx.errors import PrecisionWarning
 
 AVX2 = CpuInfo("AMD EPYC 7R32", "x86_64", ("avx", "avx2", "fma"), "test")
@@ -33,6 +34,9 @@ VNNI = CpuInfo("AMD EPYC 9R14", "x86_64", ("avx", "avx2", "fma", "avx512f", "avx
 AMX = CpuInfo("Intel Xeon 8480", "x86_64", ("avx2", "avx512bw", "avx512_vnni", "amx_tile", "amx_int8"), "test")
 GRAVITON = CpuInfo("Neoverse-V1", "aarch64", ("asimd", "asimddp", "i8mm"), "test")
 QEMU_CPU = "EPYC-Rome"  # Zen 2: AVX2 + FMA, no AVX-512, no VNNI
+#: A gate nothing fails (scores lie in [0, 1]): for fixtures that must exist on every CPU class.
+OPEN_GATE = Gate(max_abs_score=1.0, min_top1=0.0, min_top5_overlap=0.0, max_abs_label_log_prob=1e9,
+                 min_embedding_cosine=-1.0)
 
 
 def _int8_initializers(model_dir) -> dict[str, np.ndarray]:
@@ -42,11 +46,19 @@ def _int8_initializers(model_dir) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def int8_full_range_dir(tmp_path_factory, tiny_checkpoint):
-    """What exports wrote before 7-bit weights became the default (still available on request)."""
+    """What exports wrote before 7-bit weights became the default (still available on request).
+
+    Built with the int8 gate opened: on a CPU that saturates full-range weights (AVX2, AVX-512
+    without VNNI) the export's own validation refuses it (max |delta score| 0.11 > 0.05 measured
+    natively on AVX2), and these tests need the directory on every class. The gate's refusal on
+    such a CPU is what ``test_full_range_export_on_this_machine`` checks.
+    """
     from xlm_onnx_export import Exporter, Int8Options
 
     out = tmp_path_factory.mktemp("exports") / "int8-8bit"
-    Exporter(tiny_checkpoint, out, precision="int8", int8=Int8Options(weight_bits=8), progress=False).run()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(GATES, "int8", OPEN_GATE)
+        Exporter(tiny_checkpoint, out, precision="int8", int8=Int8Options(weight_bits=8), progress=False).run()
     return out
 
 
@@ -60,6 +72,23 @@ def test_default_int8_weights_cannot_saturate(int8_dir):
     q = fmt.read_manifest(int8_dir).quantization
     assert (q["weight_bits"], q["weight_max"]) == (7, largest)
     assert 2 * 255 * largest <= np.iinfo(np.int16).max
+
+
+def test_full_range_export_on_this_machine(int8_full_range_dir, int8_dir):
+    """Natively, full-range weights are exact only where the CPU does not saturate them.
+
+    VNNI/AMX/ARM64 compute them exactly, so the real gate holds; on AVX2 or AVX-512 without VNNI
+    the saturated sums make them worse than the 7-bit default (max |delta score| 0.11 on this
+    fixture natively on AVX2, above the 0.05 gate that the 7-bit export passes), which is why the
+    export refuses them there.
+    """
+    from xlm_onnx.check import check_model
+
+    full, seven = check_model(int8_full_range_dir, threads=1), check_model(int8_dir, threads=1)
+    if cpu_info().int8_saturates is False:
+        assert full.passed, full.failures()
+    elif cpu_info().int8_saturates:
+        assert full.max_abs_score_delta > seven.max_abs_score_delta, (full, seven)
 
 
 def test_full_range_export_is_recorded_as_such(int8_full_range_dir):
