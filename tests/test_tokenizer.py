@@ -313,3 +313,31 @@ def test_written_config_is_what_reference_saves(tmp_path, sample_dir):
         assert Ref.from_pretrained(d).do_lowercase_and_remove_accent is False
         assert XLMTokenizer.from_pretrained(d).do_lowercase_and_remove_accent is False
         assert XLMTokenizer.from_pretrained(d).encode("Élan") == Ref.from_pretrained(d).encode("Élan")
+
+
+def test_long_words_bpe_identical(pair):
+    """Words past ``HEAP_FROM`` take the heap merge loop: the same pieces as the reference,
+    including runs of one repeated pair (merged left to right without overlap)."""
+    import random
+
+    from xlm_onnx._bpe import HEAP_FROM
+
+    ours, ref = pair
+    rng = random.Random(0)
+    vocab_letters = "".join(sorted({c for text in SAMPLE_TEXTS for c in text if c.isalpha()}))
+    words = ["a" * 501, "ab" * 300, "aba" * 99, "ss" * 77 + "s", "ion" * 60]
+    for n in (HEAP_FROM + 1, 97, 256, 1000):
+        for alphabet in ("ae", "ens", "aeinorst", vocab_letters):
+            words.append("".join(rng.choice(alphabet) for _ in range(n)))
+    assert [ours._bpe(w) for w in words] == [tuple(ref.bpe(w).split(" ")) for w in words]
+    assert all(len(w) > HEAP_FROM for w in words)
+
+
+def test_caches_are_bounded_in_bytes(sample_dir):
+    """Distinct long words fill the word caches up to their byte budget, never past it."""
+    tok = XLMTokenizer.from_pretrained(sample_dir)
+    tok._bpe.cache.max_bytes = tok._ids_cache.max_bytes = 200_000
+    for i in range(300):
+        tok.encode(f"{i:04d}" + "aeinorst" * 40)  # 324 letters each: ~10 kB of pieces per word
+    assert 0 < tok._bpe.cache.bytes <= 200_000 and 0 < tok._ids_cache.bytes <= 200_000
+    assert len(tok._bpe.cache) < 300

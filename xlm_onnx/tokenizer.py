@@ -21,8 +21,9 @@ from typing import Any
 
 from . import _moses
 from ._added_tokens import Trie, split_added_tokens
-from ._bpe import BPE, CACHE_LIMIT
+from ._bpe import BPE, CACHE_BYTES
 from ._config import LARGE_INTEGER, load_spec
+from ._lru import ByteLRU, pieces_bytes
 from .errors import InputError
 
 __all__ = ["XLMTokenizer", "pretokenize"]
@@ -73,7 +74,7 @@ class XLMTokenizer:
         self._moses_impl = moses_impl
         self._moses: dict[str, Any] = {}
         self._bpe = BPE(spec.bpe_ranks)
-        self._ids_cache: dict[str, tuple[int, ...]] = {}
+        self._ids_cache = ByteLRU(CACHE_BYTES, pieces_bytes)  # word -> ids; bounded in bytes
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, moses_impl: str = "auto") -> XLMTokenizer:
@@ -206,9 +207,8 @@ class XLMTokenizer:
                 if word:
                     ids = cache.get(word)
                     if ids is None:
-                        if len(cache) >= CACHE_LIMIT:  # bound memory on endless new words
-                            cache.clear()
-                        ids = cache[word] = tuple(map(self._token_to_id, self._bpe(word)))
+                        ids = tuple(map(self._token_to_id, self._bpe(word)))
+                        cache.put(word, ids)
                     out.extend(ids)
         return out
 
