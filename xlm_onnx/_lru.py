@@ -63,6 +63,17 @@ class ByteLRU:
             _, (_, dropped) = self._data.popitem(last=False)
             self.bytes -= dropped
 
+    def pop(self, key: Hashable, default: Any = None) -> Any:
+        entry = self._data.pop(key, None)
+        if entry is None:
+            return default
+        self.bytes -= entry[1]
+        return entry[0]
+
+    def items(self) -> list[tuple[Hashable, Any]]:
+        """A snapshot of ``(key, value)``, least recently used first (does not change the order)."""
+        return [(key, value) for key, (value, _) in self._data.items()]
+
     def clear(self) -> None:
         self._data.clear()
         self.bytes = 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 import warnings
@@ -187,26 +186,10 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     print(f"xlm-onnx: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
-class _OneLineOnce(logging.Handler):
-    """``xlm-onnx: warning: ...`` once per message: fill-mask calls the API once per chunk, and
-    its warnings (a target outside the vocabulary) would otherwise repeat for every chunk."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: set[str] = set()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = " ".join(record.getMessage().split())
-        if message not in self.seen:
-            self.seen.add(message)
-            print(f"xlm-onnx: {record.levelname.lower()}: {message}", file=sys.stderr)
-
-
 def _one_line_logging() -> None:
-    logger = logging.getLogger("xlm_onnx")
-    if not any(isinstance(h, _OneLineOnce) for h in logger.handlers):
-        logger.addHandler(_OneLineOnce())
-        logger.propagate = False
+    from ._log import install  # once per message, bounded in lines and bytes (see xlm_onnx._log)
+
+    install("xlm_onnx")
 
 
 def main(argv: list[str] | None = None) -> int:
