@@ -28,6 +28,8 @@ _LAZY = {
     "ModelNotFoundError": "xlm_onnx.errors",
     "resolve_model": "xlm_onnx.lookup",
     "TokenizerFileError": "xlm_onnx.errors",
+    "RequestLimits": "xlm_onnx.limits",
+    "LimitError": "xlm_onnx.limits",
 }
 
 __all__ = ["__version__", *_LAZY]
@@ -39,6 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .errors import (InputError, ModelFormatError, ModelNotFoundError, PrecisionWarning, TokenizerFileError,
                          XLMOnnxError)
     from .fill_mask import FillMask
+    from .limits import LimitError, RequestLimits
     from .lookup import resolve_model
     from .model import Model, default_model_dir
     from .score import Scorer

@@ -15,13 +15,14 @@ here rather than in the graph so both poolings (and token-level states) come fro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from . import format as fmt
 from ._checks import check_bool, positive_int, text_list
 from .batching import DEFAULT_MAX_TOKENS, Batch, batches
+from .limits import check, embed_cost
 from .model import Model, ModelTask
 
 POOLINGS = ("mean", "cls")
@@ -60,6 +61,7 @@ class EmbedRequest:
         normalize: Unit-length rows.
         lang_id: The ``langs`` value (-1: none).
         single: The caller gave one str (``[dim]``, not ``[n, dim]``).
+        cost: What it will make the model do (:class:`~xlm_onnx.limits.Cost`).
     """
 
     rows: list[list[int]]
@@ -67,6 +69,7 @@ class EmbedRequest:
     normalize: bool
     lang_id: int
     single: bool
+    cost: Any = None
 
 
 class Embedder(ModelTask):
@@ -121,7 +124,9 @@ class Embedder(ModelTask):
             raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
         check_bool("normalize", normalize)
         lang_id = self.model.lang_id(lang)
-        return EmbedRequest(self.model.encode(items, truncation), pooling, normalize, lang_id, single)
+        rows = self.model.encode(items, truncation)
+        dim = int(self.model.manifest.source.get("config", {}).get("emb_dim", 0))
+        return EmbedRequest(rows, pooling, normalize, lang_id, single, check(self.limits, embed_cost(rows, dim)))
 
     def run_batch(self, batch: Batch, pooling: str = "mean", normalize: bool = False, lang_id: int = -1
                   ) -> np.ndarray:

@@ -13,6 +13,7 @@ from . import format as fmt
 from ._checks import check_bool, positive_int, text_list
 from .batching import Batch, batches
 from .errors import InputError
+from .limits import RequestLimits, check, fill_mask_cost
 from .model import Model, default_model_dir  # noqa: F401  (default_model_dir: public here since v0.1)
 from .requests import encode_requests, resolve_targets
 from .session import ProviderSpec
@@ -30,6 +31,7 @@ class FillMaskRequest:
         lang_id: The ``langs`` value (-1: none).
         single: The caller gave one str (one result, not a list of them).
         word_targets: With ``whole_word_targets``: each target's pieces (``target_ids`` is then ``None``).
+        cost: What it will make the model do (:class:`~xlm_onnx.limits.Cost`).
     """
 
     rows: list[list[int]]
@@ -38,6 +40,7 @@ class FillMaskRequest:
     lang_id: int
     single: bool
     word_targets: Any = None
+    cost: Any = None
 
 
 class FillMask:
@@ -47,7 +50,12 @@ class FillMask:
     "token", "token_str", "sequence"}`` dicts (a list of such lists when the input has several
     masks). One instance may be shared by threads: ``__call__`` keeps no state between calls and
     ``InferenceSession.run`` is thread-safe.
+
+    ``limits`` (a :class:`~xlm_onnx.limits.RequestLimits`, default ``None``: none) refuses requests
+    that ask for more work than it allows, before any model run (``xlm-onnx serve`` sets it).
     """
+
+    limits: RequestLimits | None = None
 
     def __init__(self, session, tokenizer: XLMTokenizer, manifest: fmt.Manifest, batch_size: int = 8,
                  model_dir: Path | None = None) -> None:
@@ -142,7 +150,10 @@ class FillMask:
 
             word_targets = target_pieces(self.model, targets)
             check_fit(rows, word_targets, self.manifest.max_positions)
-        return FillMaskRequest(rows, top_k, target_ids, lang_id, single, word_targets)
+        cost = check(self.limits, fill_mask_cost(rows, texts, self.manifest.mask_token_id, top_k,
+                                                 None if target_ids is None else len(target_ids),
+                                                 word_targets and [len(p) for _, p in word_targets]))
+        return FillMaskRequest(rows, top_k, target_ids, lang_id, single, word_targets, cost)
 
     def _check_top_k(self, top_k: Any) -> int:
         if not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool):

@@ -167,7 +167,12 @@ class Model:
 
 class ModelTask:
     """Base of the tasks built from a loaded :class:`Model` alone (embeddings, scoring): one
-    ``from_pretrained`` for all of them, so their loading options cannot drift apart."""
+    ``from_pretrained`` for all of them, so their loading options cannot drift apart.
+
+    ``limits`` (a :class:`~xlm_onnx.limits.RequestLimits`, default ``None``: none) refuses requests
+    that ask for more work than it allows, before any model run (``xlm-onnx serve`` sets it)."""
+
+    limits = None
 
     def __init__(self, model: Model) -> None:  # pragma: no cover - subclasses define their own
         self.model = model

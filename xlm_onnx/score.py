@@ -21,13 +21,14 @@ of a word with ``</w>``; boundaries are read from the BPE pieces *before* unknow
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from . import format as fmt
 from .batching import DEFAULT_MAX_TOKENS, Batch, pad, plan
 from ._checks import check_bool, positive_int, text_list
+from .limits import check, score_cost
 from .model import Model, ModelTask
 
 METRICS = ("original", "word_l2r")
@@ -65,6 +66,7 @@ class ScoreRequest:
         lang_id: The ``langs`` value (-1: none).
         per_token: Answer :class:`PLLScore` objects instead of sums.
         single: The caller gave one str.
+        cost: What it will make the model do (:class:`~xlm_onnx.limits.Cost`).
     """
 
     rows: list[list[int]]
@@ -72,6 +74,7 @@ class ScoreRequest:
     lang_id: int
     per_token: bool
     single: bool
+    cost: Any = None
 
 
 def word_ends(tokens: Sequence[str], specials: set[str]) -> list[int]:
@@ -154,7 +157,8 @@ class Scorer(ModelTask):
         rows = self.model.encode(items, truncation)
         copies = [(s, m) for s, ids in enumerate(rows)
                   for m in mask_sets(ids, self._pieces(items[s], ids), self._specials, metric)]
-        return ScoreRequest(rows, copies, lang_id, per_token, single)
+        cost = check(self.limits, score_cost(rows, len(copies), per_token))
+        return ScoreRequest(rows, copies, lang_id, per_token, single, cost)
 
     def finish(self, request: ScoreRequest, copy_log_probs: Sequence[float]):
         """The answer of :meth:`score` from each copy's log-prob (in ``request.copies`` order)."""
