@@ -139,7 +139,7 @@ def test_422_has_the_api_message(server, api, route, body, call):
     (b'{"inputs": "a <mask>", "truncation": "yes"}', "truncation must be a bool"),
 ])
 def test_422_malformed_body(server, content, needle):
-    response = server.post("/fill-mask", content=content)
+    response = server.post("/fill-mask", content=content, headers={"Content-Type": "application/json"})
     assert response.status_code == 422 and needle in response.json()["error"]
     assert "Traceback" not in response.text and "\n" not in response.json()["error"]
 
@@ -157,7 +157,8 @@ def test_openai_errors_have_openai_shape(server):
 def test_413_limits(server):
     big = server.post("/embed", json={"inputs": "a" * 25000})
     assert big.status_code == 413 and "20000" in big.json()["error"]
-    chunked = server.post("/embed", content=iter([b'{"inputs": "', b"a" * 25000, b'"}']))  # no Content-Length
+    chunked = server.post("/embed", content=iter([b'{"inputs": "', b"a" * 25000, b'"}']),  # no Content-Length
+                          headers={"Content-Type": "application/json"})
     assert chunked.status_code == 413
     many = server.post("/embed", json={"inputs": ["a"] * 9})
     assert many.status_code == 413 and "at most 8" in many.json()["error"]

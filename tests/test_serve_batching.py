@@ -123,7 +123,7 @@ def test_disconnected_client_is_dropped_unrun(slow_batches):
     server, client = slow_batches
     body = json.dumps({"inputs": ["Bonjour <mask>."] * 3}).encode()
     with socket.create_connection(("127.0.0.1", server.port)) as raw:
-        raw.sendall(b"POST /fill-mask HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        raw.sendall(b"POST /fill-mask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
         _wait_metric(client, "xlm_onnx_queue_size", 1)
     _wait_metric(client, "xlm_onnx_dropped_requests_total", 1)

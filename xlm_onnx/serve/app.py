@@ -24,20 +24,22 @@ from dataclasses import asdict, dataclass
 from typing import Any, Awaitable, Callable
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import __version__
+from ..limits import LimitError, RequestLimits
 from . import schemas
 from .batcher import Batcher, BatchSettings, QueueFull
+from .guards import Guards, GuardSettings
 from .metrics import CONTENT_TYPE, Metrics
 from .schemas import HTTPError, Limits
 from .tasks import EMBED, FILL_MASK, SCORE, Tasks
 
 logger = logging.getLogger("xlm_onnx.serve")
-_KINDS = {401: "Unauthorized", 413: "Validation", 422: "Validation", 429: "Overloaded", 500: "Backend",
-          503: "Unhealthy"}
+_KINDS = {401: "Unauthorized", 408: "Timeout", 413: "Validation", 422: "Validation", 429: "Overloaded",
+          500: "Backend", 503: "Unhealthy"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class ServeSettings:
     limits: Limits = Limits()
     api_key: str | None = None
     model_name: str = "xlm-onnx"
+    request_limits: RequestLimits = RequestLimits()  # the work one request may ask for (413)
+    guards: GuardSettings = GuardSettings()  # Host, Origin, Content-Type, body deadline
 
 
 class _State:
@@ -56,10 +60,19 @@ class _State:
     def __init__(self, tasks: Tasks, settings: ServeSettings) -> None:
         self.tasks, self.settings = tasks, settings
         self.metrics = Metrics.create()
+        from prometheus_client import Counter
+
+        # Not 5xx: a client that leaves, or that a guard refuses, is not a server failure.
+        self.disconnects = Counter("xlm_onnx_client_disconnects", "Clients gone before their answer, by route",
+                                   ["route"], registry=self.metrics.registry)
+        self.refused = Counter("xlm_onnx_refused_requests", "Requests refused before any route: foreign Host or "
+                               "Origin, not JSON, too slow or too large headers/body", ["reason"],
+                               registry=self.metrics.registry)
         self.batcher: Batcher | None = None
         # Tokenising is pure Python: a thread keeps it off the event loop (it shares the GIL, but
         # the loop stays responsive between its bytecodes), apart from the inference thread.
-        self.prepare_pool = ThreadPoolExecutor(2, thread_name_prefix="xlm-onnx-prepare")
+        # Four threads: two requests of 640 kB of long words must not leave a normal one waiting.
+        self.prepare_pool = ThreadPoolExecutor(4, thread_name_prefix="xlm-onnx-prepare")
         self.ready = False
 
 
@@ -86,6 +99,8 @@ async def _read_json(request: Request, limit: int) -> Any:
         return json.loads(b"".join(chunks))
     except (ValueError, UnicodeDecodeError) as exc:
         raise HTTPError(422, f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise HTTPError(422, "the body is not valid JSON: nested too deeply") from None
 
 
 async def _client_gone(request: Request) -> None:
@@ -118,8 +133,13 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
                     response = result if isinstance(result, Response) else JSONResponse(result)
             except HTTPError as exc:
                 response = _error(exc.status, str(exc), route, exc.headers)
+            except ClientDisconnect:  # gone while sending its body: nobody to answer, not a failure
+                state.disconnects.labels(route).inc()
+                response = Response(status_code=499)
             except QueueFull as exc:
                 response = _error(429, str(exc), route, {"Retry-After": "1"})
+            except LimitError as exc:  # more work than --max-request-tokens & co. allow
+                response = _error(413, str(exc), route)
             except (TypeError, ValueError) as exc:  # the API's own validation errors (InputError is one)
                 response = _error(422, str(exc), route)
             except Exception as exc:  # a model error: one line; the server goes on
@@ -130,17 +150,22 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
         return Route(route, wrapped, methods=[method])
 
     async def run_task(request: Request, task: str, parse: Callable[[Any, Limits], Any]) -> tuple[Any, Any, Any]:
-        """Admit → read and parse → prepare (pool) → batch → (the API's answer, the job, what ``parse``
+        """Read and parse → admit → prepare (pool) → batch → (the API's answer, the job, what ``parse``
         gave besides the API's arguments: it returns the arguments, or ``(arguments, extra)``)."""
         if getattr(tasks, {FILL_MASK: "fill_mask", EMBED: "embedder", SCORE: "scorer"}[task]) is None:
             raise HTTPError(422, f"this model has no {task} head (format 1): re-export it with xlm-onnx >= 0.2")
-        state.batcher.admit()  # 429 at once when full, before any work
+        # A slot is taken once the body is read and its fields are valid: a stalled body holds none.
+        parsed = parse(await _read_json(request, settings.limits.payload_bytes), settings.limits)
+        kwargs, extra = parsed if isinstance(parsed, tuple) else (parsed, None)
+        state.batcher.admit()  # 429 at once when full, before tokenising
+        tokens = 0
         try:
-            parsed = parse(await _read_json(request, settings.limits.payload_bytes), settings.limits)
-            kwargs, extra = parsed if isinstance(parsed, tuple) else (parsed, None)
+            state.batcher.charge(0)  # the token budget already spent: 429 before tokenising too
             started = time.perf_counter()
             job = await asyncio.get_running_loop().run_in_executor(state.prepare_pool, tasks.prepare, task, kwargs)
             state.metrics.tokenize_seconds.observe(time.perf_counter() - started)
+            state.batcher.charge(job.prepared.cost.tokens)  # the work it queues (prepare gave 413 past the limits)
+            tokens = job.prepared.cost.tokens
             pending = state.batcher.submit(job)
             gone = asyncio.ensure_future(_client_gone(request))
             try:
@@ -149,10 +174,11 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
                 gone.cancel()
             if not pending.future.done():
                 state.batcher.forget(pending)
+                state.disconnects.labels(request.url.path).inc()
                 return Response(status_code=499), job, extra  # nobody reads it
             return pending.future.result(), job, extra
         finally:
-            state.batcher.release()
+            state.batcher.release(tokens)
 
     async def fill_mask(request: Request) -> Any:
         return (await run_task(request, FILL_MASK, schemas.fill_mask_args))[0]
@@ -183,7 +209,11 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
             out = [{"ids": ids, "tokens": tasks.model.tokenizer.convert_ids_to_tokens(ids)}
                    for ids in tasks.model.encode(texts, args["truncation"])]
             return out[0] if single else out
-        return await asyncio.get_running_loop().run_in_executor(state.prepare_pool, encode)
+        state.batcher.admit()  # tokenising is work too: counted like the other routes
+        try:
+            return await asyncio.get_running_loop().run_in_executor(state.prepare_pool, encode)
+        finally:
+            state.batcher.release()
 
     async def health(request: Request) -> Any:
         return {"status": "ok"}
@@ -204,7 +234,8 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
                 "versions": {"xlm_onnx": __version__, "onnxruntime": onnxruntime.__version__,
                              "numpy": numpy.__version__, "python": sys.version.split()[0]},
                 "batching": {**asdict(settings.batch), "pooling": tasks.pooling},
-                "limits": asdict(settings.limits), "auth": settings.api_key is not None,
+                "limits": {**asdict(settings.limits), **asdict(settings.request_limits)},
+                "auth": settings.api_key is not None,
                 "cpu": cpu_info().as_dict()}
 
     async def metrics(request: Request) -> Any:
@@ -230,7 +261,10 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
 
     async def not_routed(request: Request, exc: Exception) -> Response:  # 404, 405: JSON like the rest
         return _error(getattr(exc, "status_code", 500), getattr(exc, "detail", "error"), request.url.path)
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_routed, 405: not_routed})
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_routed, 405: not_routed})
+    app.add_middleware(Guards, settings=settings.guards, on_refuse=lambda reason: state.refused.labels(reason).inc())
+    app.state.refused = state.refused  # for the protocol's refusals (header timeout and size)
+    return app
 
 
 async def _warm_up(state: _State) -> None:

@@ -36,13 +36,17 @@ class BatchSettings:
         max_batch_tokens: Padded cost per batch: rows x longest row.
         max_batch_size: Rows per batch.
         max_wait_ms: How long the oldest request may wait for others to join it.
-        max_queue: Requests admitted and not yet answered; more get 429 at once.
+        max_queue: Requests admitted and not yet answered; more get 429 at once. A request is
+            admitted once its body is read and its fields are valid, before tokenising.
+        max_queue_tokens: Padded tokens (:attr:`~xlm_onnx.limits.Cost.tokens`) of the requests
+            tokenised and not yet answered: the model work queued, whatever the request count.
     """
 
     max_batch_tokens: int = 8192
     max_batch_size: int = 64
     max_wait_ms: float = 2.0
     max_queue: int = 256
+    max_queue_tokens: int = 262_144
 
 
 class QueueFull(Exception):
@@ -73,6 +77,7 @@ class Batcher:
         self.settings = settings
         self.metrics = metrics
         self.admitted = 0
+        self.queued_tokens = 0
         self._queue: deque[Pending] = deque()
         self._wake = asyncio.Event()
         self._closing = False
@@ -88,8 +93,17 @@ class Batcher:
         self.admitted += 1
         self._gauge()
 
-    def release(self) -> None:
+    def charge(self, tokens: int) -> None:
+        """Counts an admitted request's padded tokens in, or raises :class:`QueueFull` (release
+        them with :meth:`release`)."""
+        if self.queued_tokens + max(tokens, 1) > self.settings.max_queue_tokens:  # 0: is there room at all
+            raise QueueFull(f"the server's queue is full ({self.queued_tokens:,} padded tokens queued, at most "
+                            f"{self.settings.max_queue_tokens:,}); retry shortly")
+        self.queued_tokens += tokens
+
+    def release(self, tokens: int = 0) -> None:
         self.admitted -= 1
+        self.queued_tokens -= tokens
         self._gauge()
 
     def _gauge(self) -> None:
@@ -188,7 +202,7 @@ class Batcher:
         try:
             answers = await asyncio.get_running_loop().run_in_executor(
                 self._executor, self.tasks.run, [p.job for p in batch], s.max_batch_size, s.max_batch_tokens,
-                self._observe_run)
+                self._observe_run, lambda j: not batch[j].gone)  # a caller gone: its rows stop at the next run
         except Exception as exc:  # a model error fails this batch's callers only; the server goes on
             for p in batch:
                 if not p.future.done():

@@ -7,8 +7,11 @@ commands work without it; a missing extra is a one-line error (exit 2) naming th
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import socket
+
+from . import limit_options
 
 #: The API key may come from the environment instead of the command line (where ``ps`` shows it).
 API_KEY_ENV = "XLM_ONNX_API_KEY"
@@ -42,6 +45,7 @@ def add_parser(sub) -> None:
     # threads, and spinning workers starve them (see xlm_onnx.session.create_session).
     p.add_argument("--spin", action="store_true", help="let ORT's idle threads spin-wait (lower latency on idle cores)")
     p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+    limit_options.add_options(p)  # per-request limits, read timeouts, Host/Origin guards
 
 
 def _positive(args: argparse.Namespace) -> None:
@@ -52,6 +56,7 @@ def _positive(args: argparse.Namespace) -> None:
         raise ValueError(f"--max-wait-ms must be >= 0, not {args.max_wait_ms}")
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be between 0 and 65535, not {args.port}")
+    limit_options.check(args)
 
 
 def _needs_extra() -> None:
@@ -74,17 +79,25 @@ def run(args: argparse.Namespace, model_dir) -> int:
     from ..model import Model
     from .app import ServeSettings, build_app
     from .batcher import BatchSettings
+    from .guards import GuardSettings
+    from .protocol import guarded_protocol
     from .schemas import Limits
     from .tasks import Tasks
 
-    api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
+    key_file = limit_options.api_key_from_file(args.api_key_file) if args.api_key_file else None
+    api_key = args.api_key or key_file or os.environ.get(API_KEY_ENV) or None
     model = Model.load(model_dir, provider=args.provider, threads=args.threads, spinning=args.spin)
     name = args.model_name or (model.model_dir.name if model.model_dir is not None else "xlm-onnx")
+    guards = GuardSettings(args.host, limit_options.names(args.allowed_hosts), limit_options.names(args.cors_origins),
+                           api_key is not None, args.header_timeout, args.body_timeout, args.max_header_bytes)
     settings = ServeSettings(
-        batch=BatchSettings(args.max_batch_tokens, args.max_batch_size, args.max_wait_ms, args.max_queue),
-        limits=Limits(args.payload_limit, args.max_inputs, args.max_chars), api_key=api_key, model_name=name)
-    tasks = Tasks(model, args.pooling)
+        batch=BatchSettings(args.max_batch_tokens, args.max_batch_size, args.max_wait_ms, args.max_queue,
+                            args.max_queue_tokens),
+        limits=Limits(args.payload_limit, args.max_inputs, args.max_chars), api_key=api_key, model_name=name,
+        request_limits=limit_options.request_limits(args), guards=guards)
+    tasks = Tasks(model, args.pooling, settings.request_limits)
     app = build_app(tasks, settings)
+    logging.getLogger("xlm_onnx").setLevel(args.log_level.upper())  # debug: tracebacks of server errors
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -92,7 +105,9 @@ def run(args: argparse.Namespace, model_dir) -> int:
     host, port = sock.getsockname()[:2]
     url_host = f"[{host}]" if family == socket.AF_INET6 else host
     print(f"xlm-onnx: serving {name} ({', '.join(tasks.available)}) on http://{url_host}:{port}", flush=True)
-    config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=None, access_log=False)
+    config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=None, access_log=False,
+                            http=guarded_protocol(args.header_timeout, args.max_header_bytes,
+                                                  lambda reason: app.state.refused.labels(reason).inc()))
     # On SIGTERM/SIGINT uvicorn stops accepting, finishes the accepted requests, runs the lifespan
     # shutdown (the batcher drains), then re-raises the signal: the exit status says how it ended.
     uvicorn.Server(config).run(sockets=[sock])

@@ -96,7 +96,8 @@ def embed_args(body: Any, limits: Limits) -> dict:
     """TEI's ``/embed``: ``inputs``, ``normalize`` (default true), ``truncate``."""
     body = _fields(_object(body, "/embed"), "/embed", "inputs",
                    ("normalize", "truncate", "truncation_direction", "prompt_name", "dimensions"))
-    if body.get("truncation_direction", "right").lower() != "right":
+    direction = body.get("truncation_direction", "right")
+    if not isinstance(direction, str) or direction.lower() != "right":
         raise HTTPError(422, "truncation_direction must be 'right' (the model keeps the start of a text)")
     for unsupported in ("prompt_name", "dimensions"):
         if body.get(unsupported) is not None:

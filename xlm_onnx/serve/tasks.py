@@ -66,9 +66,10 @@ class Tasks:
     Args:
         model: A loaded :class:`~xlm_onnx.model.Model`.
         pooling: ``mean`` or ``cls`` for the embedding routes (a server setting, as in TEI).
+        limits: The :class:`~xlm_onnx.limits.RequestLimits` of every request (``None``: none).
     """
 
-    def __init__(self, model, pooling: str = "mean") -> None:
+    def __init__(self, model, pooling: str = "mean", limits=None) -> None:
         from ..embed import Embedder
         from ..errors import ModelFormatError
         from ..fill_mask import FillMask
@@ -84,6 +85,9 @@ class Tasks:
             except ModelFormatError:  # a format-1 directory: fill-mask only
                 built[name] = None
         self.fill_mask, self.embedder, self.scorer = built[FILL_MASK], built[EMBED], built[SCORE]
+        for task in built.values():  # each prepare refuses what the limits do not allow (413)
+            if task is not None:
+                task.limits = limits
 
     @property
     def available(self) -> list[str]:
@@ -107,11 +111,14 @@ class Tasks:
 
     # -- run: the task's run_batch on batches of rows of several jobs ----------------------------
     def run(self, jobs: Sequence[Job], max_rows: int, max_tokens: int,
-            on_run: Callable[[RunStats], None] | None = None) -> list[Any]:
+            on_run: Callable[[RunStats], None] | None = None, wanted: Callable[[int], bool] | None = None
+            ) -> list[Any]:
         """Runs ``jobs`` (equal keys) together; returns each job's API answer, in order.
 
         Rows are length-sorted and cut by :func:`~xlm_onnx.batching.plan` (rows x longest <=
-        ``max_tokens``, rows <= ``max_rows``), exactly as the API's own entry points do.
+        ``max_tokens``, rows <= ``max_rows``), exactly as the API's own entry points do. Before
+        each run, the rows of a job for which ``wanted(index)`` is false are left out (its client
+        has gone); its answer is ``None``.
         """
         owners = [(j, u) for j, job in enumerate(jobs) for u in range(job.rows)]
         units = [jobs[j].units[u] for j, u in owners]
@@ -120,13 +127,18 @@ class Tasks:
         if first.task == SCORE:
             max_rows = min(max_rows, self.score_max_rows)
         for group in plan([len(u) for u in units], max_rows, max_tokens):
+            if wanted is not None:
+                group = [i for i in group if wanted(owners[i][0])]
+                if not group:
+                    continue
             values = self._run_group(first, [owners[i] for i in group], jobs)
             if on_run is not None:
                 on_run(RunStats(len(group), len(group) * max(len(units[i]) for i in group)))
             for i, value in zip(group, values):
                 j, u = owners[i]
                 outputs[j][u] = value
-        return [self._finish(job, out) for job, out in zip(jobs, outputs)]
+        return [self._finish(job, out) if wanted is None or wanted(j) else None
+                for j, (job, out) in enumerate(zip(jobs, outputs))]
 
     def _run_group(self, first: Job, members: list[tuple[int, int]], jobs: Sequence[Job]) -> Sequence[Any]:
         rows = [jobs[j].units[u] for j, u in members]
