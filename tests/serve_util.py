@@ -28,3 +28,22 @@ def metric(text: str, name: str) -> float:
     for match in re.finditer(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE):
         total += float(match.group(1))
     return total
+
+
+def wait_metric(client, name: str, value: float, timeout: float = 60.0, at_least: bool = False) -> float:
+    """Polls ``/metrics`` until ``name`` equals ``value`` (or reaches it, ``at_least``); fails after ``timeout`` s."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        got = metric(client.get("/metrics").text, name)
+        if got == value or (at_least and got >= value):
+            return got
+        assert time.monotonic() < deadline, f"{name} is {got}, never reached {value}"
+        time.sleep(0.02)
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory of a process (``VmHWM``: its peak), from /proc."""
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":")) / 1024

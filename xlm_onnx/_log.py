@@ -10,6 +10,8 @@
   seconds; the rest are counted, and one line says how many (``... 49,995 more like this in the
   last 60 s: target %r is not in the vocabulary ...``) when the window ends (at the next record,
   or when logging shuts down). A request with 50,000 unknown targets logs 5 lines, not 4.6 MB.
+  Past the burst a record is only counted (not formatted, hashed or remembered): a flood costs
+  little.
 * **Errors are never hidden**: repeats of an error are not dropped as seen, they are counted in
   that summary line.
 
@@ -59,6 +61,11 @@ class OneLineLog(logging.Handler):
         try:
             now = time.monotonic()
             self._close_windows(now)
+            site = (record.name, record.levelno, str(record.msg)[:200])
+            window = self.sites.get(site)
+            if window is not None and window.printed >= self.burst:  # a flood: count it, nothing else
+                window.suppressed += 1
+                return
             message = " ".join(record.getMessage().split())
             if record.levelno < logging.ERROR:
                 digest = hashlib.blake2b(message.encode("utf-8", "replace"), digest_size=16).digest()
@@ -66,14 +73,9 @@ class OneLineLog(logging.Handler):
                     self.seen.get(digest)  # most recently used again
                     return
                 self.seen.put(digest, True)
-            site = (record.name, record.levelno, str(record.msg)[:200])
-            window = self.sites.get(site)
             if window is None:
                 window = _Window(now)
                 self.sites.put(site, window)
-            if window.printed >= self.burst:
-                window.suppressed += 1
-                return
             window.printed += 1
             line = f"xlm-onnx: {record.levelname.lower()}: {message}"
             if record.exc_info and logging.getLogger(record.name).isEnabledFor(logging.DEBUG):

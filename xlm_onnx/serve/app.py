@@ -32,7 +32,7 @@ from .. import __version__
 from ..limits import LimitError, RequestLimits
 from . import schemas
 from .batcher import Batcher, BatchSettings, QueueFull
-from .guards import Guards, GuardSettings
+from .guards import Guards, GuardSettings, guard_metrics
 from .metrics import CONTENT_TYPE, Metrics
 from .schemas import HTTPError, Limits
 from .tasks import EMBED, FILL_MASK, SCORE, Tasks
@@ -60,14 +60,7 @@ class _State:
     def __init__(self, tasks: Tasks, settings: ServeSettings) -> None:
         self.tasks, self.settings = tasks, settings
         self.metrics = Metrics.create()
-        from prometheus_client import Counter
-
-        # Not 5xx: a client that leaves, or that a guard refuses, is not a server failure.
-        self.disconnects = Counter("xlm_onnx_client_disconnects", "Clients gone before their answer, by route",
-                                   ["route"], registry=self.metrics.registry)
-        self.refused = Counter("xlm_onnx_refused_requests", "Requests refused before any route: foreign Host or "
-                               "Origin, not JSON, too slow or too large headers/body", ["reason"],
-                               registry=self.metrics.registry)
+        self.disconnects, self.refused, self.receiving = guard_metrics(self.metrics.registry)
         self.batcher: Batcher | None = None
         # Tokenising is pure Python: a thread keeps it off the event loop (it shares the GIL, but
         # the loop stays responsive between its bytecodes), apart from the inference thread.
@@ -262,7 +255,8 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
     async def not_routed(request: Request, exc: Exception) -> Response:  # 404, 405: JSON like the rest
         return _error(getattr(exc, "status_code", 500), getattr(exc, "detail", "error"), request.url.path)
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_routed, 405: not_routed})
-    app.add_middleware(Guards, settings=settings.guards, on_refuse=lambda reason: state.refused.labels(reason).inc())
+    app.add_middleware(Guards, settings=settings.guards, on_refuse=lambda reason: state.refused.labels(reason).inc(),
+                       on_body=state.receiving.inc)
     app.state.refused = state.refused  # for the protocol's refusals (header timeout and size)
     return app
 

@@ -12,7 +12,10 @@ its run (equal :attr:`Job.key`) while the padded cost stays within budget::
               ─► each caller's future gets its own answer
 
 A request of other options waits at most until it is the oldest, so different options are
-grouped, never starved. Admission (the bounded queue) is counted separately, before tokenising,
+grouped, never starved. A request that needs many model runs (a ``/score`` of 254 masked copies
+is 4 runs of 64) does not hold the model for all of them: between two of its runs, the batch
+waiting at that moment runs on the inference thread (:meth:`Batcher._between_runs`), so a normal
+request waits for one run, not for the whole big request. Admission (the bounded queue) is counted separately, before tokenising,
 so an overloaded server answers 429 at once instead of growing a queue (TEI uses a semaphore too).
 """
 
@@ -84,6 +87,8 @@ class Batcher:
         # One thread: one batch at a time, ORT's intra-op threads use every core for it.
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="xlm-onnx-infer")
         self._loop_task: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._nested = False  # on the inference thread: a batch run between two runs of another
 
     # -- admission ---------------------------------------------------------------------------------
     def admit(self) -> None:
@@ -112,7 +117,8 @@ class Batcher:
 
     # -- queue -------------------------------------------------------------------------------------
     def start(self) -> None:
-        self._loop_task = asyncio.get_running_loop().create_task(self._run_forever())
+        self._loop = asyncio.get_running_loop()
+        self._loop_task = self._loop.create_task(self._run_forever())
 
     def submit(self, job: Job) -> Pending:
         """Queues an admitted job; await ``pending.future`` for its answer."""
@@ -193,26 +199,84 @@ class Batcher:
                 await self._run(live)
 
     async def _run(self, batch: list[Pending]) -> None:
+        started = self._started(batch)
+        s = self.settings
+        try:
+            answers = await asyncio.get_running_loop().run_in_executor(
+                self._executor, self.tasks.run, [p.job for p in batch], s.max_batch_size, s.max_batch_tokens,
+                self._between_runs, lambda j: not batch[j].gone)  # a caller gone: its rows stop at the next run
+        except Exception as exc:  # a model error fails this batch's callers only; the server goes on
+            self._settle(batch, exc, started)
+            return
+        self._settle(batch, answers, started)
+
+    def _started(self, batch: list[Pending]) -> float:
         started = time.perf_counter()
         if self.metrics is not None:
             for p in batch:
                 self.metrics.queue_seconds.observe(started - p.enqueued)
             self.metrics.batch_requests.observe(len(batch))
-        s = self.settings
-        try:
-            answers = await asyncio.get_running_loop().run_in_executor(
-                self._executor, self.tasks.run, [p.job for p in batch], s.max_batch_size, s.max_batch_tokens,
-                self._observe_run, lambda j: not batch[j].gone)  # a caller gone: its rows stop at the next run
-        except Exception as exc:  # a model error fails this batch's callers only; the server goes on
+        return started
+
+    def _settle(self, batch: list[Pending], answers: list | Exception, started: float) -> None:
+        """Gives each caller its answer (or the batch's error); on the event loop."""
+        if isinstance(answers, Exception):
             for p in batch:
                 if not p.future.done():
-                    p.future.set_exception(exc)
+                    p.future.set_exception(answers)
             return
         if self.metrics is not None:
             self.metrics.inference_seconds.observe(time.perf_counter() - started)
         for p, answer in zip(batch, answers):
             if not p.future.done():
                 p.future.set_result(answer)
+
+    def _between_runs(self, stats: RunStats) -> None:
+        """After each model run, on the inference thread: the metrics, then the batch waiting now (one
+        run's worth at most, taken on the event loop), so a request of many runs shares the model."""
+        self._observe_run(stats)
+        if self._nested or self._loop is None:
+            return
+        batch = asyncio.run_coroutine_threadsafe(self._take_waiting(), self._loop).result()
+        if not batch:
+            return
+        s, started = self.settings, time.perf_counter()
+        self._nested = True
+        try:
+            answers = self.tasks.run([p.job for p in batch], s.max_batch_size, s.max_batch_tokens,
+                                     self._observe_run, lambda j: not batch[j].gone)
+        except Exception as exc:  # noqa: BLE001 - as in _run: this batch's callers get the error
+            answers = exc
+        finally:
+            self._nested = False
+        self._loop.call_soon_threadsafe(self._settle, batch, answers, started)
+
+    async def _take_waiting(self) -> list[Pending]:
+        """The oldest waiting request that one run can hold, with the compatible ones after it
+        within the budget, out of the queue (on the event loop)."""
+        s = self.settings
+
+        def one_run(job: Job) -> bool:  # its cost counts masked copies (whole-word targets) too
+            cost = getattr(job.prepared, "cost", None)
+            tokens = cost.tokens if cost is not None else job.rows * job.longest
+            return job.rows <= s.max_batch_size and tokens <= s.max_batch_tokens
+
+        lead = next((p for p in self._queue if not p.gone and one_run(p.job)), None)
+        if lead is None:
+            return []
+        chosen, rows, longest = [lead], lead.job.rows, lead.job.longest
+        for pending in self._queue:
+            if pending is lead or pending.gone or pending.job.key != lead.job.key or not one_run(pending.job):
+                continue
+            new_rows, new_longest = rows + pending.job.rows, max(longest, pending.job.longest)
+            if new_rows > s.max_batch_size or new_rows * new_longest > s.max_batch_tokens:
+                break
+            chosen.append(pending)
+            rows, longest = new_rows, new_longest
+        for pending in chosen:
+            self._queue.remove(pending)
+        self._started(chosen)
+        return chosen
 
     def _observe_run(self, stats: RunStats) -> None:  # on the inference thread; prometheus is thread-safe
         if self.metrics is not None:

@@ -93,10 +93,13 @@ class Guards:
         settings: Its :class:`GuardSettings`.
         on_refuse: Called with a reason (``host``, ``origin``, ``content_type``, ``body_timeout``)
             for each refusal (metrics).
+        on_body: Called with +1 when a request body starts to arrive, -1 when it is complete or
+            abandoned (a gauge of the bodies on their way).
     """
 
-    def __init__(self, app, settings: GuardSettings, on_refuse: Callable[[str], None] = lambda reason: None) -> None:
-        self.settings, self.on_refuse = settings, on_refuse
+    def __init__(self, app, settings: GuardSettings, on_refuse: Callable[[str], None] = lambda reason: None,
+                 on_body: Callable[[int], None] = lambda delta: None) -> None:
+        self.settings, self.on_refuse, self.on_body = settings, on_refuse, on_body
         if settings.cors_origins:
             from starlette.middleware.cors import CORSMiddleware
 
@@ -117,7 +120,14 @@ class Guards:
             self.on_refuse(reason)
             await _answer(send, status, message, scope["path"])
             return
-        await self.app(scope, self._deadline(receive), send)
+        receiving = [scope["method"] == "POST"]  # a body to wait for, still on its way
+        if receiving[0]:
+            self.on_body(1)
+        try:
+            await self.app(scope, self._deadline(receive, receiving), send)
+        finally:
+            if receiving[0]:
+                self.on_body(-1)
 
     def _refusal(self, scope: dict, headers: dict) -> tuple[str, int, str] | None:
         s = self.settings
@@ -140,7 +150,7 @@ class Guards:
                                              f"not {what}")
         return None
 
-    def _deadline(self, receive: Callable) -> Callable:
+    def _deadline(self, receive: Callable, receiving: list) -> Callable:
         """``receive`` that raises a 408 :class:`HTTPError` when the body is not complete in time."""
         loop = asyncio.get_running_loop()
         deadline, done = loop.time() + self.settings.body_timeout, False
@@ -156,8 +166,24 @@ class Guards:
                 raise HTTPError(408, f"the body did not arrive within {self.settings.body_timeout:g} s",
                                 {"Connection": "close"}) from None
             done = message["type"] != "http.request" or not message.get("more_body", False)
+            if done and receiving[0]:
+                receiving[0] = False
+                self.on_body(-1)
             return message
         return receive_in_time
+
+
+def guard_metrics(registry) -> tuple:
+    """``(disconnects, refused, receiving)``: Prometheus metrics of what is neither an answer nor a
+    server failure (a client that leaves, a request refused here), on the app's registry."""
+    from prometheus_client import Counter, Gauge
+
+    return (Counter("xlm_onnx_client_disconnects", "Clients gone before their answer, by route", ["route"],
+                    registry=registry),
+            Counter("xlm_onnx_refused_requests", "Requests refused before any route: foreign Host or Origin, not "
+                    "JSON, headers or body too slow or too large", ["reason"], registry=registry),
+            Gauge("xlm_onnx_receiving_bodies", "Requests whose body is still arriving (they hold no queue slot)",
+                  registry=registry))
 
 
 async def _answer(send: Callable, status: int, message: str, path: str) -> None:
