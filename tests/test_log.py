@@ -75,3 +75,14 @@ def test_tracebacks_only_at_debug(log):
     first, rest = text.split("\n", 1)
     assert first == "xlm-onnx: error: failed: boom"
     assert rest.startswith("xlm-onnx: error: again failed: boom\nTraceback (most recent call last):")
+
+
+def test_a_server_counts_repeated_warnings(log):
+    logger, handler, stream = log
+    handler.count_repeats = True
+    for _ in range(20):
+        logger.warning("Invalid HTTP request received.")
+    handler.close()
+    assert stream.getvalue().splitlines() == [
+        "xlm-onnx: warning: Invalid HTTP request received.",
+        "xlm-onnx: warning: 19 more like this in the last 1 s: Invalid HTTP request received."]

@@ -13,7 +13,8 @@
   Past the burst a record is only counted (not formatted, hashed or remembered): a flood costs
   little.
 * **Errors are never hidden**: repeats of an error are not dropped as seen, they are counted in
-  that summary line.
+  that summary line. A server counts repeated warnings too (``count_repeats``: 1,000 invalid
+  HTTP requests are one line and a count, not one line); a command prints a warning once.
 
 Tracebacks (``exc_info``) are printed only when the record's logger is enabled for DEBUG
 (``--log-level debug``); otherwise the exception's type and message are already in the line.
@@ -48,11 +49,16 @@ class OneLineLog(logging.Handler):
         burst: Lines per call site per window.
         interval: Window length in seconds.
         stream: Where lines go (default: ``sys.stderr`` at the time of each line).
+
+    Attributes:
+        count_repeats: Count repeats of a printed warning in the summary line (a server) instead of
+            dropping them (a command, where the same warning comes once per chunk).
     """
 
     def __init__(self, burst: int = 5, interval: float = 60.0, stream=None) -> None:
         super().__init__()
         self.burst, self.interval, self.stream = burst, interval, stream
+        self.count_repeats = False
         self.seen = ByteLRU(SEEN_BYTES, lambda key, value: 33 + len(key))
         self.sites = ByteLRU(SITES_BYTES, lambda key, value: 200 + len(key[2]))
         self._swept = time.monotonic()
@@ -71,6 +77,10 @@ class OneLineLog(logging.Handler):
                 digest = hashlib.blake2b(message.encode("utf-8", "replace"), digest_size=16).digest()
                 if digest in self.seen:
                     self.seen.get(digest)  # most recently used again
+                    if self.count_repeats and window is not None:
+                        window.suppressed += 1
+                    elif self.count_repeats:
+                        self.sites.put(site, _Window(now, suppressed=1))
                     return
                 self.seen.put(digest, True)
             if window is None:
@@ -104,15 +114,28 @@ class OneLineLog(logging.Handler):
     def _write(self, line: str) -> None:
         print(line, file=self.stream or sys.stderr, flush=True)
 
+    def flush(self) -> None:
+        """Prints the counts still held back, and starts new windows."""
+        now = time.monotonic()
+        for site, window in self.sites.items():
+            self._summary(site, window, now)
+        self.sites.clear()
+
     def close(self) -> None:
         """Prints the counts still held back (``logging.shutdown`` calls this at exit)."""
         try:
-            now = time.monotonic()
-            for site, window in self.sites.items():
-                self._summary(site, window, now)
-            self.sites.clear()
+            self.flush()
         finally:
             super().close()
+
+
+def flush_all(*logger_names: str) -> None:
+    """Flushes the :class:`OneLineLog` of each logger: a server killed by its signal after its
+    shutdown never reaches ``logging.shutdown``."""
+    for name in logger_names:
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, OneLineLog):
+                handler.flush()
 
 
 def install(logger_name: str = "xlm_onnx") -> OneLineLog:

@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import __version__
+from .._log import flush_all
 from ..limits import LimitError, RequestLimits
 from . import schemas
 from .batcher import Batcher, BatchSettings, QueueFull
@@ -246,6 +247,7 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
             await state.batcher.close()  # uvicorn has drained the accepted requests by now
             state.prepare_pool.shutdown(wait=True)
             print("xlm-onnx: stopped (every accepted request answered)", file=sys.stderr, flush=True)
+            flush_all("xlm_onnx", "uvicorn")  # the counts of repeated lines, before the signal ends us
 
     routes = [endpoint("/fill-mask", fill_mask), endpoint("/embed", embed),
               endpoint("/v1/embeddings", openai_embeddings), endpoint("/score", score),

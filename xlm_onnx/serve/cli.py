@@ -97,7 +97,13 @@ def run(args: argparse.Namespace, model_dir) -> int:
         request_limits=limit_options.request_limits(args), guards=guards)
     tasks = Tasks(model, args.pooling, settings.request_limits)
     app = build_app(tasks, settings)
-    logging.getLogger("xlm_onnx").setLevel(args.log_level.upper())  # debug: tracebacks of server errors
+    # uvicorn's own lines (an invalid HTTP request, an ASGI error) go through the same bounded
+    # one-line handler as ours: a client sending garbage in a loop cannot flood the log.
+    from .._log import install
+
+    for name in ("xlm_onnx", "uvicorn"):
+        install(name).count_repeats = True
+        logging.getLogger(name).setLevel(args.log_level.upper())  # debug: tracebacks of server errors
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -105,7 +111,7 @@ def run(args: argparse.Namespace, model_dir) -> int:
     host, port = sock.getsockname()[:2]
     url_host = f"[{host}]" if family == socket.AF_INET6 else host
     print(f"xlm-onnx: serving {name} ({', '.join(tasks.available)}) on http://{url_host}:{port}", flush=True)
-    config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=None, access_log=False,
+    config = uvicorn.Config(app, log_config=None, timeout_graceful_shutdown=None, access_log=False,
                             http=guarded_protocol(args.header_timeout, args.max_header_bytes,
                                                   lambda reason: app.state.refused.labels(reason).inc()))
     # On SIGTERM/SIGINT uvicorn stops accepting, finishes the accepted requests, runs the lifespan
