@@ -101,9 +101,9 @@ def run(args: argparse.Namespace, model_dir) -> int:
     # one-line handler as ours: a client sending garbage in a loop cannot flood the log.
     from .._log import install
 
-    for name in ("xlm_onnx", "uvicorn"):
-        install(name).count_repeats = True
-        logging.getLogger(name).setLevel(args.log_level.upper())  # debug: tracebacks of server errors
+    for logger_name in ("xlm_onnx", "uvicorn"):
+        install(logger_name).count_repeats = True
+        logging.getLogger(logger_name).setLevel(args.log_level.upper())  # debug: tracebacks of server errors
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
