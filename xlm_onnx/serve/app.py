@@ -16,6 +16,7 @@ import asyncio
 import hmac
 import json
 import logging
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,10 +30,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import __version__
+from . import root as root_route
 from . import schemas
 from .batcher import Batcher, BatchSettings, QueueFull
+from .messages import http_message
 from .metrics import CONTENT_TYPE, Metrics
 from .schemas import HTTPError, Limits
+from .shutdown import DrainState, drain
 from .tasks import EMBED, FILL_MASK, SCORE, Tasks
 
 logger = logging.getLogger("xlm_onnx.serve")
@@ -48,6 +52,7 @@ class ServeSettings:
     limits: Limits = Limits()
     api_key: str | None = None
     model_name: str = "xlm-onnx"
+    root_task: str | None = None  # the task of POST / (None: root.default_task)
 
 
 class _State:
@@ -61,6 +66,7 @@ class _State:
         # the loop stays responsive between its bytecodes), apart from the inference thread.
         self.prepare_pool = ThreadPoolExecutor(2, thread_name_prefix="xlm-onnx-prepare")
         self.ready = False
+        self.drain = DrainState()
 
 
 def _error(status: int, message: str, route: str, headers: dict | None = None) -> JSONResponse:
@@ -121,7 +127,7 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
             except QueueFull as exc:
                 response = _error(429, str(exc), route, {"Retry-After": "1"})
             except (TypeError, ValueError) as exc:  # the API's own validation errors (InputError is one)
-                response = _error(422, str(exc), route)
+                response = _error(422, http_message(str(exc), route_of(route)), route)
             except Exception as exc:  # a model error: one line; the server goes on
                 logger.error("%s: %s: %s", route, type(exc).__name__, exc, exc_info=exc)
                 response = _error(500, f"internal error ({type(exc).__name__}): {exc}", route)
@@ -134,6 +140,7 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
         gave besides the API's arguments: it returns the arguments, or ``(arguments, extra)``)."""
         if getattr(tasks, {FILL_MASK: "fill_mask", EMBED: "embedder", SCORE: "scorer"}[task]) is None:
             raise HTTPError(422, f"this model has no {task} head (format 1): re-export it with xlm-onnx >= 0.2")
+        state.drain.refuse()  # 503 once SIGTERM has come
         state.batcher.admit()  # 429 at once when full, before any work
         try:
             parsed = parse(await _read_json(request, settings.limits.payload_bytes), settings.limits)
@@ -173,6 +180,7 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
         return answer if isinstance(answer, Response) else schemas.score_response(answer)
 
     async def tokenize(request: Request) -> Any:
+        state.drain.refuse()
         args = schemas.tokenize_args(await _read_json(request, settings.limits.payload_bytes), settings.limits)
 
         def encode() -> Any:  # the API's Model.encode (its errors and truncation)
@@ -185,10 +193,26 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
             return out[0] if single else out
         return await asyncio.get_running_loop().run_in_executor(state.prepare_pool, encode)
 
+    root_task = settings.root_task or root_route.default_task(tasks.available)
+
+    def route_of(route: str) -> str:  # POST / speaks its task's route's field names
+        return {root_route.FILL_MASK: "/fill-mask", root_route.EMBED: "/embed"}.get(root_task, "/score") \
+            if route == "/" else route
+
+    async def root(request: Request) -> Any:
+        answer, _, extra = await run_task(request, root_task, root_route.parser(root_task))
+        return answer if isinstance(answer, Response) else root_route.respond(root_task, answer, extra)
+
+    async def similarity(request: Request) -> Any:
+        answer, _, extra = await run_task(request, EMBED, root_route.similarity_args)
+        return answer if isinstance(answer, Response) else root_route.respond(EMBED, answer, extra)
+
     async def health(request: Request) -> Any:
         return {"status": "ok"}
 
     async def ready(request: Request) -> Any:
+        if state.drain.active:
+            raise HTTPError(503, "shutting down")
         if not state.ready:
             raise HTTPError(503, "warming up")
         return {"status": "ready"}
@@ -199,7 +223,8 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
 
         from ..cpu import cpu_info
 
-        return {"model": settings.model_name, "tasks": tasks.available, "ready": state.ready,
+        return {"model": settings.model_name, "tasks": tasks.available, "root_task": root_task, "ready": state.ready,
+                "pid": os.getpid(),  # which process answered (one of --workers, a Ray Serve replica)
                 "manifest": json.loads(tasks.model.manifest.to_json()),
                 "versions": {"xlm_onnx": __version__, "onnxruntime": onnxruntime.__version__,
                              "numpy": numpy.__version__, "python": sys.version.split()[0]},
@@ -220,17 +245,22 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
         finally:
             warm.cancel()
             await state.batcher.close()  # uvicorn has drained the accepted requests by now
-            state.prepare_pool.shutdown(wait=True)
-            print("xlm-onnx: stopped (every accepted request answered)", file=sys.stderr, flush=True)
+            state.prepare_pool.shutdown(wait=not state.drain.abandoned)
+            print("xlm-onnx: stopped" + (" (graceful timeout: unfinished requests answered 503)"
+                                         if state.drain.failed else
+                                         " (every accepted request answered)"), file=sys.stderr, flush=True)
 
-    routes = [endpoint("/fill-mask", fill_mask), endpoint("/embed", embed),
+    routes = [endpoint("/", root), endpoint("/similarity", similarity), endpoint("/fill-mask", fill_mask), endpoint("/embed", embed),
               endpoint("/v1/embeddings", openai_embeddings), endpoint("/score", score),
               endpoint("/tokenize", tokenize), endpoint("/info", info, "GET"), endpoint("/metrics", metrics, "GET"),
               endpoint("/health", health, "GET", public=True), endpoint("/ready", ready, "GET", public=True)]
 
     async def not_routed(request: Request, exc: Exception) -> Response:  # 404, 405: JSON like the rest
         return _error(getattr(exc, "status_code", 500), getattr(exc, "detail", "error"), request.url.path)
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_routed, 405: not_routed})
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_routed, 405: not_routed})
+    app.state.drain = lambda timeout: drain(state.batcher, state.drain, timeout)  # serve.shutdown calls it
+    app.state.abandoned = lambda: state.drain.abandoned
+    return app
 
 
 async def _warm_up(state: _State) -> None:

@@ -79,6 +79,10 @@ class Batcher:
         # One thread: one batch at a time, ORT's intra-op threads use every core for it.
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="xlm-onnx-infer")
         self._loop_task: asyncio.Task | None = None
+        self.idle = asyncio.Event()  # nothing admitted and unanswered (the drain waits on it)
+        self.idle.set()
+        self._running: list[Pending] = []  # the batch on the inference thread
+        self._failed: Callable[[], Exception] | None = None  # set by fail_all: later submits fail at once
 
     # -- admission ---------------------------------------------------------------------------------
     def admit(self) -> None:
@@ -86,10 +90,13 @@ class Batcher:
         if self._closing or self.admitted >= self.settings.max_queue:
             raise QueueFull(f"the server's queue is full ({self.settings.max_queue} requests); retry shortly")
         self.admitted += 1
+        self.idle.clear()
         self._gauge()
 
     def release(self) -> None:
         self.admitted -= 1
+        if self.admitted == 0:
+            self.idle.set()
         self._gauge()
 
     def _gauge(self) -> None:
@@ -102,6 +109,8 @@ class Batcher:
 
     def submit(self, job: Job) -> Pending:
         """Queues an admitted job; await ``pending.future`` for its answer."""
+        if self._failed is not None:
+            raise self._failed()
         pending = Pending(job, asyncio.get_running_loop().create_future())
         self._queue.append(pending)
         self._wake.set()
@@ -116,10 +125,33 @@ class Batcher:
         """Runs ``fn`` on the inference thread (warm-up)."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
+    @property
+    def busy(self) -> bool:
+        """A batch is running on the inference thread."""
+        return bool(self._running)
+
+    def fail_all(self, error: Callable[[], Exception]) -> int:
+        """Fails every queued and running request with ``error()`` (the drain's deadline has
+        passed), and every later submit; returns how many callers were failed."""
+        self._failed = error
+        failed = 0
+        for pending in [*self._queue, *self._running]:
+            if not pending.future.done():
+                pending.future.set_exception(error())
+                failed += 1
+        self._queue.clear()
+        self._wake.set()
+        return failed
+
     async def close(self) -> None:
-        """Stops after the queue is empty (uvicorn has already waited for in-flight requests)."""
+        """Stops after the queue is empty (uvicorn has already waited for in-flight requests);
+        after :meth:`fail_all`, at once, leaving a running batch to finish unread."""
         self._closing = True
         self._wake.set()
+        if self._failed is not None and self._loop_task is not None:
+            self._loop_task.cancel()
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            return
         if self._loop_task is not None:
             await self._loop_task
         self._executor.shutdown(wait=True)
@@ -185,6 +217,7 @@ class Batcher:
                 self.metrics.queue_seconds.observe(started - p.enqueued)
             self.metrics.batch_requests.observe(len(batch))
         s = self.settings
+        self._running = batch
         try:
             answers = await asyncio.get_running_loop().run_in_executor(
                 self._executor, self.tasks.run, [p.job for p in batch], s.max_batch_size, s.max_batch_tokens,
@@ -194,6 +227,8 @@ class Batcher:
                 if not p.future.done():
                     p.future.set_exception(exc)
             return
+        finally:
+            self._running = []
         if self.metrics is not None:
             self.metrics.inference_seconds.observe(time.perf_counter() - started)
         for p, answer in zip(batch, answers):
