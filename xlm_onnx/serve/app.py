@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Awaitable, Callable
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -34,9 +35,11 @@ from . import root as root_route
 from . import schemas
 from .batcher import Batcher, BatchSettings, QueueFull
 from .messages import http_message
+from .responses import FastJSONResponse
 from .metrics import CONTENT_TYPE, Metrics
 from .schemas import HTTPError, Limits
 from .shutdown import DrainState, drain
+from .timing import RefusalTimer, refusal_histogram
 from .tasks import EMBED, FILL_MASK, SCORE, Tasks
 
 logger = logging.getLogger("xlm_onnx.serve")
@@ -121,7 +124,7 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
                                       {"WWW-Authenticate": "Bearer"})
                 else:
                     result = await handler(request)
-                    response = result if isinstance(result, Response) else JSONResponse(result)
+                    response = result if isinstance(result, Response) else FastJSONResponse(result)
             except HTTPError as exc:
                 response = _error(exc.status, str(exc), route, exc.headers)
             except QueueFull as exc:
@@ -257,7 +260,9 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
 
     async def not_routed(request: Request, exc: Exception) -> Response:  # 404, 405: JSON like the rest
         return _error(getattr(exc, "status_code", 500), getattr(exc, "detail", "error"), request.url.path)
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_routed, 405: not_routed})
+    timer = Middleware(RefusalTimer, histogram=refusal_histogram(state.metrics.registry))
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_routed, 405: not_routed},
+                    middleware=[timer])
     app.state.drain = lambda timeout: drain(state.batcher, state.drain, timeout)  # serve.shutdown calls it
     app.state.abandoned = lambda: state.drain.abandoned
     return app

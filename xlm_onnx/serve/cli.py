@@ -14,7 +14,7 @@ import sys
 
 #: The API key may come from the environment instead of the command line (where ``ps`` shows it).
 API_KEY_ENV = "XLM_ONNX_API_KEY"
-SERVE_MODULES = ("starlette", "uvicorn", "prometheus_client")
+SERVE_MODULES = ("starlette", "uvicorn", "prometheus_client", "orjson")
 
 
 def add_parser(sub) -> None:
