@@ -128,11 +128,12 @@ def overload_cell(server: ServerProcess, bodies: list[bytes], rate: float, secon
     within = 'le="0.005",' + label  # prometheus_client writes le first
     fast = _metric(after, name + "_bucket", within) - _metric(before, name + "_bucket", within)
     counted = _metric(after, name + "_count", label) - _metric(before, name + "_count", label)
-    refused = _percentiles(tally.refused_ms)
-    return {"rate_rps": round(rate, 1), "seconds": round(elapsed, 2), "answered_rps": round(len(tally.ok_ms) / elapsed, 1),
+    refused, p99 = _percentiles(tally.refused_ms), _bucket_quantile(after, name, label, 0.99)
+    return {"rate_rps": round(rate, 1), "seconds": round(elapsed, 2),
+            "answered_rps": round(len(tally.ok_ms) / elapsed, 1),
             **{f"ok_{k}": v for k, v in _percentiles(tally.ok_ms).items()},
             "refused_429": len(tally.refused_ms), **{f"refused_{k}": v for k, v in refused.items()},
-            "server_429_p99_le_ms": (lambda v: None if v is None else v * 1000)(_bucket_quantile(after, name, label, 0.99)),
+            "server_429_p99_le_ms": None if p99 is None else p99 * 1000,
             "server_429_share_within_5ms": round(fast / counted, 4) if counted else None,
             "status_5xx": sum(v for k, v in tally.other.items() if k >= 500),
             "other_status": tally.other, "client_limited": tally.transport_errors, "load_average": load}

@@ -74,8 +74,8 @@ def profile(mode: str, args: argparse.Namespace, bodies: list[bytes]) -> dict:
     with ServerProcess(None, ["--max-queue", "1024", *MODES[mode]]) as server, \
             tempfile.NamedTemporaryFile("r", suffix=".txt") as raw:
         lc.run(lc.closed_loop(server.url, "/fill-mask", bodies, args.clients, 1.0))  # warm
-        spy = subprocess.Popen([spy_bin, "record", "-p", str(server.proc.pid), "-d", str(int(args.seconds)), "-r", "100",
-                                "-f", "raw", "-o", raw.name, "--threads", "--nonblocking"],
+        spy = subprocess.Popen([spy_bin, "record", "-p", str(server.proc.pid), "-d", str(int(args.seconds)),
+                                "-r", "100", "-f", "raw", "-o", raw.name, "--threads", "--nonblocking"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         before, load = _thread_cpu(server.proc.pid), _loadavg()
         tally, elapsed = lc.run(lc.closed_loop(server.url, "/fill-mask", bodies, args.clients, args.seconds))
@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(results[-1]), flush=True)
     if args.json:
         report = {"benchmark": "serve_profile", "model": "demo", "tokens": args.tokens, "cpu": cpu.as_dict(),
-                  "cores": os.cpu_count(), "command": "python benchmarks/serve_profile.py " + " ".join(argv or sys.argv[1:]),
+                  "cores": os.cpu_count(),
+                  "command": "python benchmarks/serve_profile.py " + " ".join(argv or sys.argv[1:]),
                   "results": results}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")

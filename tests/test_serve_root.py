@@ -100,7 +100,8 @@ def test_inference_client_too_long_names_the_field_it_sent(embed_server):
         client.feature_extraction(LONG)
     assert info.value.response.status_code == 422
     message = info.value.response.json()["error"]
-    assert message.startswith("inputs[0] is ") and 'send "truncate": true' in message and "truncation=True" not in message
+    assert message.startswith("inputs[0] is ") and 'send "truncate": true' in message
+    assert "truncation=True" not in message
 
 
 @pytest.mark.parametrize("encoding", [None, "float", "base64"])
@@ -145,3 +146,17 @@ def test_root_payloads_map_to_the_task_routes():
     with pytest.raises(schemas.HTTPError, match="encoding_format must be 'float'"):
         embed({"inputs": "x", "encoding_format": "base64"}, limits)
     assert root.default_task(["embed", "score"]) == "embed" and root.default_task(["fill-mask", "embed"]) == "fill-mask"
+
+
+def test_refusals_are_timed_inside_the_server(fill_server):
+    """``xlm_onnx_refusal_seconds{status}`` observes every refusal (benchmarks/serve_load.py reads it)."""
+    from serve_util import metric
+
+    headers = {"Authorization": f"Bearer {KEY}"}
+    name = 'xlm_onnx_refusal_seconds_count{status="401"}'
+    before = metric(httpx.get(fill_server.url + "/metrics", headers=headers).text, name)
+    assert httpx.post(fill_server.url + "/fill-mask", json={"inputs": "a <mask>"}).status_code == 401
+    assert httpx.post(fill_server.url + "/", json={"inputs": "no mask"}, headers=headers).status_code == 422
+    text = httpx.get(fill_server.url + "/metrics", headers=headers).text
+    assert metric(text, name) == before + 1
+    assert metric(text, 'xlm_onnx_refusal_seconds_count{status="422"}') >= 1

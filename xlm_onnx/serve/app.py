@@ -13,6 +13,7 @@ Every error is one JSON line, ``{"error": message, "error_type": kind}`` as TEI 
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
 import json
 import logging
@@ -35,12 +36,12 @@ from . import root as root_route
 from . import schemas
 from .batcher import Batcher, BatchSettings, QueueFull
 from .messages import http_message
-from .responses import FastJSONResponse
 from .metrics import CONTENT_TYPE, Metrics
+from .responses import FastJSONResponse
 from .schemas import HTTPError, Limits
 from .shutdown import DrainState, drain
-from .timing import RefusalTimer, refusal_histogram
 from .tasks import EMBED, FILL_MASK, SCORE, Tasks
+from .timing import RefusalTimer, refusal_histogram
 
 logger = logging.getLogger("xlm_onnx.serve")
 _KINDS = {401: "Unauthorized", 413: "Validation", 422: "Validation", 429: "Overloaded", 500: "Backend",
@@ -253,7 +254,8 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
                                          if state.drain.failed else
                                          " (every accepted request answered)"), file=sys.stderr, flush=True)
 
-    routes = [endpoint("/", root), endpoint("/similarity", similarity), endpoint("/fill-mask", fill_mask), endpoint("/embed", embed),
+    routes = [endpoint("/", root), endpoint("/similarity", similarity),
+              endpoint("/fill-mask", fill_mask), endpoint("/embed", embed),
               endpoint("/v1/embeddings", openai_embeddings), endpoint("/score", score),
               endpoint("/tokenize", tokenize), endpoint("/info", info, "GET"), endpoint("/metrics", metrics, "GET"),
               endpoint("/health", health, "GET", public=True), endpoint("/ready", ready, "GET", public=True)]
@@ -281,5 +283,12 @@ async def _warm_up(state: _State) -> None:
     except Exception as exc:  # noqa: BLE001 - a model that cannot run stays not ready, and says why
         logger.error("warm-up failed, the server stays not ready: %s: %s", type(exc).__name__, exc)
         return
+    # Everything alive now (modules, the model's vocabulary and tables, the app) lives as long as
+    # the process: out of the collector's view, a full collection later scans only what requests
+    # left behind. Its pauses hold the GIL and the event loop with it: up to 22 ms were seen on the
+    # full-size model; on the demo model at twice its capacity the 429s answered within 5 ms in the
+    # server went from 99.2-99.3 % to 99.7-99.8 % with the freeze.
+    gc.collect()
+    gc.freeze()
     state.ready = True
     logger.info("ready")
