@@ -116,3 +116,17 @@ def test_second_signal_stops_at_once():
     finally:
         server.stop()
     assert status == 130  # stopped without the drain: "interrupted", as a shell reports a second Ctrl-C
+
+
+@pytest.mark.parametrize("options,message", [
+    (["--graceful-timeout", "0"], "--graceful-timeout must be > 0 seconds, not 0.0"),
+    (["--workers", "0"], "--workers must be at least 1, not 0"),
+    (["--replicas", "2"], "--replicas and --max-replicas apply to Ray Serve: add --ray-address (or use --workers)"),
+    (["--ray-address", "local", "--workers", "2"], "--workers and --ray-address do not combine"),
+    (["--ray-address", "local", "--replicas", "3", "--max-replicas", "2"], "--max-replicas (2) must be at least"),
+])
+def test_option_errors_are_one_line_exit_2(options, message):
+    proc = subprocess.run([sys.executable, "-m", "xlm_onnx", "serve", *options], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and proc.stderr.startswith(f"xlm-onnx: error: {message}")
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -70,6 +70,8 @@ def _positive(args: argparse.Namespace) -> None:
         raise ValueError(f"--graceful-timeout must be > 0 seconds, not {args.graceful_timeout}")
     if args.max_replicas is not None and args.max_replicas < args.replicas:
         raise ValueError(f"--max-replicas ({args.max_replicas}) must be at least --replicas ({args.replicas})")
+    if (args.replicas != 1 or args.max_replicas is not None) and not args.ray_address:
+        raise ValueError("--replicas and --max-replicas apply to Ray Serve: add --ray-address (or use --workers)")
     if args.workers > 1 and args.ray_address:
         raise ValueError("--workers and --ray-address do not combine: Ray Serve runs --replicas processes")
     if not 0 <= args.port <= 65535:

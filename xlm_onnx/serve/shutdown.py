@@ -132,5 +132,6 @@ class DrainingServer(uvicorn.Server):
             await self.app_drain(self.timeout)
         finally:
             left = self.timeout - (time.monotonic() - started)
-            self.config.timeout_graceful_shutdown = max(0.05, min(left, reserve(self.timeout)))
+            # uvicorn sleeps 0.1 s after asking the connections to close, then waits this long.
+            self.config.timeout_graceful_shutdown = max(0.05, min(left, reserve(self.timeout)) - 0.1)
             self.should_exit = True
