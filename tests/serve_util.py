@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-SERVE_MODULES = ("starlette", "uvicorn", "prometheus_client", "httpx")
+SERVE_MODULES = ("starlette", "uvicorn", "prometheus_client", "orjson", "httpx")
 
 
 def require_serve_extra() -> None:

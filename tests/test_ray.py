@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -37,6 +38,8 @@ from xlm_onnx_export.vocab import SAMPLE_TEXTS
 
 CLI = [sys.executable, "-m", "xlm_onnx"]
 TOO_LONG = " ".join(["word"] * 600) + " <mask>"  # > 512 positions
+#: An error-level line of Ray's C++ core ("[date time E pid tid] file.cc:N: ...") or of Python logging.
+ERROR_LINE = re.compile(r"\[[\d\-: ,]+ E \d+ \d+\]|\bERROR\b")
 # Tolerances from what is achieved on the fp32 tiny model with other batch shapes (~1e-7 seen).
 ATOL = 1e-5
 
@@ -244,8 +247,9 @@ def test_cli_bulk_parquet_on_its_own_local_ray(fp32_dir, tmp_path):
     """`--num-cpus`: the job starts (and stops) its own Ray; Parquet in, embeddings out."""
     src = tmp_path / "in.parquet"
     pq.write_table(pa.table({"key": [f"k{i}" for i in range(len(TEXTS))], "text": TEXTS}), src, row_group_size=7)
-    _bulk("embed", "--input", src, "--output", tmp_path / "out", "--num-cpus", 2, "--model", fp32_dir,
-          "--normalize", "--rows-per-file", 20, "--batch-size", 8)
+    run = _bulk("embed", "--input", src, "--output", tmp_path / "out", "--num-cpus", 2, "--model", fp32_dir,
+                "--normalize", "--rows-per-file", 20, "--batch-size", 8)
+    assert not ERROR_LINE.search(run.stderr), run.stderr  # a normal run prints no error-level line
     table = pq.read_table(tmp_path / "out").to_pandas()
     assert table["key"].tolist() == [f"k{i}" for i in range(len(TEXTS))] and table["error"].isna().all()
     want = Embedder(Model.load(fp32_dir)).embed(TEXTS, normalize=True)

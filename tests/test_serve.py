@@ -22,6 +22,7 @@ require_serve_extra()
 import httpx  # noqa: E402
 
 from xlm_onnx import Embedder, FillMask, Model, Scorer  # noqa: E402
+from xlm_onnx.serve.messages import http_message  # noqa: E402
 from xlm_onnx.serve.process import ServerProcess  # noqa: E402
 
 KEY = "s3cret-key"
@@ -130,7 +131,25 @@ BAD = [  # (route, body, the same request to the Python API)
 def test_422_has_the_api_message(server, api, route, body, call):
     response = server.post(route, json=body)
     assert response.status_code == 422
-    assert response.json() == {"error": _api_error(lambda: call(api)), "error_type": "Validation"}
+    # The API's message, in the field names of the request (texts -> inputs, truncation=True -> "truncation": true).
+    expected = http_message(_api_error(lambda: call(api)), route)
+    assert response.json() == {"error": expected, "error_type": "Validation"}
+
+
+def test_messages_name_the_http_fields():
+    assert http_message("texts must be a str or a list of str, not NoneType", "/embed") == \
+        "inputs must be a str or a list of str, not NoneType"
+    assert http_message("texts is an empty list", "/v1/embeddings") == "input is an empty list"
+    long = "inputs[0] is 300 tokens long with specials; the model takes at most 256 (pass truncation=True to cut it)"
+    assert http_message(long, "/embed").endswith('256 (send "truncate": true to cut it)')
+    assert http_message(long, "/fill-mask").endswith('256 (send "truncation": true to cut it)')
+    assert http_message(long, "/v1/embeddings").startswith("input[0] is") and long.split("(")[0] in \
+        http_message(long, "/fill-mask")
+
+
+def test_embed_null_inputs_names_inputs(server):
+    response = server.post("/embed", json={"inputs": None})
+    assert response.status_code == 422 and response.json()["error"].startswith("inputs must be a str")
 
 
 @pytest.mark.parametrize("content,needle", [

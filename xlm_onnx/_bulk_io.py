@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .errors import InputError
+from .errors import InputError, json_error
 
 PART_COLUMN = "_xlm_part"
 INPUT_ERROR_COLUMN = "_xlm_input_error"
@@ -192,7 +192,7 @@ def _record(number: int, raw: bytes, text_column: str) -> dict[str, Any]:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
-        return {INPUT_ERROR_COLUMN: f"line {number} is not valid JSON ({exc.msg} at column {exc.colno})"}
+        return {INPUT_ERROR_COLUMN: f"line {number} is not valid JSON ({json_error(exc)})"}
     if not isinstance(record, dict):
         return {INPUT_ERROR_COLUMN: f"line {number} is a JSON {type(record).__name__}, not an object"}
     text = record.get(text_column)

@@ -20,6 +20,7 @@ import os
 import sys
 import time
 
+from ._ray_env import StderrFilter, ray_defaults
 from .errors import XLMOnnxError
 
 TASK_NAMES = ("fill-mask", "embed", "score")
@@ -105,6 +106,14 @@ def run(args: argparse.Namespace, model_dir) -> int:
     # Ray's own INFO/WARNING lines (token auth, progress bars off, execution finished) would bury
     # our one-line progress; its errors still print. XLM_ONNX_DEBUG=1 shows everything.
     quiet = logging.DEBUG if os.environ.get("XLM_ONNX_DEBUG") else logging.ERROR
+    ray_defaults()  # usage statistics off unless the user turned them on
+    with StderrFilter():
+        return _run_on_ray(ray, args, plan, pending, skipped, TASKS[args.task], options, model, quiet)
+
+
+def _run_on_ray(ray, args, plan, pending, skipped, task, options, model, quiet) -> int:
+    from . import _bulk_io as bio
+
     if args.address:
         ray.init(address=args.address, logging_level=quiet)
     else:
@@ -114,7 +123,9 @@ def run(args: argparse.Namespace, model_dir) -> int:
         logging.getLogger(name).setLevel(quiet)
     try:
         actors = args.actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // args.cpus_per_actor)
-        ds = _dataset(ray, plan, pending, TASKS[args.task], options, model, actors, args)
+        # No more actors than blocks: an idle actor costs a model load and Ray warns about it.
+        actors = min(actors, sum(len(plan.chunks(k)) for k in pending))
+        ds = _dataset(ray, plan, pending, task, options, model, actors, args)
         writer = bio.PartWriter(args.output, plan, args.fail_fast)
         started = time.monotonic()
         _drain(ds, writer, sum(plan.part_rows(k) for k in pending))

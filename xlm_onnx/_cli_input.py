@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass
 from typing import IO, Any, Iterable, Iterator
 
+from .errors import json_error
+
 INPUT_FORMATS = ("auto", "text", "jsonl")
 #: ``--input-format auto`` reads these file suffixes as JSON Lines, anything else as text.
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -163,7 +165,7 @@ def _parse(number: int, raw: bytes, jsonl: bool) -> Line:
     try:
         record = json.loads(text)
     except json.JSONDecodeError as exc:
-        return Line(number, None, error=f"line {number} is not valid JSON ({exc.msg} at column {exc.colno})")
+        return Line(number, None, error=f"line {number} is not valid JSON ({json_error(exc)})")
     if not isinstance(record, dict):
         return Line(number, None, error=f"line {number} is a JSON {type(record).__name__}, not an object with a "
                                         "\"text\" field")

@@ -28,7 +28,8 @@ def _model_args(parser: argparse.ArgumentParser, *, flag: bool, required: bool =
     if flag:
         parser.add_argument("--model", metavar="MODEL", help=f"model {where} (default: the embedded demo model)")
     else:
-        parser.add_argument("model", metavar="MODEL", nargs=None if required else "?", help=f"model {where}")
+        parser.add_argument("model", metavar="MODEL", nargs=None if required else "?",
+                            help=f"model {where}" + ("" if required else " (default: the embedded demo model)"))
     parser.add_argument("--revision", help="branch, tag or commit of a cached model (default: main); never downloads")
 
 
@@ -44,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     _cli_bulk.add_parser(sub)  # bulk (Ray is imported only when it runs)
 
     info = sub.add_parser("info", help="print a model directory's manifest")
-    _model_args(info, flag=False, required=True)
+    _model_args(info, flag=False)
 
     check = sub.add_parser("check", help="re-run the export's golden probes on this machine (exit 1 if a gate fails)")
     _model_args(check, flag=False)
@@ -108,7 +109,10 @@ def _bulk(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    print(fmt.read_manifest(_model_dir(args.model, args.revision)).to_json())
+    from .model import default_model_dir
+
+    model_dir = _model_dir(args.model, args.revision)
+    print(fmt.read_manifest(default_model_dir() if model_dir is None else model_dir).to_json())
     return 0
 
 

@@ -64,6 +64,8 @@ class _NpyRows:
         # Temporary file + rename: an interrupted run leaves no half-written array behind.
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
         try:
+            # mkstemp creates 0600 whatever the umask; the file gets the mode open() would give it.
+            os.fchmod(fd, 0o666 & ~_umask())
             with os.fdopen(fd, "wb") as f:
                 np.save(f, array)
             os.replace(tmp, self.path)
@@ -71,6 +73,20 @@ class _NpyRows:
             Path(tmp).unlink(missing_ok=True)
             raise
         return len(self.rows)
+
+
+def _umask() -> int:
+    """The process umask (Linux: read, not set; elsewhere set and restored at once)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def run_embed(args: argparse.Namespace, model_dir) -> int:

@@ -43,6 +43,15 @@ def message_at(exc: Exception, where: str) -> str:
     return re.sub(r"^(inputs|texts)\[\d+\]", where, " ".join(str(exc).split()))
 
 
+def json_error(exc: ValueError) -> str:
+    """A ``json.JSONDecodeError`` as ``"<reason> at column N"``: its ``msg`` often ends in "at"
+    already ("Unterminated string starting at"), which a plain ``f"{msg} at column"`` doubles."""
+    reason = getattr(exc, "msg", None) or str(exc)
+    reason = reason[:-3] if reason.endswith(" at") else reason
+    column = getattr(exc, "colno", None)
+    return f"{reason} at column {column}" if column else reason
+
+
 class ModelNotFoundError(XLMOnnxError, FileNotFoundError):
     """A model given by path or Hugging Face id is neither a directory nor in the local HF cache."""
 

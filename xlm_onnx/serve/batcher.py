@@ -89,6 +89,10 @@ class Batcher:
         self._loop_task: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._nested = False  # on the inference thread: a batch run between two runs of another
+        self.idle = asyncio.Event()  # nothing admitted and unanswered (the drain waits on it)
+        self.idle.set()
+        self._running: list[Pending] = []  # the batch on the inference thread
+        self._failed: Callable[[], Exception] | None = None  # set by fail_all: later submits fail at once
 
     # -- admission ---------------------------------------------------------------------------------
     def admit(self) -> None:
@@ -96,6 +100,7 @@ class Batcher:
         if self._closing or self.admitted >= self.settings.max_queue:
             raise QueueFull(f"the server's queue is full ({self.settings.max_queue} requests); retry shortly")
         self.admitted += 1
+        self.idle.clear()
         self._gauge()
 
     def charge(self, tokens: int) -> None:
@@ -109,6 +114,8 @@ class Batcher:
     def release(self, tokens: int = 0) -> None:
         self.admitted -= 1
         self.queued_tokens -= tokens
+        if self.admitted == 0:
+            self.idle.set()
         self._gauge()
 
     def _gauge(self) -> None:
@@ -122,6 +129,8 @@ class Batcher:
 
     def submit(self, job: Job) -> Pending:
         """Queues an admitted job; await ``pending.future`` for its answer."""
+        if self._failed is not None:
+            raise self._failed()
         pending = Pending(job, asyncio.get_running_loop().create_future())
         self._queue.append(pending)
         self._wake.set()
@@ -136,10 +145,33 @@ class Batcher:
         """Runs ``fn`` on the inference thread (warm-up)."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
+    @property
+    def busy(self) -> bool:
+        """A batch is running on the inference thread."""
+        return bool(self._running)
+
+    def fail_all(self, error: Callable[[], Exception]) -> int:
+        """Fails every queued and running request with ``error()`` (the drain's deadline has
+        passed), and every later submit; returns how many callers were failed."""
+        self._failed = error
+        failed = 0
+        for pending in [*self._queue, *self._running]:
+            if not pending.future.done():
+                pending.future.set_exception(error())
+                failed += 1
+        self._queue.clear()
+        self._wake.set()
+        return failed
+
     async def close(self) -> None:
-        """Stops after the queue is empty (uvicorn has already waited for in-flight requests)."""
+        """Stops after the queue is empty (uvicorn has already waited for in-flight requests);
+        after :meth:`fail_all`, at once, leaving a running batch to finish unread."""
         self._closing = True
         self._wake.set()
+        if self._failed is not None and self._loop_task is not None:
+            self._loop_task.cancel()
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            return
         if self._loop_task is not None:
             await self._loop_task
         self._executor.shutdown(wait=True)
@@ -201,13 +233,15 @@ class Batcher:
     async def _run(self, batch: list[Pending]) -> None:
         started = self._started(batch)
         s = self.settings
+        self._running = batch
         try:
             answers = await asyncio.get_running_loop().run_in_executor(
                 self._executor, self.tasks.run, [p.job for p in batch], s.max_batch_size, s.max_batch_tokens,
                 self._between_runs, lambda j: not batch[j].gone)  # a caller gone: its rows stop at the next run
         except Exception as exc:  # a model error fails this batch's callers only; the server goes on
-            self._settle(batch, exc, started)
-            return
+            answers = exc
+        finally:
+            self._running = []
         self._settle(batch, answers, started)
 
     def _started(self, batch: list[Pending]) -> float:

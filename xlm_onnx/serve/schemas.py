@@ -143,14 +143,14 @@ def tokenize_args(body: Any, limits: Limits) -> dict:
 
 # -- answers -------------------------------------------------------------------------------------
 def embed_response(answer: np.ndarray) -> list:
-    """TEI answers a list of vectors, also for one text."""
-    return np.atleast_2d(answer).tolist()
+    """TEI answers a list of vectors, also for one text (the array: the response writes it)."""
+    return np.atleast_2d(answer)
 
 
 def openai_response(answer: np.ndarray, encoding: str, model_name: str, tokens: int) -> dict:
     rows = np.atleast_2d(answer).astype("<f4", copy=False)
     data = [{"object": "embedding", "index": i,
-             "embedding": base64.b64encode(row.tobytes()).decode("ascii") if encoding == "base64" else row.tolist()}
+             "embedding": base64.b64encode(row.tobytes()).decode("ascii") if encoding == "base64" else row}
             for i, row in enumerate(rows)]
     return {"object": "list", "data": data, "model": model_name,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}

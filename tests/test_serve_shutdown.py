@@ -1,0 +1,132 @@
+"""``xlm-onnx serve`` stopping and starting as an orchestrator drives it (real server processes,
+loopback ports): SIGTERM turns /ready to 503 at once, refuses new work with 503 + Retry-After,
+answers queued requests until ``--graceful-timeout``, fails the rest with 503 and exits 0 within
+the bound; ``--workers`` serves from several processes on one port and stops cleanly; a busy
+port is named.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from serve_util import metric, require_serve_extra
+
+require_serve_extra()
+
+import httpx  # noqa: E402
+
+from xlm_onnx.serve.process import ServerProcess  # noqa: E402
+
+TEXT = ("Toute personne a droit à la liberté de pensée , de conscience et de religion ; ce droit implique "
+        "la liberté de changer de religion ou de conviction")  # ~40 tokens: ~40 PLL rows
+
+
+def _wait(check, what: str, timeout: float = 60.0) -> None:
+    """Polls ``check()`` until true (an event seen over HTTP); fails after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.02)
+
+
+def test_sigterm_drain_is_bounded_and_exits_0():
+    """24 queued /score requests of 16 texts, one PLL row per run: far more work than the 2 s
+    bound (each request is ~640 model runs). Those not answered by then get 503 + Retry-After."""
+    grace = 2.0
+    body = {"inputs": [TEXT] * 16}
+    server = ServerProcess(None, ["--max-batch-size", "1", "--graceful-timeout", str(grace)])
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=120, limits=httpx.Limits(max_connections=32)) as client, \
+                ThreadPoolExecutor(24) as pool:
+            queued = [pool.submit(client.post, "/score", json=body) for _ in range(24)]
+            _wait(lambda: metric(client.get("/metrics").text, "xlm_onnx_queue_size") == 24, "24 requests queued")
+            signalled = time.monotonic()
+            server.terminate()
+            _wait(lambda: httpx.get(server.url + "/ready", timeout=5).status_code == 503, "/ready 503")
+            late = httpx.post(server.url + "/fill-mask", json={"inputs": "a <mask>"}, timeout=5)
+            answers = [f.result() for f in queued]
+        status = server.proc.wait(timeout=60)
+        elapsed = time.monotonic() - signalled
+        stderr = server.stderr()
+    finally:
+        server.stop()
+    assert status == 0, stderr
+    assert late.status_code == 503 and late.headers["retry-after"] == "1" and "shutting down" in late.json()["error"]
+    codes = [a.status_code for a in answers]
+    assert set(codes) <= {200, 503} and codes.count(503) >= 1, codes  # the bound cut the queue
+    assert all(a.headers["retry-after"] == "1" for a in answers if a.status_code == 503)
+    # The bound: 2 s, plus room for a loaded machine to schedule the exit (the queued work alone is
+    # several times longer, so an unbounded drain would also have answered every request 200).
+    assert elapsed < grace + 5, elapsed
+    assert "answered 503" in stderr and "Traceback" not in stderr
+
+
+def test_workers_share_one_port_and_stop_cleanly():
+    with ServerProcess(None, ["--workers", "2", "--graceful-timeout", "10"]) as server:
+        pids = set()
+        for _ in range(200):  # each request on a new connection: the kernel picks the worker
+            with httpx.Client(base_url=server.url, timeout=30) as client:
+                _wait(lambda: client.get("/ready").status_code == 200, "a worker ready")
+                pids.add(client.get("/info").json()["pid"])
+            if len(pids) == 2:
+                break
+        answer = httpx.post(server.url + "/fill-mask", json={"inputs": "Bonjour <mask>."}, timeout=30)
+        status, stderr = server.stop()
+    assert len(pids) == 2 and server.proc.pid not in pids
+    assert answer.status_code == 200
+    assert status == 0 and stderr.count("every accepted request answered") == 2, stderr
+
+
+def test_busy_port_is_named():
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "xlm_onnx", "serve", "--port", str(port)],
+                              capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (f"xlm-onnx: error: cannot listen on 127.0.0.1:{port}: Address already in use "
+                                   "(another process listens there: stop it or pick --port)")
+
+
+def test_second_signal_stops_at_once():
+    server = ServerProcess(None, ["--max-batch-size", "1", "--graceful-timeout", "600"])
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=120) as client, ThreadPoolExecutor(4) as pool:
+            queued = [pool.submit(client.post, "/score", json={"inputs": [TEXT] * 16}) for _ in range(4)]
+            _wait(lambda: metric(client.get("/metrics").text, "xlm_onnx_queue_size") == 4, "4 requests queued")
+            server.terminate()
+            _wait(lambda: httpx.get(server.url + "/ready", timeout=5).status_code == 503, "/ready 503")
+            server.proc.send_signal(signal.SIGINT)
+            status = server.proc.wait(timeout=60)  # not the 600 s bound
+            for f in queued:
+                try:
+                    f.result()
+                except httpx.TransportError:
+                    pass
+    finally:
+        server.stop()
+    assert status == 130  # stopped without the drain: "interrupted", as a shell reports a second Ctrl-C
+
+
+@pytest.mark.parametrize("options,message", [
+    (["--graceful-timeout", "0"], "--graceful-timeout must be > 0 seconds, not 0.0"),
+    (["--workers", "0"], "--workers must be at least 1, not 0"),
+    (["--replicas", "2"], "--replicas and --max-replicas apply to Ray Serve: add --ray-address (or use --workers)"),
+    (["--ray-address", "local", "--workers", "2"], "--workers and --ray-address do not combine"),
+    (["--ray-address", "local", "--replicas", "3", "--max-replicas", "2"], "--max-replicas (2) must be at least"),
+])
+def test_option_errors_are_one_line_exit_2(options, message):
+    proc = subprocess.run([sys.executable, "-m", "xlm_onnx", "serve", *options], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and proc.stderr.startswith(f"xlm-onnx: error: {message}")
+    assert len(proc.stderr.strip().splitlines()) == 1
