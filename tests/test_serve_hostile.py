@@ -65,7 +65,8 @@ def _until_closed(sock: socket.socket, timeout: float = 60.0) -> bytes:
 def _no_5xx(text: str) -> None:
     """No 5xx answered (``/ready``'s 503 while warming up is the probe's answer, not a failure)."""
     assert metric(text, "xlm_onnx_requests_total") > 0
-    failed = [line for line in text.splitlines() if 'status="5' in line and 'route="/ready"' not in line]
+    failed = [line for line in text.splitlines() if line.startswith("xlm_onnx_requests_total")
+              and 'status="5' in line and 'route="/ready"' not in line]
     assert not failed, failed
 
 

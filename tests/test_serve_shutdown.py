@@ -41,7 +41,9 @@ def test_sigterm_drain_is_bounded_and_exits_0():
     bound (each request is ~640 model runs). Those not answered by then get 503 + Retry-After."""
     grace = 2.0
     body = {"inputs": [TEXT] * 16}
-    server = ServerProcess(None, ["--max-batch-size", "1", "--graceful-timeout", str(grace)])
+    # 24 x 16 texts x ~40 masked copies x ~40 tokens: above the default queue budget in tokens.
+    server = ServerProcess(None, ["--max-batch-size", "1", "--graceful-timeout", str(grace),
+                                  "--max-queue-tokens", "2000000"])
     server.start()
     try:
         with httpx.Client(base_url=server.url, timeout=120, limits=httpx.Limits(max_connections=32)) as client, \
