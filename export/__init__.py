@@ -7,6 +7,8 @@ pay for importing torch.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from xlm_onnx._lazy import lazy_getattr
 
 _LAZY = {
@@ -19,4 +21,9 @@ _LAZY = {
 }
 
 __all__ = list(_LAZY)
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and the API reference (griffe)
+    from .errors import CheckpointError, ExportError
+    from .exporter import DEFAULT_OPSET, Exporter, ExportResult
+    from .precision import Int8Options
 __getattr__ = lazy_getattr(__name__, _LAZY, globals())

@@ -24,6 +24,7 @@ from .checkpoint import inspect_checkpoint, load_model
 from .errors import ExportError
 from .external import load_lazy, save_repacked
 from .head import append_heads, check_embedding
+from .model_card import write_model_card
 from .modeling import EMBEDDING_NAME
 from .optimize import count_fused, optimize_encoder
 from .precision import (Int8Options, largest_int8_weight, quantize_encoder, quantize_tied_embedding,
@@ -151,6 +152,7 @@ class Exporter:
             manifest = self._manifest(checkpoint, tokenizer, config, inputs, fusion, report.as_dict(),
                                       fmt.describe_files(tmp, names))
             fmt.write_manifest(tmp, manifest)
+            write_model_card(tmp, manifest, checkpoint.path, name=self.out_dir.name)  # not in the manifest: prose
             _make_readable(tmp)
         return manifest
 

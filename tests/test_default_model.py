@@ -1,4 +1,4 @@
-"""The embedded demo model (issue 7): shipped directory, no-argument runtime/CLI, training recipe."""
+"""The embedded demo model: shipped directory, no-argument runtime/CLI, training recipe."""
 
 from __future__ import annotations
 

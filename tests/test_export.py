@@ -15,6 +15,7 @@ import pytest
 from xlm_onnx import format as fmt
 from xlm_onnx.check import GATES
 from xlm_onnx_export import CheckpointError, Exporter
+from xlm_onnx_export.model_card import MODEL_CARD_FILE
 from xlm_onnx_export.optimize import expected_counts
 
 
@@ -30,7 +31,7 @@ def test_directory_layout_and_manifest(fp32_dir, tiny_checkpoint):
     assert manifest.source["config"] == config and manifest.vocab_size == config["vocab_size"]
     assert manifest.mask_token_id == 5 and manifest.pad_token_id == 2 and manifest.max_positions == 512
     assert manifest.validation["gate"] == dataclasses.asdict(GATES["fp32"])  # gated with today's thresholds
-    assert set(manifest.files) == {n for n in names if n != fmt.MANIFEST_FILE}
+    assert set(manifest.files) == {n for n in names if n not in (fmt.MANIFEST_FILE, MODEL_CARD_FILE)}
     fmt.verify_files(fp32_dir, manifest)  # sizes and checksums hold
     props = {p.key: p.value for p in onnx.load(fp32_dir / fmt.MODEL_FILE, load_external_data=False).metadata_props}
     assert props == manifest.metadata_props()

@@ -25,7 +25,7 @@ ATTENTION = {"fp32": "Attention", "fp16": "Attention", "int8": "QAttention"}
 #: Weight draw of the peaked checkpoint. Matrices N(0, GAIN^2 / fan_in) keep activations of order
 #: one through 16 layers (HF's Linear init is ~0.58 / sqrt(fan_in), which washes the input out);
 #: the tied embedding's std sets the logits' spread (std ~ EMBEDDING_STD * sqrt(1280)). Chosen
-#: from torch runs of this architecture on random ids (issue 18): embedding std 0.08 gave top-1
+#: from torch runs of this architecture on random ids: embedding std 0.08 gave top-1
 #: probabilities 0.014-0.11 (median 0.025; uniform would be 5e-6) with torch's own fp32 vs fp64
 #: difference 4.6e-7, far inside the fp32 gate (1e-5). A gain of 0.64 made the model predict
 #: the mask token itself (top-1 ~0.98: degenerate, and fp32 vs fp64 then differs by 1e-4).

@@ -1,6 +1,6 @@
 """CUDA / TensorRT execution (skipped cleanly where onnxruntime has no GPU provider).
 
-On a lent GPU machine: ``pip install -e '.[test,gpu]'`` then ``pytest tests/test_gpu.py``.
+On a machine with an NVIDIA GPU: ``pip install -e '.[test,gpu]'`` then ``pytest tests/test_gpu.py``.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ A directory looks like::
       vocab.json merges.txt tokenizer_config.json special_tokens_map.json
       xlm_onnx.json         the manifest (below)
       golden.json           export-time probes and the torch fp32 answers (``xlm-onnx check``)
+      MODEL_CARD.md         for people: source, precision, gates passed, licence (not checked)
 
 Bump :data:`FORMAT_VERSION` whenever a reader of the previous version would misread a directory.
 

@@ -1,4 +1,4 @@
-"""Latency benchmarks (issue 6): xlm-onnx against the transformers pipeline and friends.
+"""Latency benchmarks: xlm-onnx against the transformers pipeline and friends.
 
 ``xlm_onnx_export.bench.main(argv)`` is ``xlm-onnx bench`` and ``benchmarks/latency.py``. Each
 system runs in its own process (cold start and peak RSS are its own) on the same inputs and

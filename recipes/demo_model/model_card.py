@@ -91,7 +91,7 @@ def _table_note(manifest: dict) -> str:
     if manifest["precision"] != "int8":
         return ""
     bits = (f"{quant['weight_bits']}-bit signed weights (|q| <= {quant['weight_max']}: the same answers on every "
-            "CPU class, see the README)" if "weight_bits" in quant else "full-range int8 weights")
+            "CPU class, see the documentation's int8 guide)" if "weight_bits" in quant else "full-range int8 weights")
     table = quant.get("tied_embedding", "int8")
     if table == "int8":
         return f" ({bits})"
