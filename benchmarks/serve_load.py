@@ -29,7 +29,7 @@ import numpy as np
 from xlm_onnx import __version__, cpu_info
 from xlm_onnx.model import default_model_dir
 from xlm_onnx.serve.process import ServerProcess
-from xlm_onnx.tokenizer import XLMTokenizer
+from xlm_onnx.tokenization import XLMTokenizer
 
 WORDS = ("Toute personne a droit à la liberté de pensée , de conscience et de religion ; ce droit implique "
          "la liberté de changer de religion ou de conviction ainsi que la liberté de manifester sa religion "

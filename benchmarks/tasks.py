@@ -40,7 +40,7 @@ def _ids(vocab_size: int, rows: int, length: int, seed: int):
 
 
 def _peak_rss_mb() -> float:
-    # Not xlm_onnx_export.bench.worker.peak_rss_mb: importing that package imports torch, which
+    # Not latency_harness.worker.peak_rss_mb: importing that package imports torch, which
     # would inflate the RSS of the onnx workers this is measuring.
     with open("/proc/self/status") as f:  # VmHWM: this exec's own high-water mark (ru_maxrss is inherited)
         return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
@@ -77,7 +77,7 @@ class OnnxRunner:
 
     def pll(self, ids):
         from xlm_onnx.batching import plan
-        from xlm_onnx.score import DEFAULT_MAX_ROWS
+        from xlm_onnx.tasks.score import DEFAULT_MAX_ROWS
 
         rows = [row.tolist() for row in ids]
         copies = [(r, range(p, p + 1)) for r, row in enumerate(rows) for p in range(1, len(row) - 1)]

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from xlm_onnx import FillMask, InputError, __version__
-from xlm_onnx._cli_output import format_scores
+from xlm_onnx.cli.line_writer import format_scores
 
 GOOD = ["Alle Menschen sind <special1> und gleich.", "Tous les êtres <mask> naissent libres.",
         "All human beings are born <special1> and equal.", "<special1> les <special1> humains"]

@@ -16,7 +16,7 @@ from xlm_onnx import format as fmt
 from xlm_onnx.check import GATES
 from xlm_onnx.batching import batches, pad, plan
 from xlm_onnx_export.head import HEAD_NODE_COUNT
-from xlm_onnx_export.vocab import SAMPLE_TEXTS
+from xlm_onnx_export.fixtures.bpe_vocab import SAMPLE_TEXTS
 
 
 def test_manifest_lists_heads_and_graph_has_them(fp32_dir, fp16_dir, int8_dir):

@@ -33,7 +33,7 @@ except ImportError as exc:  # pragma: no cover - the [ray] extra is in [test]
 
 from xlm_onnx import Embedder, FillMask, Model, Scorer
 from xlm_onnx.ray import EmbedBatch, FillMaskBatch, ScoreBatch, row_message
-from xlm_onnx_export.vocab import SAMPLE_TEXTS
+from xlm_onnx_export.fixtures.bpe_vocab import SAMPLE_TEXTS
 
 CLI = [sys.executable, "-m", "xlm_onnx"]
 TOO_LONG = " ".join(["word"] * 600) + " <mask>"  # > 512 positions

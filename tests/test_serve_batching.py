@@ -30,7 +30,7 @@ import httpx  # noqa: E402
 from xlm_onnx import Embedder, FillMask, Model, Scorer  # noqa: E402
 from xlm_onnx import format as fmt  # noqa: E402
 from xlm_onnx.serve.process import ServerProcess  # noqa: E402
-from xlm_onnx_export.vocab import SAMPLE_TEXTS  # noqa: E402
+from xlm_onnx_export.fixtures.bpe_vocab import SAMPLE_TEXTS  # noqa: E402
 
 #: fp32 rows in shared batches (other rows, wider padding) vs the API alone. Measured: 0 on all
 #: three (bit-equal) on AVX-512 VNNI; the bounds leave room for float rounding of other GEMM
@@ -178,7 +178,7 @@ def test_batches_group_options_keep_order_and_respect_the_budget():
     import asyncio
 
     from xlm_onnx.serve.batcher import Batcher, BatchSettings
-    from xlm_onnx.serve.tasks import Tasks
+    from xlm_onnx.serve.jobs import Tasks
 
     tasks = Tasks(Model.load(None))
     text = "Toute personne a droit à la <mask>."

@@ -25,7 +25,7 @@ from .batching import Batch
 from .cpu import cpu_info, int8_saturation_message
 from .errors import InputError, ModelFormatError, PrecisionWarning
 from .session import ProviderSpec, create_session
-from .tokenizer import XLMTokenizer
+from .tokenization import XLMTokenizer
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 
@@ -64,7 +64,7 @@ class Model:
 
     Attributes:
         session: The ``onnxruntime.InferenceSession`` (thread-safe ``run``).
-        tokenizer: The directory's :class:`~xlm_onnx.tokenizer.XLMTokenizer`.
+        tokenizer: The directory's :class:`~xlm_onnx.tokenization.XLMTokenizer`.
         manifest: Its :class:`~xlm_onnx.format.Manifest`.
         model_dir: Where it was loaded from (``None`` when built by hand).
     """

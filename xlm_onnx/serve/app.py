@@ -33,7 +33,7 @@ from . import schemas
 from .batcher import Batcher, BatchSettings, QueueFull
 from .metrics import CONTENT_TYPE, Metrics
 from .schemas import HTTPError, Limits
-from .tasks import EMBED, FILL_MASK, SCORE, Tasks
+from .jobs import EMBED, FILL_MASK, SCORE, Tasks
 
 logger = logging.getLogger("xlm_onnx.serve")
 _KINDS = {401: "Unauthorized", 413: "Validation", 422: "Validation", 429: "Overloaded", 500: "Backend",

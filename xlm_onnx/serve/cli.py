@@ -75,7 +75,7 @@ def run(args: argparse.Namespace, model_dir) -> int:
     from .app import ServeSettings, build_app
     from .batcher import BatchSettings
     from .schemas import Limits
-    from .tasks import Tasks
+    from .jobs import Tasks
 
     api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
     model = Model.load(model_dir, provider=args.provider, threads=args.threads, spinning=args.spin)

@@ -156,7 +156,7 @@ def openai_response(answer: np.ndarray, encoding: str, model_name: str, tokens: 
 
 
 def score_response(answer: Any) -> Any:
-    """Sums (a float or a list), or per-token records (:class:`~xlm_onnx.score.PLLScore` fields)."""
+    """Sums (a float or a list), or per-token records (:class:`~xlm_onnx.tasks.score.PLLScore` fields)."""
     if isinstance(answer, float):
         return answer
     if isinstance(answer, np.ndarray):

@@ -1,12 +1,12 @@
-"""``xlm-onnx fill-mask``: the fill-mask task on the shared line loop (:mod:`xlm_onnx._cli_lines`)."""
+"""``xlm-onnx fill-mask``: the fill-mask task on the shared line loop (:mod:`xlm_onnx.cli.lines`)."""
 
 from __future__ import annotations
 
 import argparse
 import warnings
 
-from . import _cli_lines as lines
-from . import _cli_output as cout
+from . import line_writer as cout
+from . import lines
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -41,7 +41,7 @@ def fill_mask(args: argparse.Namespace, model_dir) -> int:
     Raises:
         InputError: A bad line (``--on-error fail``), naming its line and how many were answered.
     """
-    from .fill_mask import FillMask
+    from ..tasks.fill_mask import FillMask
 
     request = dict(top_k=args.top_k, targets=_targets(args), lang=args.lang, truncation=args.truncation,
                    whole_word_targets=args.whole_word)

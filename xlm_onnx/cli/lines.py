@@ -3,7 +3,7 @@
 One reader, one error policy and one record shape for all three::
 
     TEXT... | - | --input FILE [--input-format text|jsonl]
-      ─ _cli_input.read_lines ─► Line(number, text | error, id)
+      ─ line_reader.read_lines ─► Line(number, text | error, id)
       ─ chunks of N lines ─► answer(): good lines batched through the Python API;
                              a bad line (blank, not UTF-8, bad JSON, API InputError) answered alone
       ─► writer(line, answer, error): a human line, or one JSON record per input line
@@ -20,9 +20,9 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
-from . import _cli_input as cin
-from . import _cli_output as cout
-from .errors import InputError, message_at
+from ..errors import InputError, message_at
+from . import line_reader as cin
+from . import line_writer as cout
 
 #: Batches of ``--batch-size`` lines per chunk read from a pipe or file; each chunk's records are
 #: written and flushed as soon as it is answered (stdin streams with bounded memory).

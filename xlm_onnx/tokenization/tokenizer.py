@@ -5,7 +5,7 @@ lstrip/rstrip/single_word flags); on the other pieces ``replace_unicode_punct``,
 normalisation, removal of non-printing characters, Moses tokenization (no XML escaping), optional
 lowercasing + accent removal, and BPE with ``</w>`` end-of-word markers; tokens missing from the
 vocabulary become ``<unk>``. Only numpy (for :meth:`XLMTokenizer.encode_batch`) and the standard
-library are imported; sacremoses is read for its data tables only (see :mod:`xlm_onnx._moses`).
+library are imported; sacremoses is read for its data tables only (see :mod:`xlm_onnx.tokenization.moses`).
 
 Differences from the reference, on purpose: ``lang`` is honoured by :meth:`tokenize` (transformers
 5.x drops it before ``_tokenize``, so its ``tokenize(text, lang=...)`` always uses English rules);
@@ -19,11 +19,11 @@ import operator
 from pathlib import Path
 from typing import Any
 
-from . import _moses
-from ._added_tokens import Trie, split_added_tokens
-from ._bpe import BPE, CACHE_LIMIT
-from ._config import LARGE_INTEGER, load_spec
-from .errors import InputError
+from . import moses as _moses
+from .added_tokens import Trie, split_added_tokens
+from .bpe import BPE, CACHE_LIMIT
+from .files import LARGE_INTEGER, load_spec
+from ..errors import InputError
 
 __all__ = ["XLMTokenizer", "pretokenize"]
 

@@ -14,7 +14,7 @@ Ivanova's within-word left-to-right masking::
 
 For a single-piece target this is exactly the fill-mask probability of that piece, so one-piece
 and many-piece targets are ranked on one scale. The copies run through the ``label_log_probs``
-head (format 2) in batches bounded like :class:`~xlm_onnx.score.Scorer`'s.
+head (format 2) in batches bounded like :class:`~xlm_onnx.tasks.score.Scorer`'s.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from typing import Sequence
 
 import numpy as np
 
-from . import format as fmt
-from .batching import plan
-from .errors import InputError
-from .model import Model
-from .requests import target_words
+from .. import format as fmt
+from ..batching import plan
+from ..errors import InputError
+from ..model import Model
+from .fill_mask_inputs import target_words
 from .score import DEFAULT_MAX_ROWS, Scorer
 
 

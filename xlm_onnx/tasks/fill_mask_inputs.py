@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 logger = logging.getLogger("xlm_onnx")
 

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .errors import InputError
+from ..errors import InputError
 
 PART_COLUMN = "_xlm_part"
 INPUT_ERROR_COLUMN = "_xlm_input_error"

@@ -4,7 +4,7 @@ Layout: ``<cache>/<size>/checkpoint`` and ``<cache>/<size>/<variant>`` per expor
 (``fp32-unfused``, ``fp32``, ``int8``, ``int8-fp16-table``, ``fp16``). Each is built in a subprocess (bounded memory
 in the parent, which later spawns the timed workers) and moved into place only when complete:
 a checkpoint has a ``.complete`` marker, an export its manifest (the exporter renames atomically).
-Run as ``python -m xlm_onnx_export.bench.cache {checkpoint,export} ...`` by :class:`Cache`.
+Run by path as ``python cache.py {checkpoint,export} ...`` by :class:`Cache`.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class Cache:
         return None
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        cmd = [sys.executable, "-m", "xlm_onnx_export.bench.cache", *args]
+        cmd = [sys.executable, str(Path(__file__).resolve()), *args]
         proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if proc.stderr:
             sys.stderr.write(proc.stderr[-4000:])
@@ -94,7 +94,7 @@ class Cache:
 
 def _build_checkpoint(size: str, out: Path) -> None:
     """``make_checkpoint`` at the requested size (full size keeps HF's init: see ``peaked``)."""
-    from ..testing import TINY, XLM_100, make_checkpoint
+    from xlm_onnx_export.fixtures.checkpoints import TINY, XLM_100, make_checkpoint
 
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -105,7 +105,7 @@ def _build_checkpoint(size: str, out: Path) -> None:
 
 
 def _export(checkpoint: Path, out: Path, variant: str) -> int:
-    from .. import Exporter, Int8Options
+    from xlm_onnx_export import Exporter, Int8Options
 
     kwargs = dict(VARIANTS[variant])
     if "int8" in kwargs:

@@ -1,6 +1,6 @@
 """``xlm-onnx embed`` and ``xlm-onnx score``: the sentence-level tasks on the shared line loop.
 
-Input, error policy and records are :mod:`xlm_onnx._cli_lines`'s, as for ``fill-mask``: texts
+Input, error policy and records are :mod:`xlm_onnx.cli.lines`'s, as for ``fill-mask``: texts
 from arguments, ``-`` (stdin) or ``--input FILE`` (text or JSON Lines with ``id``), one answer per
 input line in input order. With ``--json`` a record carries ``embedding`` (list of floats) or
 ``score`` (the PLL sum; ``--per-token`` adds ``tokens`` and ``token_log_probs``).
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _cli_lines as lines
+from . import lines
 
 
 def add_parsers(sub) -> list[argparse.ArgumentParser]:
@@ -75,7 +75,7 @@ class _NpyRows:
 
 def run_embed(args: argparse.Namespace, model_dir) -> int:
     """``xlm-onnx embed`` on ``model_dir`` (``None``: the demo model); the exit status."""
-    from .embed import Embedder
+    from ..tasks.embed import Embedder
 
     rows = _NpyRows(args.npy) if args.npy else None  # a bad --npy path fails before the model loads
     embedder = Embedder.from_pretrained(model_dir, provider=args.provider, threads=args.threads)
@@ -92,7 +92,7 @@ def run_embed(args: argparse.Namespace, model_dir) -> int:
 
 def run_score(args: argparse.Namespace, model_dir) -> int:
     """``xlm-onnx score`` on ``model_dir`` (``None``: the demo model); the exit status."""
-    from .score import Scorer
+    from ..tasks.score import Scorer
 
     scorer = Scorer.from_pretrained(model_dir, provider=args.provider, threads=args.threads)
 

@@ -20,7 +20,7 @@ import os
 import sys
 import time
 
-from .errors import XLMOnnxError
+from ..errors import XLMOnnxError
 
 TASK_NAMES = ("fill-mask", "embed", "score")
 #: Options that only one task takes: option -> (task, default).
@@ -82,8 +82,8 @@ def run(args: argparse.Namespace, model_dir) -> int:
         import ray
         import ray.data
 
-        from . import _bulk_io as bio
-        from .ray import TASKS
+        from . import parts as bio
+        from .callables import TASKS
     except ImportError:
         raise _needs_ray() from None
     for name in ("num_cpus", "actors", "cpus_per_actor", "batch_size"):
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace, model_dir) -> int:
 def _read_chunks(batch, plan):
     import pyarrow as pa
 
-    from ._bulk_io import read_chunk
+    from .parts import read_chunk
 
     return pa.concat_tables([read_chunk(plan, i) for i in batch.column("chunk").to_pylist()])
 

@@ -25,10 +25,10 @@ from typing import Sequence
 
 import numpy as np
 
-from . import format as fmt
-from .batching import DEFAULT_MAX_TOKENS, Batch, pad, plan
-from ._checks import check_bool, positive_int, text_list
-from .model import Model, ModelTask
+from .. import format as fmt
+from ..batching import DEFAULT_MAX_TOKENS, Batch, pad, plan
+from .._checks import check_bool, positive_int, text_list
+from ..model import Model, ModelTask
 
 METRICS = ("original", "word_l2r")
 #: Masked copies per run: bounds the head's ``[rows, V]`` tensors (logits, probabilities,

@@ -1,6 +1,6 @@
 """Hand-written port of sacremoses 0.2.0 ``MosesPunctNormalizer`` and ``MosesTokenizer``.
 
-Why hand-written: see :mod:`xlm_onnx._moses`. Only the configuration transformers' XLM tokenizer uses
+Why hand-written: see :mod:`xlm_onnx.tokenization.moses`. Only the configuration transformers' XLM tokenizer uses
 is ported: normalizer ``(lang, penn=True, norm_quote_commas=True, norm_numbers=True)``, tokenizer
 ``tokenize(text, escape=False, aggressive_dash_splits=False, protected_patterns=None)``. The rules
 are sacremoses' own, in its order; a rule runs only when its trigger substring is present (without
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from ._moses_data import _CharTable
+from .moses_data import _CharTable
 
 # Rules: ("lit", pattern, replacement) or ("re", trigger, compiled pattern, replacement template).
 _SPACES = ("re", "  ", re.compile(r" +"), " ")

@@ -1,7 +1,7 @@
 """One system in its own process: cold start, timed scenarios, peak RSS, optional ORT profile.
 
-Run by path (``python worker.py SPEC.json``), not as ``-m xlm_onnx_export.bench.worker``: the
-package's ``__init__`` imports torch, which would inflate the cold start and RSS of the xlm-onnx
+Run by path (``python worker.py SPEC.json``), not as ``-m latency_harness.worker``: the
+exporter package imports torch, which would inflate the cold start and RSS of the xlm-onnx
 systems. Protocol on stdout: ``READY`` once the first result exists (the parent times the cold
 start from spawn to this line), then one ``RESULT <json>`` line; anything else is ignored.
 """

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from ._moses_data import _CharTable, _data, sacremoses_version
+from .moses_data import _CharTable, _data, sacremoses_version
 
 VERIFIED_SACREMOSES_VERSIONS = ("0.2.0",)
 #: Languages ``transformers.XLMTokenizer`` sends to external word segmenters (not supported here).
@@ -112,7 +112,7 @@ def moses_steps(lang: str, impl: str = "auto"):
         impl = "port" if sacremoses_version() in VERIFIED_SACREMOSES_VERSIONS else "sacremoses"
     if impl == "sacremoses":
         return _SacremosesSteps(lang)
-    from ._moses_port import MosesPort
+    from .moses_port import MosesPort
 
     return MosesPort(lang, _data())
 

@@ -37,13 +37,13 @@ try:
 except ImportError as exc:  # pragma: no cover - the [ray] extra brings it
     raise ImportError("xlm_onnx.ray needs the [ray] extra: pip install 'xlm-onnx[ray]'") from exc
 
-from .batching import DEFAULT_MAX_TOKENS, batches
-from .embed import Embedder
-from .errors import InputError, message_at
-from .fill_mask import FillMask
-from .model import Model
-from .requests import encode_requests, resolve_targets
-from .score import Scorer
+from ..batching import DEFAULT_MAX_TOKENS, batches
+from ..tasks.embed import Embedder
+from ..errors import InputError, message_at
+from ..tasks.fill_mask import FillMask
+from ..model import Model
+from ..tasks.fill_mask_inputs import encode_requests, resolve_targets
+from ..tasks.score import Scorer
 
 #: Column holding a row's error message (null when the row was answered).
 ERROR_COLUMN = "error"

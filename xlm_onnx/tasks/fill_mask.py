@@ -9,14 +9,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import format as fmt
-from ._checks import check_bool, positive_int, text_list
-from .batching import Batch, batches
-from .errors import InputError
-from .model import Model, default_model_dir  # noqa: F401  (default_model_dir: public here since v0.1)
-from .requests import encode_requests, resolve_targets
-from .session import ProviderSpec
-from .tokenizer import XLMTokenizer
+from .. import format as fmt
+from .._checks import check_bool, positive_int, text_list
+from ..batching import Batch, batches
+from ..errors import InputError
+from ..model import Model, default_model_dir  # noqa: F401  (default_model_dir: public here since v0.1)
+from .fill_mask_inputs import encode_requests, resolve_targets
+from ..session import ProviderSpec
+from ..tokenization import XLMTokenizer
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,7 +98,7 @@ class FillMask:
                 vocabulary is replaced by its first BPE piece (``"Paris"`` → ``Par``).
             whole_word_targets: Score each target as the whole word it is instead: all its
                 pieces written into the masked slot, scored by within-word left-to-right
-                pseudo-log-likelihood (:mod:`xlm_onnx.whole_word`; format 2). ``token`` is then
+                pseudo-log-likelihood (:mod:`xlm_onnx.tasks.whole_word`; format 2). ``token`` is then
                 the list of the word's piece ids.
             lang: Language code for models with language embeddings (``None``: none added,
                 as in the HF pipeline).
@@ -127,7 +127,7 @@ class FillMask:
         """Validates and encodes a request: the first step of :meth:`__call__` (arguments and errors
         are its own). Then :meth:`run_batch` on batches of its rows (the HTTP server batches rows
         of several requests with equal options together), unless ``word_targets`` is set (whole-word
-        targets run their own masked copies: :mod:`xlm_onnx.whole_word`)."""
+        targets run their own masked copies: :mod:`xlm_onnx.tasks.whole_word`)."""
         texts, single = text_list(inputs, "inputs")
         top_k = self._check_top_k(top_k)
         check_bool("whole_word_targets", whole_word_targets)

@@ -69,10 +69,10 @@ class Tasks:
     """
 
     def __init__(self, model, pooling: str = "mean") -> None:
-        from ..embed import Embedder
+        from ..tasks.embed import Embedder
         from ..errors import ModelFormatError
-        from ..fill_mask import FillMask
-        from ..score import DEFAULT_MAX_ROWS, Scorer
+        from ..tasks.fill_mask import FillMask
+        from ..tasks.score import DEFAULT_MAX_ROWS, Scorer
 
         self.model = model
         self.pooling = pooling
@@ -138,7 +138,7 @@ class Tasks:
         if first.task == FILL_MASK:
             p = first.prepared
             if p.word_targets is not None:  # whole-word targets: their own masked copies, per row
-                from ..whole_word import WholeWordTargets
+                from ..tasks.whole_word import WholeWordTargets
 
                 return WholeWordTargets(self.model)(rows, p.word_targets, p.top_k, p.lang_id)
             return self.fill_mask.run_batch(batch, p.top_k, p.target_ids, p.lang_id)

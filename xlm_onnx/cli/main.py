@@ -2,7 +2,7 @@
 
 Errors the user can fix print one line (``xlm-onnx: error: ...``) and exit 2; no traceback
 unless ``XLM_ONNX_DEBUG=1``. ``check`` exits 1 when a gate fails. Input reading, output records
-and model lookup live in ``_cli_input``, ``_cli_output`` and ``lookup``.
+and model lookup live in ``line_reader``, ``line_writer`` and ``lookup``.
 """
 
 from __future__ import annotations
@@ -13,11 +13,15 @@ import logging
 import os
 import sys
 import warnings
+from pathlib import Path
 
-from . import __version__, _cli_bulk, _cli_fill, cli_tasks
-from . import format as fmt
-from .errors import ModelFormatError, XLMOnnxError
-from .serve import cli as serve_cli
+from .. import __version__
+from .. import format as fmt
+from ..bulk import command as _cli_bulk
+from ..errors import ModelFormatError, XLMOnnxError
+from ..serve import cli as serve_cli
+from . import embed as cli_tasks
+from . import fill_mask as _cli_fill
 
 USER_ERRORS = (XLMOnnxError, ValueError, TypeError, OSError, NotImplementedError)
 #: What the [export] extra brings; ``bench`` checks them before it starts subprocesses.
@@ -79,7 +83,7 @@ def _model_dir(spec, revision):
         if revision is not None:
             raise ValueError("--revision needs --model (the embedded demo model has no revisions)")
         return None
-    from .lookup import resolve_model
+    from ..lookup import resolve_model
 
     path = resolve_model(spec, revision)
     if not (path / fmt.MANIFEST_FILE).is_file() and (path / "config.json").is_file():
@@ -114,8 +118,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .check import check_model
-    from .cpu import cpu_info
+    from ..check import check_model
+    from ..cpu import cpu_info
 
     report = check_model(_model_dir(args.model, args.revision), provider=args.provider, threads=args.threads)
     cpu = cpu_info()
@@ -158,7 +162,14 @@ def _bench(argv: list[str]) -> int:
             found = False
         if not found:
             raise _needs_export_extra(name)
-    return _export_side("xlm_onnx_export.bench", "main")(argv)
+    # The harness lives with the other benchmarks in the source tree (benchmarks/latency_harness),
+    # not in the wheel: it builds full-size checkpoints with the exporter's test fixtures.
+    harness = Path(__file__).resolve().parents[2] / "benchmarks"
+    if not (harness / "latency_harness" / "__init__.py").is_file():
+        raise XLMOnnxError("xlm-onnx bench runs benchmarks/latency_harness from a source checkout of xlm-onnx "
+                           "(it is not part of the installed package): pip install -e '.[export,bench]' there")
+    sys.path.insert(0, str(harness))
+    return _export_side("latency_harness", "main")(argv)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -170,7 +181,7 @@ def _export(args: argparse.Namespace) -> int:
         int8 = _export_side("xlm_onnx_export", "Int8Options")(per_channel=not args.per_tensor,
                                                                tied_embedding=args.tied_embedding or "int8",
                                                                weight_bits=args.weight_bits or 7)
-    from .lookup import resolve_model
+    from ..lookup import resolve_model
 
     exporter = Exporter(resolve_model(args.checkpoint, args.revision), args.out, precision=args.precision, opset=args.opset,
                         optimize=not args.no_optimize, int8=int8, force=args.force,

@@ -13,11 +13,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ._added_tokens import AddedToken
-from .errors import TokenizerFileError
-from .format import ADDED_TOKENS_FILE, MERGES_FILE, VOCAB_FILE, XLM_EXTRA_SPECIAL_TOKENS, XLM_TOKEN_DEFAULTS
-from .format import SPECIAL_TOKENS_FILE as SPECIAL_TOKENS_MAP_FILE
-from .format import TOKENIZER_CONFIG_FILE as CONFIG_FILE
+from .added_tokens import AddedToken
+from ..errors import TokenizerFileError
+from ..format import ADDED_TOKENS_FILE, MERGES_FILE, VOCAB_FILE, XLM_EXTRA_SPECIAL_TOKENS, XLM_TOKEN_DEFAULTS
+from ..format import SPECIAL_TOKENS_FILE as SPECIAL_TOKENS_MAP_FILE
+from ..format import TOKENIZER_CONFIG_FILE as CONFIG_FILE
 
 #: transformers' ``SPECIAL_TOKENS_ATTRIBUTES``, in its order (it fixes ``all_special_tokens``).
 SPECIAL_ATTRS = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")

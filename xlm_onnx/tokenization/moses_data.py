@@ -1,6 +1,6 @@
 """sacremoses' data tables, read without importing sacremoses, and the lazy ``str.translate`` table.
 
-Shared by :mod:`xlm_onnx._moses` (the XLM preprocessing steps) and :mod:`xlm_onnx._moses_port` (the
+Shared by :mod:`xlm_onnx.tokenization.moses` (the XLM preprocessing steps) and :mod:`xlm_onnx.tokenization.moses_port` (the
 ported Moses tokenizer); neither imports the other's internals, so there is no import cycle.
 """
 

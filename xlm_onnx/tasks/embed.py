@@ -19,10 +19,10 @@ from typing import Sequence
 
 import numpy as np
 
-from . import format as fmt
-from ._checks import check_bool, positive_int, text_list
-from .batching import DEFAULT_MAX_TOKENS, Batch, batches
-from .model import Model, ModelTask
+from .. import format as fmt
+from .._checks import check_bool, positive_int, text_list
+from ..batching import DEFAULT_MAX_TOKENS, Batch, batches
+from ..model import Model, ModelTask
 
 POOLINGS = ("mean", "cls")
 

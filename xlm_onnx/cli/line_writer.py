@@ -18,7 +18,7 @@ import sys
 import time
 from typing import IO, Any
 
-from ._cli_input import Line
+from .line_reader import Line
 
 
 def record(line: Line, fields: dict | None = None, error: str | None = None) -> dict:
