@@ -190,7 +190,7 @@ def test_batches_group_options_keep_order_and_respect_the_budget():
         batcher = Batcher(tasks, settings)
         seen = []
         run = tasks.run
-        tasks.run = lambda jobs, *a: seen.append([j.prepared.top_k for j in jobs]) or run(jobs, *a)
+        tasks.run = lambda jobs, *a: seen.append([j.prepared.key.top_k for j in jobs]) or run(jobs, *a)
         pending = [batcher.submit(tasks.prepare("fill-mask", {"inputs": text, "top_k": k})) for k in order]
         batcher.start()
         answers = await asyncio.gather(*(p.future for p in pending))

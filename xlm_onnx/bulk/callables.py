@@ -12,9 +12,12 @@ Each class is a *callable class* for Ray Data's actor pools: the model is loaded
                         compute=ray.data.ActorPoolStrategy(size=4))   # Ray 2.60: compute=, not concurrency=
     ds.write_parquet("embeddings/")
 
-The classes hold no model logic: they run the steps of :class:`~xlm_onnx.FillMask`,
-:class:`~xlm_onnx.Embedder` and :class:`~xlm_onnx.Scorer` on one :class:`~xlm_onnx.Model`, so a
-row's answer is what the Python API gives for that text. Every input column is kept (an ``id``
+The classes hold no model logic: each row is one request of a registered task
+(:mod:`xlm_onnx.tasks.registry`), and a batch's rows run through the API's own loop
+(:func:`~xlm_onnx.tasks.base.run_all`) on one :class:`~xlm_onnx.Model`, so a row's answer is
+what the Python API gives for that text. :class:`FillMaskBatch`, :class:`EmbedBatch` and
+:class:`ScoreBatch` fix their columns' Arrow types; ``BulkTask`` with ``task="NAME"`` runs any
+other registered task (its :meth:`~xlm_onnx.tasks.base.Task.fields` as columns, types inferred). Every input column is kept (an ``id``
 survives); the task's columns and ``error`` are added. A bad row (not a string, no mask token,
 too long without ``truncation``) is validated on its own by the API's encoding step and gets the
 API's message in ``error`` (``inputs[i]`` reads ``text``), with null results; the rest of the
@@ -28,7 +31,7 @@ default (one per physical core) times several actors would oversubscribe the nod
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -37,21 +40,18 @@ try:
 except ImportError as exc:  # pragma: no cover - the [ray] extra brings it
     raise ImportError("xlm_onnx.ray needs the [ray] extra: pip install 'xlm-onnx[ray]'") from exc
 
-from ..batching import DEFAULT_MAX_TOKENS, batches
-from ..tasks.embed import Embedder
+from .._checks import positive_int
 from ..errors import InputError, message_at
-from ..tasks.fill_mask import FillMask
 from ..model import Model
-from ..tasks.fill_mask_inputs import encode_requests, resolve_targets
-from ..tasks.score import Scorer
+from ..tasks import registry
+from ..tasks.base import run_all
 
 #: Column holding a row's error message (null when the row was answered).
 ERROR_COLUMN = "error"
-#: A one-mask text run through the API once per actor: checks the job's options, warms the session.
-_PROBE = "a <special1> b"
 
 _PREDICTION = pa.struct([("score", pa.float64()), ("token", pa.int64()), ("token_str", pa.string()),
                          ("sequence", pa.string())])
+_UNSET: Any = object()
 
 
 def actor_threads() -> int | None:
@@ -76,36 +76,48 @@ def row_message(exc: Exception, column: str = "text") -> str:
 
 
 class BulkTask:
-    """Base of the callables: loads the model, validates rows one by one, answers the valid ones.
+    """Loads the model, validates rows one by one, answers the valid ones (see the module docstring).
 
     Args:
         model_dir: Model directory, readable at this path on every node (``None``: the demo model
             shipped inside the package).
+        task: The registered task's name (set by each subclass).
         text_column: The column holding the texts.
         threads: ORT intra-op threads (``None``: the actor's ``num_cpus``, see :func:`actor_threads`).
         provider: ``"cpu"``, ``"cuda"``, ``"tensorrt"`` or an ORT provider list.
-        options: The task's options (see each subclass).
+        options: The task's options (its Python API's), and ``batch_size`` / ``max_tokens``: rows
+            and padded tokens per ``session.run`` (default: the API's).
     """
 
-    #: Output columns (name -> Arrow type, ``None``: built per model), set by each subclass.
-    columns: dict[str, Any] = {}
+    #: The registered task this class runs (``None``: given as ``task=``).
+    task: ClassVar[str | None] = None
+    #: Output columns with a fixed Arrow type (the others' types are inferred from the values).
+    columns: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, model_dir: str | os.PathLike | None = None, *, text_column: str = "text",
-                 threads: int | None = None, provider: Any = "cpu", **options: Any) -> None:
-        self.model = Model.load(model_dir, provider=provider, threads=threads or actor_threads())
+    def __init__(self, model_dir: str | os.PathLike | None = None, *, task: str | None = None,
+                 text_column: str = "text", threads: int | None = None, provider: Any = "cpu",
+                 **options: Any) -> None:
+        name = task or self.task
+        if name is None:
+            raise TypeError(f"{type(self).__name__} needs task=NAME (one of {', '.join(registry.names())})")
+        self.runner = registry.task_class(name)(Model.load(model_dir, provider=provider,
+                                                           threads=threads or actor_threads()))
+        self.model = self.runner.model
         self.text_column = text_column
-        self.setup(**options)
+        max_rows, max_tokens = options.pop("batch_size", _UNSET), options.pop("max_tokens", _UNSET)
+        self.options = self.runner.options(**options)  # the API's checks: a wrong option fails the job at once
+        default_rows, default_tokens = self.runner.limits(self.runner.batch_key(self.options))
+        self.max_rows = default_rows if max_rows is _UNSET else max_rows
+        self.max_tokens = default_tokens if max_tokens is _UNSET else max_tokens
+        positive_int("batch_size", self.max_rows, allow_none=True)
+        positive_int("max_tokens", self.max_tokens, allow_none=True)
+        # One text every model accepts, through the whole path: warms the session, fixes the columns.
+        self.probe = self.runner.answer(self.runner.encode(self.runner.probe, self.options))
+        self.names = list(self.columns) if self.columns else list(self.row(self.probe))
 
-    def setup(self, **options: Any) -> None:  # pragma: no cover - subclasses define it
-        raise NotImplementedError
-
-    def prepare(self, text: Any) -> list[int]:
-        """Ids of one text, through the API's validation (raises TypeError / InputError)."""
-        return self.model.encode([text], self.truncation)[0]
-
-    def answer(self, rows: list[list[int]], texts: list[str]) -> dict[str, list]:
-        """Output columns (as Python lists, in ``rows`` order) for valid rows."""
-        raise NotImplementedError  # pragma: no cover
+    def row(self, answer: Any) -> dict[str, Any]:
+        """One answered row's columns (default: the task's :meth:`~xlm_onnx.tasks.base.Task.fields`)."""
+        return self.runner.fields(answer)
 
     def __call__(self, batch):
         """Answers one ``pyarrow.Table`` or ``pandas.DataFrame`` batch (the same type comes back)."""
@@ -134,27 +146,28 @@ class BulkTask:
     def outputs(self, texts: list) -> dict[str, Any]:
         """The task's columns and ``error`` for ``texts``, as Arrow arrays (null for bad rows)."""
         errors: list[str | None] = [None] * len(texts)
-        valid, rows = [], []
+        valid, requests = [], []
         for i, text in enumerate(texts):
-            try:
-                rows.append(self.prepare(text))
+            try:  # one request per row: a bad row gets the API's message, the others are answered
+                requests.append(self.runner.encode([text], self.options))
                 valid.append(i)
-            except (TypeError, InputError) as exc:  # this row only: the API's message, the job goes on
+            except (TypeError, InputError) as exc:
                 errors[i] = row_message(exc, self.text_column)
-        answered = self.answer(rows, [texts[i] for i in valid]) if rows else {name: [] for name in self.columns}
+        answers = run_all(requests, self.max_rows, self.max_tokens)  # all rows' units planned together
         out = {}
-        for name, values in answered.items():
-            full: list = [None] * len(texts)
-            for i, value in zip(valid, values):
-                full[i] = value
-            out[name] = self.to_array(name, full)
+        full: dict[str, list] = {name: [None] * len(texts) for name in self.names}
+        for i, answer in zip(valid, answers):
+            for name, value in self.row(answer[0]).items():
+                full[name][i] = value
+        for name, values in full.items():
+            out[name] = self.to_array(name, values)
         out[ERROR_COLUMN] = pa.array(errors, type=pa.string())
         return out
 
     def to_array(self, name: str, values: list):
-        """An output column (null for bad rows) with a fixed Arrow type, so every batch and file
-        has one schema, even a batch of bad rows only."""
-        return pa.array(values, type=self.columns[name])
+        """An output column (null for bad rows) with a fixed Arrow type where the class sets one, so
+        every batch and file has one schema, even a batch of bad rows only."""
+        return pa.array(values, type=self.columns.get(name))
 
 
 class FillMaskBatch(BulkTask):
@@ -167,27 +180,17 @@ class FillMaskBatch(BulkTask):
     texts per ``session.run``), as :class:`~xlm_onnx.FillMask`.
     """
 
+    task = "fill-mask"
     columns = {"result": pa.list_(pa.list_(_PREDICTION))}
 
-    def setup(self, top_k: int = 5, targets: str | Sequence[str] | None = None, lang: str | None = None,
-              truncation: bool = False, batch_size: int = 8) -> None:
-        self.fm = FillMask.from_model(self.model, batch_size)
-        self.fm(_PROBE, top_k=top_k, targets=targets, lang=lang)  # the API's checks of the options
-        self.top_k, self.truncation = int(top_k), truncation
-        self.target_ids = resolve_targets(self.model.tokenizer, targets)
-        self.lang_id = self.model.lang_id(lang)
+    def __init__(self, model_dir: str | os.PathLike | None = None, **kwargs: Any) -> None:
+        if kwargs.get("whole_word_targets"):  # a prediction's token is then a list: not this column's type
+            raise ValueError("FillMaskBatch does not take whole_word_targets (its result column holds one "
+                             "token id per prediction)")
+        super().__init__(model_dir, **kwargs)
 
-    def prepare(self, text: Any) -> list[int]:
-        manifest = self.model.manifest
-        return encode_requests(self.model.tokenizer, [text], manifest.max_positions, self.truncation)[0].ids
-
-    def answer(self, rows, texts):
-        # FillMask.__call__'s loop: length-sorted batches of batch_size, then decode per row.
-        results: list[Any] = [None] * len(rows)
-        for batch in batches(rows, self.model.manifest.pad_token_id, max_rows=self.fm.batch_size, max_tokens=None):
-            for i, result in zip(batch.indices, self.fm.run_batch(batch, self.top_k, self.target_ids, self.lang_id)):
-                results[i] = result if result and isinstance(result[0], list) else [result]
-        return {"result": results}
+    def row(self, answer: Any) -> dict[str, Any]:
+        return {"result": answer if answer and isinstance(answer[0], list) else [answer]}
 
 
 class EmbedBatch(BulkTask):
@@ -197,16 +200,15 @@ class EmbedBatch(BulkTask):
     ``batch_size`` (32), ``max_tokens``, as :meth:`~xlm_onnx.Embedder.embed`.
     """
 
+    task = "embed"
     columns = {"embedding": None}
 
-    def setup(self, pooling: str = "mean", normalize: bool = False, lang: str | None = None,
-              truncation: bool = False, batch_size: int = 32, max_tokens: int | None = DEFAULT_MAX_TOKENS) -> None:
-        self.embedder = Embedder(self.model)
-        probe = self.embedder.embed(_PROBE, pooling=pooling, normalize=normalize, batch_size=batch_size, lang=lang,
-                                    max_tokens=max_tokens)
-        self.dim = int(probe.shape[-1])
-        self.pooling, self.normalize, self.truncation = pooling, normalize, truncation
-        self.batch_size, self.max_tokens, self.lang_id = batch_size, max_tokens, self.model.lang_id(lang)
+    def __init__(self, model_dir: str | os.PathLike | None = None, **kwargs: Any) -> None:
+        super().__init__(model_dir, **kwargs)
+        self.dim = int(self.probe.shape[-1])
+
+    def row(self, answer: Any) -> dict[str, Any]:
+        return {"embedding": answer}  # the vector itself: to_array packs the rows into one block
 
     def to_array(self, name: str, values: list):
         # One float32 block + a validity mask: pa.array over per-row arrays costs ~0.2 ms a row at dim 1280.
@@ -217,15 +219,6 @@ class EmbedBatch(BulkTask):
         missing = pa.array([v is None for v in values], type=pa.bool_())
         return pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), self.dim, mask=missing)
 
-    def answer(self, rows, texts):
-        # Embedder.embed's loop on already validated rows.
-        out: list[Any] = [None] * len(rows)
-        for batch in batches(rows, self.model.manifest.pad_token_id, self.batch_size, self.max_tokens):
-            pooled = self.embedder.run_batch(batch, self.pooling, self.normalize, self.lang_id)
-            for i, vector in zip(batch.indices, pooled):
-                out[i] = vector
-        return {"embedding": out}
-
 
 class ScoreBatch(BulkTask):
     """Pseudo-log-likelihood per row: ``score`` (float64), with ``per_token`` also ``tokens`` and
@@ -235,26 +228,14 @@ class ScoreBatch(BulkTask):
     ``max_tokens``, as :meth:`~xlm_onnx.Scorer.score`.
     """
 
+    task = "score"
     columns = {"score": pa.float64(), "tokens": pa.list_(pa.string()), "token_log_probs": pa.list_(pa.float32())}
 
-    def setup(self, metric: str = "original", per_token: bool = False, lang: str | None = None,
-              truncation: bool = False, max_tokens: int | None = DEFAULT_MAX_TOKENS) -> None:
-        self.scorer = Scorer(self.model)
-        self.options = {"metric": metric, "lang": lang, "truncation": truncation, "max_tokens": max_tokens}
-        self.scorer.score(_PROBE, per_token=per_token, **self.options)
-        self.truncation, self.per_token = truncation, per_token
-        if not per_token:
-            self.columns = {"score": pa.float64()}
-
-    def answer(self, rows, texts):
-        # Rows were validated by the API's encoding; score() encodes again (noise next to one run per token).
-        results = self.scorer.score(list(texts), per_token=True, **self.options)
-        out = {"score": [r.score for r in results]}
-        if self.per_token:
-            out.update(tokens=[list(r.tokens) for r in results],
-                       token_log_probs=[list(r.token_log_probs) for r in results])
-        return out
+    def __init__(self, model_dir: str | os.PathLike | None = None, **kwargs: Any) -> None:
+        super().__init__(model_dir, **kwargs)
+        if not self.options.per_token:
+            self.names = ["score"]
 
 
-#: ``xlm-onnx bulk TASK`` -> callable class.
-TASKS = {"fill-mask": FillMaskBatch, "embed": EmbedBatch, "score": ScoreBatch}
+#: ``xlm-onnx bulk TASK`` -> the callable class with fixed column types (other tasks: ``BulkTask``).
+TASKS = {cls.task: cls for cls in (FillMaskBatch, EmbedBatch, ScoreBatch)}

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace, model_dir) -> int:
         import ray.data
 
         from . import parts as bio
-        from .callables import TASKS
+        from .callables import TASKS, BulkTask
     except ImportError:
         raise _needs_ray() from None
     for name in ("num_cpus", "actors", "cpus_per_actor", "batch_size"):
@@ -114,7 +114,8 @@ def run(args: argparse.Namespace, model_dir) -> int:
         logging.getLogger(name).setLevel(quiet)
     try:
         actors = args.actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // args.cpus_per_actor)
-        ds = _dataset(ray, plan, pending, TASKS[args.task], options, model, actors, args)
+        callable_class = TASKS.get(args.task, BulkTask)  # fixed column types where the class sets them
+        ds = _dataset(ray, plan, pending, callable_class, {"task": args.task, **options}, model, actors, args)
         writer = bio.PartWriter(args.output, plan, args.fail_fast)
         started = time.monotonic()
         _drain(ds, writer, sum(plan.part_rows(k) for k in pending))

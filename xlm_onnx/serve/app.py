@@ -132,7 +132,7 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
     async def run_task(request: Request, task: str, parse: Callable[[Any, Limits], Any]) -> tuple[Any, Any, Any]:
         """Admit → read and parse → prepare (pool) → batch → (the API's answer, the job, what ``parse``
         gave besides the API's arguments: it returns the arguments, or ``(arguments, extra)``)."""
-        if getattr(tasks, {FILL_MASK: "fill_mask", EMBED: "embedder", SCORE: "scorer"}[task]) is None:
+        if task not in tasks.available:
             raise HTTPError(422, f"this model has no {task} head (format 1): re-export it with xlm-onnx >= 0.2")
         state.batcher.admit()  # 429 at once when full, before any work
         try:
@@ -171,6 +171,14 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
     async def score(request: Request) -> Any:
         answer, _, _ = await run_task(request, SCORE, schemas.score_args)
         return answer if isinstance(answer, Response) else schemas.score_response(answer)
+
+    async def any_task(request: Request) -> Any:
+        """``POST /tasks/{task}``: any registered task, ``{"inputs", "parameters"}`` (the API's arguments)."""
+        task = request.path_params["task"]
+        if task not in tasks.available:
+            raise HTTPError(404, f"no task {task!r} on this server; it runs {', '.join(tasks.available)}")
+        answer, _, _ = await run_task(request, task, schemas.task_args)
+        return answer if isinstance(answer, Response) else schemas.jsonable(answer)
 
     async def tokenize(request: Request) -> Any:
         args = schemas.tokenize_args(await _read_json(request, settings.limits.payload_bytes), settings.limits)
@@ -225,7 +233,7 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
 
     routes = [endpoint("/fill-mask", fill_mask), endpoint("/embed", embed),
               endpoint("/v1/embeddings", openai_embeddings), endpoint("/score", score),
-              endpoint("/tokenize", tokenize), endpoint("/info", info, "GET"), endpoint("/metrics", metrics, "GET"),
+              endpoint("/tasks/{task}", any_task), endpoint("/tokenize", tokenize), endpoint("/info", info, "GET"), endpoint("/metrics", metrics, "GET"),
               endpoint("/health", health, "GET", public=True), endpoint("/ready", ready, "GET", public=True)]
 
     async def not_routed(request: Request, exc: Exception) -> Response:  # 404, 405: JSON like the rest
@@ -237,11 +245,9 @@ async def _warm_up(state: _State) -> None:
     """One inference per task on the inference thread, then ready (the first run of an ORT session
     allocates its arenas and is several times slower)."""
     tasks = state.tasks
-    probes = {FILL_MASK: {"inputs": f"Hello {tasks.model.tokenizer.mask_token} !"}, EMBED: {"texts": "Hello world"},
-              SCORE: {"texts": "Hello world"}}
     try:
         for task in tasks.available:
-            job = tasks.prepare(task, probes[task])
+            job = tasks.probe(task)
             await state.batcher.call(lambda: tasks.run([job], 1, 8192))
     except Exception as exc:  # noqa: BLE001 - a model that cannot run stays not ready, and says why
         logger.error("warm-up failed, the server stays not ready: %s: %s", type(exc).__name__, exc)

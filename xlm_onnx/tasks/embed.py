@@ -21,8 +21,8 @@ import numpy as np
 
 from .. import format as fmt
 from .._checks import check_bool, positive_int, text_list
-from ..batching import DEFAULT_MAX_TOKENS, Batch, batches
-from ..model import Model, ModelTask
+from ..batching import DEFAULT_MAX_TOKENS
+from .base import Prepared, Task, Unit, run_all
 
 POOLINGS = ("mean", "cls")
 
@@ -51,25 +51,23 @@ def pool(hidden: np.ndarray, attention_mask: np.ndarray, pooling: str = "mean", 
 
 
 @dataclass(frozen=True)
-class EmbedRequest:
-    """A validated, encoded embedding request (:meth:`Embedder.prepare`), ready to batch.
+class EmbedOptions:
+    """The options of an embedding request (:meth:`Embedder.options`).
 
     Attributes:
-        rows: Ids with specials of each text, in input order.
         pooling: ``mean`` or ``cls``.
         normalize: Unit-length rows.
         lang_id: The ``langs`` value (-1: none).
-        single: The caller gave one str (``[dim]``, not ``[n, dim]``).
+        truncation: Cut texts over the model's maximum.
     """
 
-    rows: list[list[int]]
     pooling: str
     normalize: bool
     lang_id: int
-    single: bool
+    truncation: bool = False
 
 
-class Embedder(ModelTask):
+class Embedder(Task):
     """Sentence embeddings over a loaded model (see the module docstring).
 
     Args:
@@ -79,9 +77,10 @@ class Embedder(ModelTask):
         ModelFormatError: The directory has no ``last_hidden_state`` output (format 1): re-export.
     """
 
-    def __init__(self, model: Model) -> None:
-        model.manifest.require_head(fmt.HEAD_HIDDEN, "embeddings")
-        self.model = model
+    name = "embed"
+    head = fmt.HEAD_HIDDEN
+    purpose = "embeddings"
+    batch_rows = 32
 
     def embed(self, texts: str | Sequence[str], pooling: str = "mean", normalize: bool = False,
               batch_size: int = 32, lang: str | None = None, truncation: bool = False,
@@ -102,29 +101,38 @@ class Embedder(ModelTask):
         """
         positive_int("batch_size", batch_size)
         positive_int("max_tokens", max_tokens, allow_none=True)
-        request = self.prepare(texts, pooling, normalize, lang, truncation)
-        rows = request.rows
-        out: np.ndarray | None = None
-        for batch in batches(rows, self.model.manifest.pad_token_id, batch_size, max_tokens):
-            pooled = self.run_batch(batch, request.pooling, request.normalize, request.lang_id)
-            if out is None:
-                out = np.empty((len(rows), pooled.shape[1]), dtype=np.float32)
-            out[list(batch.indices)] = pooled
-        return out[0] if request.single else out
+        return run_all([self.prepare(texts, pooling, normalize, lang, truncation)], batch_size, max_tokens)[0]
 
     def prepare(self, texts: str | Sequence[str], pooling: str = "mean", normalize: bool = False,
-                lang: str | None = None, truncation: bool = False) -> EmbedRequest:
+                lang: str | None = None, truncation: bool = False) -> Prepared:
         """Validates and encodes a request: the first step of :meth:`embed` (arguments and errors
-        are its own). Then :meth:`run_batch` on batches of its rows."""
-        items, single = text_list(texts, "texts")
+        are its own)."""
+        return self.encode(texts, self.options(pooling, normalize, lang, truncation))
+
+    def options(self, pooling: str = "mean", normalize: bool = False, lang: str | None = None,
+                truncation: bool = False) -> EmbedOptions:
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
         check_bool("normalize", normalize)
-        lang_id = self.model.lang_id(lang)
-        return EmbedRequest(self.model.encode(items, truncation), pooling, normalize, lang_id, single)
+        return EmbedOptions(pooling, normalize, self.model.lang_id(lang), truncation)
 
-    def run_batch(self, batch: Batch, pooling: str = "mean", normalize: bool = False, lang_id: int = -1
-                  ) -> np.ndarray:
-        """Runs one padded batch and pools it: float32 ``[rows, dim]`` in batch order."""
-        (hidden,) = self.model.run([fmt.LAST_HIDDEN_STATE], batch, lang_id)
-        return pool(hidden, batch.attention_mask, pooling, normalize)
+    def encode(self, texts: str | Sequence[str], options: EmbedOptions) -> Prepared:
+        items, single = text_list(texts, "texts")
+        units = [Unit(ids) for ids in self.model.encode(items, options.truncation)]
+        return Prepared(self, units, self.batch_key(options), single)
+
+    def batch_key(self, options: EmbedOptions) -> EmbedOptions:
+        return EmbedOptions(options.pooling, options.normalize, options.lang_id)  # truncation acts before
+
+    def run_batch(self, units: Sequence[Unit], key: EmbedOptions) -> np.ndarray:
+        """Runs one padded batch and pools it: float32 ``[rows, dim]`` in unit order."""
+        batch = self.pad([u.ids for u in units])
+        (hidden,) = self.model.run([fmt.LAST_HIDDEN_STATE], batch, key.lang_id)
+        return pool(hidden, batch.attention_mask, key.pooling, key.normalize)
+
+    def finish(self, prepared: Prepared, outputs: list) -> np.ndarray:
+        stacked = np.stack(outputs).astype(np.float32, copy=False)
+        return stacked[0] if prepared.single else stacked
+
+    def fields(self, answer: np.ndarray) -> dict:
+        return {"embedding": answer.tolist()}

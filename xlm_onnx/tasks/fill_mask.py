@@ -4,70 +4,92 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from .. import format as fmt
 from .._checks import check_bool, positive_int, text_list
-from ..batching import Batch, batches
 from ..errors import InputError
 from ..model import Model, default_model_dir  # noqa: F401  (default_model_dir: public here since v0.1)
-from .fill_mask_inputs import encode_requests, resolve_targets
 from ..session import ProviderSpec
-from ..tokenization import XLMTokenizer
+from .base import Prepared, Task, Unit
+from .fill_mask_inputs import encode_requests, resolve_targets
+from .score import DEFAULT_MAX_ROWS, LabelRun, masked_log_probs
+from .whole_word import Target, check_fit, decode, target_pieces, word_units
 
 
-@dataclass(frozen=True, eq=False)
-class FillMaskRequest:
-    """A validated, encoded fill-mask request (:meth:`FillMask.prepare`), ready to batch.
+@dataclass(frozen=True)
+class FillMaskOptions:
+    """The options of a fill-mask request (:meth:`FillMask.options`), validated and resolved.
 
     Attributes:
-        rows: Ids with specials of each input, in input order.
         top_k: Predictions per mask.
         target_ids: Sorted unique target ids, or ``None``.
+        word_targets: With ``whole_word_targets``: each target word and its pieces (``target_ids``
+            is then ``None``).
         lang_id: The ``langs`` value (-1: none).
-        single: The caller gave one str (one result, not a list of them).
-        word_targets: With ``whole_word_targets``: each target's pieces (``target_ids`` is then ``None``).
+        truncation: Cut texts over the model's maximum.
     """
 
-    rows: list[list[int]]
     top_k: int
-    target_ids: np.ndarray | None
+    target_ids: tuple[int, ...] | None
+    word_targets: tuple[Target, ...] | None
     lang_id: int
-    single: bool
-    word_targets: Any = None
+    truncation: bool
 
 
-class FillMask:
+@dataclass(frozen=True)
+class TopK:
+    """The run key of fill-mask rows: what the graph's ``top_k`` and ``target_ids`` inputs get."""
+
+    top_k: int
+    target_ids: tuple[int, ...] | None
+    lang_id: int
+
+
+class FillMask(Task):
     """Fill-mask over an exported xlm-onnx model directory.
 
     Results match ``transformers.pipeline("fill-mask")``: per input a list of ``{"score",
     "token", "token_str", "sequence"}`` dicts (a list of such lists when the input has several
     masks). One instance may be shared by threads: ``__call__`` keeps no state between calls and
     ``InferenceSession.run`` is thread-safe.
+
+    Args:
+        model: A loaded :class:`~xlm_onnx.model.Model` (shared with other tasks).
+        batch_size: Sentences per ``session.run`` when a list is given.
     """
 
-    def __init__(self, session, tokenizer: XLMTokenizer, manifest: fmt.Manifest, batch_size: int = 8,
-                 model_dir: Path | None = None) -> None:
-        positive_int("batch_size", batch_size)
-        manifest.require_head(fmt.HEAD_FILL_MASK, "fill-mask")
-        self.session = session
-        self.tokenizer = tokenizer
-        self.manifest = manifest
+    name = "fill-mask"
+    head = fmt.HEAD_FILL_MASK
+    purpose = "fill-mask"
+    batch_tokens = None  # batch_size rows, no token budget: results are as they always were
+    probe = "Hello <mask> !"
+
+    def __init__(self, model: Model, batch_size: int = 8) -> None:
+        self.check_construction(batch_size)
+        super().__init__(model)
         self.batch_size = batch_size
-        self.model_dir = model_dir
+
+    @classmethod
+    def check_construction(cls, batch_size: int = 8) -> None:
+        positive_int("batch_size", batch_size)
 
     @property
-    def model(self) -> Model:
-        """The loaded model this instance runs (built from its attributes, which callers may swap)."""
-        return Model(self.session, self.tokenizer, self.manifest, self.model_dir)
+    def batch_rows(self) -> int:
+        return self.batch_size
+
+    # The loaded model's parts, as attributes of FillMask since v0.1.
+    session = property(lambda self: self.model.session)
+    tokenizer = property(lambda self: self.model.tokenizer)
+    manifest = property(lambda self: self.model.manifest)
+    model_dir = property(lambda self: self.model.model_dir)
 
     @classmethod
     def from_model(cls, model: Model, batch_size: int = 8) -> "FillMask":
-        """Fill-mask on an already loaded :class:`~xlm_onnx.model.Model` (shared with other tasks)."""
-        return cls(model.session, model.tokenizer, model.manifest, batch_size, model.model_dir)
+        """Fill-mask on an already loaded :class:`~xlm_onnx.model.Model` (the same as ``FillMask(model)``)."""
+        return cls(model, batch_size)
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike | None = None, provider: ProviderSpec = "cpu",
@@ -79,10 +101,7 @@ class FillMask:
         Args:
             batch_size: Sentences per ``session.run`` when a list is given.
         """
-        positive_int("batch_size", batch_size)  # before the (slow) session is built
-        model = Model.load(path, provider=provider, threads=threads, verify=verify,
-                           optimization_level=optimization_level)
-        return cls.from_model(model, batch_size)
+        return super().from_pretrained(path, provider, threads, verify, optimization_level, batch_size=batch_size)
 
     def __call__(self, inputs: str | Sequence[str], top_k: int = 5, targets: str | Sequence[str] | None = None,
                  lang: str | None = None, truncation: bool = False, whole_word_targets: bool = False) -> list:
@@ -107,42 +126,52 @@ class FillMask:
         Raises:
             TypeError, InputError: For malformed requests, naming the problem.
         """
-        request = self.prepare(inputs, top_k, targets, lang, truncation, whole_word_targets)
-        if request.word_targets is not None:
-            from .whole_word import WholeWordTargets
-
-            results = WholeWordTargets(self.model)(request.rows, request.word_targets, request.top_k, request.lang_id)
-            return results[0] if request.single else results
-        results: list[Any] = [None] * len(request.rows)
-        # Length-sorted groups of batch_size rows (no token budget: results are as they always were).
-        for batch in batches(request.rows, self.manifest.pad_token_id, max_rows=self.batch_size, max_tokens=None):
-            for i, result in zip(batch.indices,
-                                 self.run_batch(batch, request.top_k, request.target_ids, request.lang_id)):
-                results[i] = result
-        return results[0] if request.single else results
+        return self.answer(self.prepare(inputs, top_k, targets, lang, truncation, whole_word_targets))
 
     def prepare(self, inputs: str | Sequence[str], top_k: int = 5, targets: str | Sequence[str] | None = None,
-                lang: str | None = None, truncation: bool = False, whole_word_targets: bool = False
-                ) -> FillMaskRequest:
+                lang: str | None = None, truncation: bool = False, whole_word_targets: bool = False) -> Prepared:
         """Validates and encodes a request: the first step of :meth:`__call__` (arguments and errors
-        are its own). Then :meth:`run_batch` on batches of its rows (the HTTP server batches rows
-        of several requests with equal options together), unless ``word_targets`` is set (whole-word
-        targets run their own masked copies: :mod:`xlm_onnx.tasks.whole_word`)."""
-        texts, single = text_list(inputs, "inputs")
+        are its own). Its units are the texts' rows, or with whole-word targets the masked copies
+        that score them (:mod:`xlm_onnx.tasks.whole_word`)."""
+        text_list(inputs, "inputs")  # an empty list is named before any option
+        return self.encode(inputs, self.options(top_k, targets, lang, truncation, whole_word_targets))
+
+    def options(self, top_k: int = 5, targets: str | Sequence[str] | None = None, lang: str | None = None,
+                truncation: bool = False, whole_word_targets: bool = False) -> FillMaskOptions:
         top_k = self._check_top_k(top_k)
         check_bool("whole_word_targets", whole_word_targets)
         if whole_word_targets and targets is None:
             raise InputError("whole_word_targets=True needs targets (the words to score)")
         target_ids = None if whole_word_targets else resolve_targets(self.tokenizer, targets)
         lang_id = self.model.lang_id(lang)
-        rows = [e.ids for e in encode_requests(self.tokenizer, texts, self.manifest.max_positions, truncation)]
         word_targets = None
         if whole_word_targets:
-            from .whole_word import check_fit, target_pieces
+            self.manifest.require_head(fmt.HEAD_LABEL_LOG_PROBS, "whole-word targets")  # format 2
+            word_targets = tuple(target_pieces(self.model, targets))
+        return FillMaskOptions(top_k, None if target_ids is None else tuple(target_ids.tolist()), word_targets,
+                               lang_id, truncation)
 
-            word_targets = target_pieces(self.model, targets)
-            check_fit(rows, word_targets, self.manifest.max_positions)
-        return FillMaskRequest(rows, top_k, target_ids, lang_id, single, word_targets)
+    def encode(self, inputs: str | Sequence[str], options: FillMaskOptions) -> Prepared:
+        texts, single = text_list(inputs, "inputs")
+        rows = encode_requests(self.model, texts, options.truncation)
+        key = self.batch_key(options)
+        if options.word_targets is None:
+            return Prepared(self, [Unit(ids) for ids in rows], key, single)
+        check_fit(rows, options.word_targets, self.manifest.max_positions)
+        units, copies = word_units(rows, options.word_targets, self.manifest.mask_token_id)
+        return Prepared(self, units, key, single, (copies, options.top_k))
+
+    def batch_key(self, options: FillMaskOptions) -> TopK | LabelRun:
+        if options.word_targets is not None:  # masked copies: any targets' copies may share a run
+            return LabelRun(options.lang_id)
+        return TopK(options.top_k, options.target_ids, options.lang_id)
+
+    def limits(self, key) -> tuple[int | None, int | None]:
+        # batch_size counts texts; whole-word copies are bounded as Scorer bounds its copies.
+        return (None, None) if isinstance(key, LabelRun) else (self.batch_size, None)
+
+    def row_limit(self, key) -> int | None:
+        return DEFAULT_MAX_ROWS if isinstance(key, LabelRun) else None
 
     def _check_top_k(self, top_k: Any) -> int:
         if not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool):
@@ -151,12 +180,17 @@ class FillMask:
             raise InputError(f"top_k must be between 1 and the vocabulary size {self.manifest.vocab_size}, not {top_k}")
         return int(top_k)
 
-    def run_batch(self, batch: Batch, top_k: int, target_ids: np.ndarray | None, lang_id: int = -1) -> list:
-        """Runs one padded batch and decodes it: one pipeline-style result per row, in batch order."""
+    def run_batch(self, units: Sequence[Unit], key: TopK | LabelRun) -> list:
+        """One run: pipeline-style results per row (whole-word copies: each one's log-probability)."""
+        if isinstance(key, LabelRun):
+            return masked_log_probs(self.model, units, key.lang_id)
+        batch = self.pad([u.ids for u in units])
+        target_ids = None if key.target_ids is None else np.array(key.target_ids, dtype=np.int64)
         scores, token_ids, positions, target_scores = self.model.run(
-            fmt.FILL_MASK_OUTPUTS, batch, lang_id, top_k=top_k if target_ids is None else 1, target_ids=target_ids)
+            fmt.FILL_MASK_OUTPUTS, batch, key.lang_id, top_k=key.top_k if target_ids is None else 1,
+            target_ids=target_ids)
         if target_ids is not None:  # HF: top-k among the targets' probabilities
-            k = min(top_k, len(target_ids))
+            k = min(key.top_k, len(target_ids))
             order = np.argsort(-target_scores, axis=-1, kind="stable")[:, :k]
             scores, token_ids = np.take_along_axis(target_scores, order, -1), target_ids[order]
         out = []
@@ -167,6 +201,12 @@ class FillMask:
                         for p in picks]
             out.append(per_mask[0] if len(per_mask) == 1 else per_mask)
         return out
+
+    def finish(self, prepared: Prepared, outputs: list) -> list:
+        if isinstance(prepared.key, LabelRun):
+            copies, top_k = prepared.state
+            outputs = decode(self.tokenizer, self.manifest.pad_token_id, copies, outputs, top_k)
+        return outputs[0] if prepared.single else outputs
 
     def _propositions(self, ids: list[int], position: int, scores, token_ids, single_mask: bool) -> list[dict]:
         decode = self.tokenizer.decode

@@ -1,9 +1,8 @@
-"""Turning fill-mask requests into ids: type checks, mask aliases, length limits, targets."""
+"""Turning fill-mask requests into ids: mask aliases, the mask check, targets."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -16,39 +15,29 @@ logger = logging.getLogger("xlm_onnx")
 MASK_ALIASES = ("<mask>", "[MASK]")
 
 
-@dataclass(frozen=True)
-class Encoded:
-    """One request, tokenised: ids with specials, ready to right-pad."""
-
-    ids: list[int]
-
-
-def encode_requests(tokenizer, texts: Sequence, max_positions: int, truncation: bool) -> list[Encoded]:
-    """Tokenises ``texts``; each must be a str with at least one mask and fit ``max_positions``.
+def encode_requests(model, texts: Sequence, truncation: bool) -> list[list[int]]:
+    """Ids of ``texts`` (:meth:`Model.encode_text <xlm_onnx.model.Model.encode_text>`, mask
+    aliases replaced); each must hold at least one mask. Texts are checked in order, so the error
+    names the first bad one.
 
     Raises:
         TypeError: An item is not a str.
         InputError: No mask token, or too long without ``truncation``.
     """
-    mask, mask_id = tokenizer.mask_token, tokenizer.mask_token_id
-    out = []
-    for index, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(f"inputs[{index}] must be a str, not {type(text).__name__}")
+    mask, mask_id = model.tokenizer.mask_token, model.tokenizer.mask_token_id
+
+    def own_mask(text: str) -> str:
         for alias in MASK_ALIASES:
             text = text.replace(alias, mask)
-        ids = tokenizer.encode(text)
-        if len(ids) > max_positions:
-            if not truncation:
-                raise InputError(
-                    f"inputs[{index}] is {len(ids)} tokens long with specials; the model takes at most "
-                    f"{max_positions} (pass truncation=True to cut it)", index
-                )
-            ids = ids[: max_positions - 1] + [tokenizer.eos_token_id]
+        return text
+
+    out = []
+    for index, text in enumerate(texts):
+        ids = model.encode_text(text, index, truncation, rewrite=own_mask)
         if mask_id not in ids:
-            where = " after truncation" if truncation and len(ids) == max_positions else ""
+            where = " after truncation" if truncation and len(ids) == model.manifest.max_positions else ""
             raise InputError(f"inputs[{index}] has no mask token{where} (write {mask}, <mask> or [MASK])", index)
-        out.append(Encoded(ids))
+        out.append(ids)
     return out
 
 

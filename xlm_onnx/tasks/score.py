@@ -26,9 +26,10 @@ from typing import Sequence
 import numpy as np
 
 from .. import format as fmt
-from ..batching import DEFAULT_MAX_TOKENS, Batch, pad, plan
 from .._checks import check_bool, positive_int, text_list
-from ..model import Model, ModelTask
+from ..batching import DEFAULT_MAX_TOKENS, Batch, pad
+from ..model import Model
+from .base import Prepared, Task, Unit, run_all
 
 METRICS = ("original", "word_l2r")
 #: Masked copies per run: bounds the head's ``[rows, V]`` tensors (logits, probabilities,
@@ -55,23 +56,21 @@ class PLLScore:
 
 
 @dataclass(frozen=True)
-class ScoreRequest:
-    """A validated, encoded scoring request (:meth:`Scorer.prepare`), ready to batch.
+class ScoreOptions:
+    """The options of a scoring request (:meth:`Scorer.options`): ``metric``, ``per_token``,
+    ``lang`` as its id, ``truncation``."""
 
-    Attributes:
-        rows: Ids with specials of each text, in input order.
-        copies: The masked copies to run: ``(row index, masked positions)``; each scores the
-            first position of its range.
-        lang_id: The ``langs`` value (-1: none).
-        per_token: Answer :class:`PLLScore` objects instead of sums.
-        single: The caller gave one str.
-    """
-
-    rows: list[list[int]]
-    copies: list[tuple[int, range]]
-    lang_id: int
+    metric: str
     per_token: bool
-    single: bool
+    lang_id: int
+    truncation: bool
+
+
+@dataclass(frozen=True)
+class LabelRun:
+    """The run key of masked copies (scoring, whole-word targets): only the language differs a run."""
+
+    lang_id: int
 
 
 def word_ends(tokens: Sequence[str], specials: set[str]) -> list[int]:
@@ -95,7 +94,21 @@ def mask_sets(ids: Sequence[int], tokens: Sequence[str], specials: set[str], met
     return [range(p, 1 + 1 + ends[p - 1]) for p in inner]
 
 
-class Scorer(ModelTask):
+def masked_log_probs(model: Model, units: Sequence[Unit], lang_id: int = -1) -> np.ndarray:
+    """One run of masked copies: unit ``i`` with the positions ``units[i].extra`` (a range) masked;
+    log p(original token) at the range's first position, float32, one per unit."""
+    ids, attention = pad([u.ids for u in units], model.manifest.pad_token_id)
+    original = ids.copy()
+    for i, unit in enumerate(units):
+        ids[i, unit.extra.start:unit.extra.stop] = model.manifest.mask_token_id
+    batch = Batch(tuple(range(len(units))), ids, attention)
+    labels = original[ids == model.manifest.mask_token_id]  # row-major, the graph's mask order
+    positions, log_probs = model.run([fmt.MASK_POSITIONS, fmt.LABEL_LOG_PROBS], batch, lang_id, label_ids=labels)
+    lookup = {(int(r), int(c)): i for i, (r, c) in enumerate(positions.tolist())}
+    return log_probs[[lookup[(i, u.extra.start)] for i, u in enumerate(units)]]
+
+
+class Scorer(Task):
     """Pseudo-log-likelihood scoring over a loaded model (see the module docstring).
 
     Args:
@@ -105,9 +118,13 @@ class Scorer(ModelTask):
         ModelFormatError: The graph has no ``label_log_probs`` output (format 1): re-export.
     """
 
+    name = "score"
+    head = fmt.HEAD_LABEL_LOG_PROBS
+    purpose = "pseudo-log-likelihood scoring"
+    max_rows = DEFAULT_MAX_ROWS
+
     def __init__(self, model: Model) -> None:
-        model.manifest.require_head(fmt.HEAD_LABEL_LOG_PROBS, "pseudo-log-likelihood scoring")
-        self.model = model
+        super().__init__(model)
         tok = model.tokenizer
         self._specials = set(tok.all_special_tokens) | set(tok._added_encoder)  # added tokens are words too
 
@@ -132,40 +149,51 @@ class Scorer(ModelTask):
             TypeError, InputError, ValueError: Malformed texts or options, naming the problem.
         """
         positive_int("max_tokens", max_tokens, allow_none=True)
-        request = self.prepare(texts, metric, per_token, lang, truncation)
-        values = np.zeros(len(request.copies), dtype=np.float32)
-        lengths = [len(request.rows[s]) for s, _ in request.copies]
-        for group in plan(lengths, DEFAULT_MAX_ROWS, max_tokens):
-            chosen = [request.copies[c] for c in group]
-            values[group] = self.run_batch([request.rows[s] for s, _ in chosen], [m for _, m in chosen],
-                                           request.lang_id)
-        return self.finish(request, values)
+        return run_all([self.prepare(texts, metric, per_token, lang, truncation)], None, max_tokens)[0]
 
     def prepare(self, texts: str | Sequence[str], metric: str = "original", per_token: bool = False,
-                lang: str | None = None, truncation: bool = False) -> ScoreRequest:
-        """Validates and encodes a request, and lists its masked copies: the first step of
-        :meth:`score` (arguments and errors are its own). Then :meth:`run_batch` on groups of
-        copies (of one or several requests), and :meth:`finish` with each copy's value."""
-        items, single = text_list(texts, "texts")
+                lang: str | None = None, truncation: bool = False) -> Prepared:
+        """Validates and encodes a request, one :class:`~xlm_onnx.tasks.base.Unit` per masked copy:
+        the first step of :meth:`score` (arguments and errors are its own)."""
+        return self.encode(texts, self.options(metric, per_token, lang, truncation))
+
+    def options(self, metric: str = "original", per_token: bool = False, lang: str | None = None,
+                truncation: bool = False) -> ScoreOptions:
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, not {metric!r}")
         check_bool("per_token", per_token)
-        lang_id = self.model.lang_id(lang)
-        rows = self.model.encode(items, truncation)
-        copies = [(s, m) for s, ids in enumerate(rows)
-                  for m in mask_sets(ids, self._pieces(items[s], ids), self._specials, metric)]
-        return ScoreRequest(rows, copies, lang_id, per_token, single)
+        return ScoreOptions(metric, per_token, self.model.lang_id(lang), truncation)
 
-    def finish(self, request: ScoreRequest, copy_log_probs: Sequence[float]):
-        """The answer of :meth:`score` from each copy's log-prob (in ``request.copies`` order)."""
-        out = [np.zeros(max(len(ids) - 2, 0), dtype=np.float32) for ids in request.rows]
-        for (s, masked), value in zip(request.copies, copy_log_probs):
-            out[s][masked[0] - 1] = value
-        results = [self.decode(ids, lp) for ids, lp in zip(request.rows, out)]
-        if request.per_token:
-            return results[0] if request.single else results
+    def encode(self, texts: str | Sequence[str], options: ScoreOptions) -> Prepared:
+        items, single = text_list(texts, "texts")
+        rows = self.model.encode(items, options.truncation)
+        units = [Unit(ids, m) for s, ids in enumerate(rows)
+                 for m in mask_sets(ids, self._pieces(items[s], ids), self._specials, options.metric)]
+        return Prepared(self, units, self.batch_key(options), single, (rows, options.per_token))
+
+    def batch_key(self, options: ScoreOptions) -> LabelRun:
+        return LabelRun(options.lang_id)  # metric and per_token shape the copies and the answer, not the run
+
+    def run_batch(self, units: Sequence[Unit], key: LabelRun) -> np.ndarray:
+        """One run of masked copies (:func:`masked_log_probs`)."""
+        return masked_log_probs(self.model, units, key.lang_id)
+
+    def finish(self, prepared: Prepared, outputs: list):
+        """The answer of :meth:`score` from each copy's log-prob (in unit order)."""
+        rows, per_token = prepared.state
+        starts = np.cumsum([0] + [max(len(ids) - 2, 0) for ids in rows])  # copy j of a text scores position 1 + j
+        values = np.asarray(outputs, dtype=np.float32)
+        results = [self.decode(ids, values[starts[s]:starts[s + 1]]) for s, ids in enumerate(rows)]
+        if per_token:
+            return results[0] if prepared.single else results
         sums = np.array([r.score for r in results], dtype=np.float64)
-        return float(sums[0]) if request.single else sums
+        return float(sums[0]) if prepared.single else sums
+
+    def fields(self, answer) -> dict:
+        if isinstance(answer, PLLScore):
+            return {"score": answer.score, "tokens": list(answer.tokens),
+                    "token_log_probs": list(answer.token_log_probs)}
+        return {"score": answer}
 
     def _pieces(self, text: str, ids: Sequence[int]) -> list[str]:
         """``<s>``, the BPE pieces of ``text`` (unknown ones still spelt, ``</w>`` kept), ``</s>``;
@@ -175,20 +203,6 @@ class Scorer(ModelTask):
         if len(pieces) != len(ids) - 2:  # cannot happen with this tokenizer; never misalign
             pieces = tok.convert_ids_to_tokens(list(ids[1:-1]))
         return [tok.bos_token] + pieces + [tok.eos_token]
-
-    def run_batch(self, rows: Sequence[Sequence[int]], masked: Sequence[range], lang_id: int = -1) -> np.ndarray:
-        """One run: row ``i`` with ``masked[i]`` masked; log p(original) at ``masked[i][0]``, float32."""
-        model = self.model
-        ids, attention = pad(rows, model.manifest.pad_token_id)
-        original = ids.copy()
-        for i, positions in enumerate(masked):
-            ids[i, positions.start:positions.stop] = model.manifest.mask_token_id
-        batch = Batch(tuple(range(len(rows))), ids, attention)
-        labels = original[ids == model.manifest.mask_token_id]  # row-major, the graph's mask order
-        positions, log_probs = model.run([fmt.MASK_POSITIONS, fmt.LABEL_LOG_PROBS], batch, lang_id,
-                                         label_ids=labels)
-        lookup = {(int(r), int(c)): i for i, (r, c) in enumerate(positions.tolist())}
-        return log_probs[[lookup[(i, m.start)] for i, m in enumerate(masked)]]
 
     def decode(self, ids: Sequence[int], log_probs: np.ndarray) -> PLLScore:
         """The :class:`PLLScore` of one row from its scored positions' log-probs."""

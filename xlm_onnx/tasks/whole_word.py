@@ -14,24 +14,26 @@ Ivanova's within-word left-to-right masking::
 
 For a single-piece target this is exactly the fill-mask probability of that piece, so one-piece
 and many-piece targets are ranked on one scale. The copies run through the ``label_log_probs``
-head (format 2) in batches bounded like :class:`~xlm_onnx.tasks.score.Scorer`'s.
+head (format 2) as units of the fill-mask request, batched like :class:`~xlm_onnx.tasks.score.Scorer`'s copies.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
-from .. import format as fmt
-from ..batching import plan
 from ..errors import InputError
 from ..model import Model
+from .base import Unit
 from .fill_mask_inputs import target_words
-from .score import DEFAULT_MAX_ROWS, Scorer
+
+#: A target word and its piece ids.
+Target = tuple[str, tuple[int, ...]]
 
 
-def target_pieces(model: Model, targets: str | Sequence[str]) -> list[tuple[str, tuple[int, ...]]]:
+def target_pieces(model: Model, targets: str | Sequence[str]) -> list[Target]:
     """Each distinct target word with its piece ids, as the tokenizer splits it in running text.
 
     Raises:
@@ -47,7 +49,7 @@ def target_pieces(model: Model, targets: str | Sequence[str]) -> list[tuple[str,
     return out
 
 
-def check_fit(rows: list[list[int]], targets: list[tuple[str, tuple[int, ...]]], max_positions: int) -> None:
+def check_fit(rows: list[list[int]], targets: Sequence[Target], max_positions: int) -> None:
     """Refuses, before any run, a text whose mask cannot hold the longest target at the length limit.
 
     Raises:
@@ -60,44 +62,55 @@ def check_fit(rows: list[list[int]], targets: list[tuple[str, tuple[int, ...]]],
                              f"in its mask it exceeds the model's {max_positions}", index)
 
 
-class WholeWordTargets:
-    """Scores target words in the masked slots of fill-mask requests (see the module docstring)."""
+@dataclass(frozen=True)
+class WordCopies:
+    """The masked copies of a request's (mask slot, target) pairs, and what decoding them needs.
 
-    def __init__(self, model: Model) -> None:
-        model.manifest.require_head(fmt.HEAD_LABEL_LOG_PROBS, "whole-word targets")  # format 2
-        self.model = model
-        self.scorer = Scorer(model)
+    Attributes:
+        rows: The texts' ids (with their masks).
+        slots: ``(row, position)`` of every mask, in text order.
+        targets: The target words and their pieces.
+        filled: One row per (slot, target): the target's pieces written into the slot.
+        owners: Per unit, the index in ``filled`` whose log-probability it adds to.
+    """
 
-    def __call__(self, rows: list[list[int]], targets: list[tuple[str, tuple[int, ...]]], top_k: int,
-                 lang_id: int = -1) -> list:
-        """Pipeline-shaped results for ``rows`` (ids with specials and at least one mask, checked
-        by :func:`check_fit`, as :meth:`FillMask.prepare <xlm_onnx.FillMask.prepare>` does)."""
-        mask_id = self.model.manifest.mask_token_id
-        slots = [(r, p) for r, ids in enumerate(rows) for p, t in enumerate(ids) if t == mask_id]
-        filled, copies = [], []  # one filled row per (slot, target); one copy per piece of it
-        for r, p in slots:
-            for _, pieces in targets:
-                filled.append(rows[r][:p] + list(pieces) + rows[r][p + 1:])
-                copies += [(len(filled) - 1, range(p + j, p + len(pieces))) for j in range(len(pieces))]
-        log_probs = np.zeros(len(filled), dtype=np.float64)
-        for group in plan([len(filled[f]) for f, _ in copies], DEFAULT_MAX_ROWS, None):
-            got = self.scorer.run_batch([filled[copies[c][0]] for c in group], [copies[c][1] for c in group],
-                                        lang_id)
-            np.add.at(log_probs, [copies[c][0] for c in group], got.astype(np.float64))
-        return self._decode(rows, slots, targets, filled, log_probs, top_k)
+    rows: list[list[int]]
+    slots: list[tuple[int, int]]
+    targets: tuple[Target, ...]
+    filled: list[list[int]]
+    owners: list[int]
 
-    def _decode(self, rows, slots, targets, filled, log_probs, top_k: int) -> list:
-        tok, pad = self.model.tokenizer, self.model.manifest.pad_token_id
-        per_row: list[list] = [[] for _ in rows]
-        for s, (r, p) in enumerate(slots):
-            base = s * len(targets)
-            order = sorted(range(len(targets)), key=lambda t: -log_probs[base + t])[:top_k]
-            single = sum(1 for rr, _ in slots if rr == r) == 1
-            per_row[r].append([{
-                "score": float(np.exp(log_probs[base + t])),
-                "token": list(targets[t][1]),
-                "token_str": tok.decode(list(targets[t][1])),
-                "sequence": tok.decode([i for i in filled[base + t] if i != pad], skip_special_tokens=single),
-            } for t in order])
-        return [props[0] if len(props) == 1 else props for props in per_row]
 
+def word_units(rows: list[list[int]], targets: Sequence[Target], mask_id: int) -> tuple[list[Unit], WordCopies]:
+    """One unit per piece of each target in each mask slot (the module docstring's copies): unit
+    ``j`` of a target masks its pieces ``j..`` and scores piece ``j``. Rows are checked by
+    :func:`check_fit` first."""
+    slots = [(r, p) for r, ids in enumerate(rows) for p, t in enumerate(ids) if t == mask_id]
+    filled, units, owners = [], [], []
+    for r, p in slots:
+        for _, pieces in targets:
+            filled.append(rows[r][:p] + list(pieces) + rows[r][p + 1:])
+            for j in range(len(pieces)):
+                units.append(Unit(filled[-1], range(p + j, p + len(pieces))))
+                owners.append(len(filled) - 1)
+    return units, WordCopies(rows, slots, tuple(targets), filled, owners)
+
+
+def decode(tokenizer, pad_id: int, copies: WordCopies, outputs: Sequence[float], top_k: int) -> list:
+    """Pipeline-shaped results per row from each unit's log-probability (in unit order)."""
+    log_probs = np.zeros(len(copies.filled), dtype=np.float64)
+    np.add.at(log_probs, copies.owners, np.asarray(outputs, dtype=np.float32).astype(np.float64))
+    targets, slots = copies.targets, copies.slots
+    per_row: list[list] = [[] for _ in copies.rows]
+    for s, (r, p) in enumerate(slots):
+        base = s * len(targets)
+        order = sorted(range(len(targets)), key=lambda t: -log_probs[base + t])[:top_k]
+        single = sum(1 for rr, _ in slots if rr == r) == 1
+        per_row[r].append([{
+            "score": float(np.exp(log_probs[base + t])),
+            "token": list(targets[t][1]),
+            "token_str": tokenizer.decode(list(targets[t][1])),
+            "sequence": tokenizer.decode([i for i in copies.filled[base + t] if i != pad_id],
+                                         skip_special_tokens=single),
+        } for t in order])
+    return [props[0] if len(props) == 1 else props for props in per_row]
