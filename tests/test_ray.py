@@ -217,7 +217,7 @@ def test_cli_bulk_writes_bounded_files_resumes_and_fails_fast(cluster, fp32_dir,
     errors = table["error"].tolist()
     assert errors[3] == "text has no mask token (write <special1>, <mask> or [MASK])"
     assert errors[5].startswith("line 6 is not valid JSON")
-    assert errors[8] == "text must be a str, not int"
+    assert errors[8] == "line 9: \"text\" is int, not a string"
     fm = FillMask.from_model(model)
     for i in (0, 1, 7, len(TEXTS) - 1):
         assert [p["token"] for p in table["result"][i][0]] == [p["token"] for p in fm(TEXTS[i], top_k=2)]

@@ -35,13 +35,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..errors import InputError, message_at, missing_extra
+
 try:
     import pyarrow as pa
 except ImportError as exc:  # pragma: no cover - the [ray] extra brings it
-    raise ImportError("xlm_onnx.ray needs the [ray] extra: pip install 'xlm-onnx[ray]'") from exc
+    raise missing_extra("ray", exc.name or "pyarrow", "xlm_onnx.ray") from exc
 
 from .._checks import positive_int
-from ..errors import InputError, message_at
 from ..model import Model
 from ..tasks import registry
 from ..tasks.base import run_all

@@ -20,26 +20,22 @@ import os
 import sys
 import time
 
-from ..errors import XLMOnnxError
-
-TASK_NAMES = ("fill-mask", "embed", "score")
-#: Options that only one task takes: option -> (task, default).
-_TASK_OPTIONS = {"top_k": ("fill-mask", 5), "target": ("fill-mask", None), "pooling": ("embed", "mean"),
-                 "normalize": ("embed", False), "metric": ("score", "original"), "per_token": ("score", False)}
+from ..cli import arguments
+from ..cli.task_commands import COMMANDS
+from ..errors import missing_extra
+from ..tasks import registry
 
 
 def add_parser(sub) -> None:
     """Adds ``bulk`` to ``xlm-onnx``'s sub-parsers (no Ray import)."""
     bulk = sub.add_parser("bulk", help="answer a JSON Lines / Parquet corpus on Ray (needs the [ray] extra)")
-    bulk.add_argument("task", choices=TASK_NAMES)
+    bulk.add_argument("task", choices=registry.names())
     bulk.add_argument("--input", required=True, metavar="PATH", help="a .jsonl or .parquet file (reachable by every node)")
     bulk.add_argument("--output", required=True, metavar="DIR",
                       help="directory of part-NNNNNN.parquet files; a rerun of the same job skips the written ones")
     bulk.add_argument("--input-format", choices=("auto", "jsonl", "parquet"), default="auto")
     bulk.add_argument("--text-column", default="text", metavar="NAME")
-    bulk.add_argument("--model", metavar="MODEL", help="model directory, readable at this path on every node "
-                                                       "(default: the embedded demo model)")
-    bulk.add_argument("--revision", help="branch, tag or commit of a cached model (default: main); never downloads")
+    arguments.add_model(bulk, where="directory, readable at this path on every node")
     where = bulk.add_mutually_exclusive_group()
     where.add_argument("--num-cpus", type=int, metavar="N", help="start a local Ray with N CPUs (default: all)")
     where.add_argument("--address", metavar="ADDR", help="run on an existing Ray cluster (e.g. auto, HOST:6379)")
@@ -50,30 +46,22 @@ def add_parser(sub) -> None:
     bulk.add_argument("--rows-per-file", type=int, default=100_000, metavar="N", help="rows per output file")
     bulk.add_argument("--fail-fast", action="store_true",
                       help="stop at the first bad row (default: answer it with an error column and go on)")
-    bulk.add_argument("--lang", help="language code, for models with language embeddings")
-    bulk.add_argument("--truncation", action="store_true", help="cut texts longer than the model maximum")
-    bulk.add_argument("--top-k", type=int, metavar="K", help="fill-mask: predictions per mask (default 5)")
-    bulk.add_argument("--target", action="append", metavar="WORD", help="fill-mask: score only this word; repeat")
-    bulk.add_argument("--pooling", choices=("mean", "cls"), help="embed: pooling (default mean)")
-    bulk.add_argument("--normalize", action="store_true", default=None, help="embed: unit-length vectors")
-    bulk.add_argument("--metric", choices=("original", "word_l2r"), help="score: PLL variant (default original)")
-    bulk.add_argument("--per-token", action="store_true", default=None, help="score: add tokens and token_log_probs")
+    arguments.add_text(bulk)
+    for name, command in COMMANDS.items():  # each task's own options, as `xlm-onnx TASK` takes them
+        command.add_options(bulk.add_argument_group(f"bulk {name} only"), defaults=False)
 
 
 def task_options(args: argparse.Namespace) -> dict:
-    """The callable's options from ``args``; an option of another task is refused."""
-    options = {"lang": args.lang, "truncation": args.truncation}
-    for name, (task, default) in _TASK_OPTIONS.items():
-        value = getattr(args, name)
-        if value is not None and task != args.task:
-            raise ValueError(f"--{name.replace('_', '-')} applies to `bulk {task}`, not `bulk {args.task}`")
-        if task == args.task:
-            options["targets" if name == "target" else name] = default if value is None else value
+    """The callable's options from ``args`` (the task's command's, with its defaults); an option of
+    another task is refused."""
+    options = arguments.text_options(args)
+    for name, command in COMMANDS.items():
+        given = [dest for dest in command.BULK_OPTIONS if getattr(args, dest) is not None]
+        if given and name != args.task:
+            raise ValueError(f"--{given[0].replace('_', '-')} applies to `bulk {name}`, not `bulk {args.task}`")
+        if name == args.task:
+            options.update(command.options(args))
     return options
-
-
-def _needs_ray() -> XLMOnnxError:
-    return XLMOnnxError("xlm-onnx bulk needs the [ray] extra (ray[data] is not installed): pip install 'xlm-onnx[ray]'")
 
 
 def run(args: argparse.Namespace, model_dir) -> int:
@@ -85,7 +73,7 @@ def run(args: argparse.Namespace, model_dir) -> int:
         from . import parts as bio
         from .callables import TASKS, BulkTask
     except ImportError:
-        raise _needs_ray() from None
+        raise missing_extra("ray", "ray[data]", "xlm-onnx bulk") from None
     for name in ("num_cpus", "actors", "cpus_per_actor", "batch_size"):
         value = getattr(args, name)
         if value is not None and value < 1:

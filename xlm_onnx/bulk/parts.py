@@ -9,9 +9,10 @@ parts whose file exists, and a different job is refused instead of mixing answer
     input ─plan_input─► InputPlan(parts of chunks) ─read_chunk(i)─► Table(+_xlm_part, +_xlm_input_error)
     answered rows (in input order) ─PartWriter─► part-000000.parquet, part-000001.parquet, ...
 
-JSON Lines are read line by line (bytes, ``\\n``) with ``xlm-onnx fill-mask``'s rules: a line that
-is not UTF-8, not JSON or not an object, or whose ``text`` is missing or not a string, becomes a
-row with a null ``text`` and its error, so every input line gives exactly one output row.
+JSON Lines are read line by line (bytes, ``\\n``) by :func:`xlm_onnx.jsonl.read_line`, as the command
+line reads them: a line that is not UTF-8, not JSON or not an object, or whose ``text`` is missing,
+not a string or blank, becomes a row with a null ``text`` and its error, so every input line gives
+exactly one output row.
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import InputError
+from ..jsonl import is_jsonl, read_line
 
 PART_COLUMN = "_xlm_part"
 INPUT_ERROR_COLUMN = "_xlm_input_error"
 JOB_FILE = "_job.json"
-JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 
 
 def part_name(k: int) -> str:
@@ -102,7 +103,7 @@ def plan_input(path: str, rows_per_file: int, chunk_rows: int, input_format: str
     path = os.path.abspath(path)
     fmt = input_format
     if fmt == "auto":
-        fmt = "parquet" if path.lower().endswith(".parquet") else "jsonl" if path.lower().endswith(JSONL_SUFFIXES) else ""
+        fmt = "parquet" if path.lower().endswith(".parquet") else "jsonl" if is_jsonl(path) else ""
         if not fmt:
             raise ValueError(f"--input {path}: cannot tell the format from the name; pass --input-format jsonl|parquet")
     if fmt == "parquet":
@@ -181,26 +182,15 @@ def _records(data: bytes, first_line: int, text_column: str) -> list[dict[str, A
 
 
 def _record(number: int, raw: bytes, text_column: str) -> dict[str, Any]:
-    """One JSON Lines line as a row; a line that is no record gets a null text and its error."""
-    raw = raw[:-1] if raw.endswith(b"\r") else raw
-    try:
-        line = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return {INPUT_ERROR_COLUMN: f"line {number} is not valid UTF-8 ({exc.reason} at byte {exc.start})"}
-    if not line.strip():
-        return {INPUT_ERROR_COLUMN: f"line {number} is blank (expected a JSON object with a \"{text_column}\" field)"}
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        return {INPUT_ERROR_COLUMN: f"line {number} is not valid JSON ({exc.msg} at column {exc.colno})"}
-    if not isinstance(record, dict):
-        return {INPUT_ERROR_COLUMN: f"line {number} is a JSON {type(record).__name__}, not an object"}
-    text = record.get(text_column)
-    if not isinstance(text, str):  # the API's TypeError wording; Arrow cannot hold it in a string column
-        record[text_column] = None
-        record[INPUT_ERROR_COLUMN] = (f"line {number} has no {text_column!r} field" if text_column not in record else
-                                      f"{text_column} must be a str, not {type(text).__name__}")
-    return record
+    """One JSON Lines line as a row (:func:`xlm_onnx.jsonl.read_line`); a line that is no request
+    gets a null text (nothing to answer; Arrow could not hold a non-str one) and its error."""
+    record = read_line(number, raw, True, text_column)
+    row = dict(record.values) if record.values is not None else {}
+    if record.error is not None:
+        if record.values is not None:
+            row[text_column] = None
+        row[INPUT_ERROR_COLUMN] = record.error
+    return row
 
 
 def prepare_output(out_dir: str, job: dict, parts: int) -> list[int]:
@@ -213,7 +203,9 @@ def prepare_output(out_dir: str, job: dict, parts: int) -> list[int]:
     recorded = out / JOB_FILE
     if out.exists() and not out.is_dir():
         raise ValueError(f"--output {out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()):
+    # Files being written when the last driver died (temporary names: never read as answers).
+    stale = [*out.glob(".part-*.tmp*"), *out.glob(f".{JOB_FILE}.tmp")] if out.is_dir() else []
+    if out.is_dir() and any(p not in stale for p in out.iterdir()):
         if not recorded.is_file():
             raise ValueError(f"--output {out}: not empty and not the output of an xlm-onnx bulk job; give a new directory")
         previous = json.loads(recorded.read_text())
@@ -221,9 +213,11 @@ def prepare_output(out_dir: str, job: dict, parts: int) -> list[int]:
             changed = sorted(k for k in set(job) | set(previous) if job.get(k) != previous.get(k))
             raise ValueError(f"--output {out}: holds a different job ({', '.join(changed)} changed); give a new "
                              "directory, or delete it to start over")
-        for stale in out.glob(".part-*.tmp*"):  # a file being written when the last driver died
-            stale.unlink()
-    else:
+        for path in stale:
+            path.unlink()
+    else:  # new, or only the temporary files of a job that died before its record was complete
+        for path in stale:
+            path.unlink()
         out.mkdir(parents=True, exist_ok=True)
         tmp = out / f".{JOB_FILE}.tmp"
         tmp.write_text(json.dumps(job, indent=2) + "\n")

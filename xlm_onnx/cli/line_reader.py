@@ -8,14 +8,13 @@ error instead of a text; the caller answers them with an error record.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import IO, Any, Iterable, Iterator
 
+from ..jsonl import blank, is_jsonl, read_line
+
 INPUT_FORMATS = ("auto", "text", "jsonl")
-#: ``--input-format auto`` reads these file suffixes as JSON Lines, anything else as text.
-JSONL_SUFFIXES = (".jsonl", ".ndjson")
 STDIN = "-"
 
 
@@ -63,7 +62,7 @@ def sources(texts: list[str], input_path: str | None, input_format: str) -> list
         raise ValueError("'-' (stdin) can be given once")
 
     def from_path(path: str) -> Source:
-        jsonl = input_format == "jsonl" or (input_format == "auto" and path.lower().endswith(JSONL_SUFFIXES))
+        jsonl = input_format == "jsonl" or (input_format == "auto" and is_jsonl(path))
         return Source(path=path, jsonl=jsonl)
 
     if input_path is not None:
@@ -137,40 +136,11 @@ def _open(path: str, stdin: IO[bytes]):
     return _Borrowed(stdin) if path == STDIN else open(path, "rb")
 
 
-def _decode(number: int, raw: bytes) -> tuple[str | None, str | None]:
-    raw = raw[:-1] if raw.endswith(b"\n") else raw
-    raw = raw[:-1] if raw.endswith(b"\r") else raw  # CRLF files
-    try:
-        return raw.decode("utf-8"), None
-    except UnicodeDecodeError as exc:
-        return None, f"line {number} is not valid UTF-8 ({exc.reason} at byte {exc.start})"
-
-
 def _plain(number: int, text: str) -> Line:
-    if not text.strip():
-        return Line(number, text, error=f"line {number} is blank")
-    return Line(number, text)
+    return Line(number, text, error=blank(number, text))
 
 
 def _parse(number: int, raw: bytes, jsonl: bool) -> Line:
-    text, error = _decode(number, raw)
-    if error is not None:
-        return Line(number, None, error=error)
-    if not jsonl:
-        return _plain(number, text)
-    if not text.strip():
-        return Line(number, None, error=f"line {number} is blank (expected a JSON object with a \"text\" field)")
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return Line(number, None, error=f"line {number} is not valid JSON ({exc.msg} at column {exc.colno})")
-    if not isinstance(record, dict):
-        return Line(number, None, error=f"line {number} is a JSON {type(record).__name__}, not an object with a "
-                                        "\"text\" field")
-    has_id = "id" in record
-    value = record.get("text")
-    if not isinstance(value, str):
-        got = "no \"text\" field" if "text" not in record else f"\"text\" is {type(value).__name__}, not a string"
-        return Line(number, None, record.get("id"), has_id, f"line {number}: {got}")
-    line = _plain(number, value)
-    return Line(number, value, record.get("id"), has_id, line.error)
+    record = read_line(number, raw, jsonl)
+    values = record.values or {}
+    return Line(number, record.text, values.get("id"), "id" in values, record.error)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import InputError, message_at
+from ..jsonl import JSONL_SUFFIXES
+from . import arguments
 from . import line_reader as cin
 from . import line_writer as cout
 
@@ -35,14 +37,13 @@ def add_line_args(parser: argparse.ArgumentParser, text_help: str, batch_size: i
     parser.add_argument("texts", nargs="*", metavar="TEXT", help=f"{text_help}; '-' reads lines from stdin")
     parser.add_argument("--input", metavar="FILE", help="read one text per line (or JSON Lines: --input-format)")
     parser.add_argument("--input-format", choices=cin.INPUT_FORMATS, default="auto",
-                        help="jsonl: one {\"text\": ..., \"id\": ...} object per line (auto: by .jsonl/.ndjson suffix)")
+                        help="jsonl: one {\"text\": ..., \"id\": ...} object per line (auto: by the suffix, "
+                             f"{'/'.join(JSONL_SUFFIXES)})")
     parser.add_argument("--on-error", choices=("fail", "skip"), default="fail",
                         help="a bad line: stop with exit 2 (fail), or answer it with an error record and go on (skip)")
-    parser.add_argument("--lang", help="language code, for models with language embeddings")
-    parser.add_argument("--truncation", action="store_true", help="cut texts longer than the model maximum")
+    arguments.add_text(parser)
     parser.add_argument("--json", action="store_true", help="one JSON record per input line (JSON Lines)")
-    parser.add_argument("--provider", default="cpu", help="cpu, cuda or tensorrt")
-    parser.add_argument("--threads", type=int, help="intra-op threads (default: ORT's choice)")
+    arguments.add_runtime(parser)
     parser.add_argument("--batch-size", type=int, default=batch_size, metavar="N", help=batch_help)
 
 

@@ -1,79 +1,46 @@
-"""``xlm-onnx`` command line: fill-mask, embed, score, info, check, export (with the [export] extra).
+"""``xlm-onnx`` command line: the parser, the dispatch, and one error policy for every command.
 
 Errors the user can fix print one line (``xlm-onnx: error: ...``) and exit 2; no traceback
-unless ``XLM_ONNX_DEBUG=1``. ``check`` exits 1 when a gate fails. Input reading, output records
-and model lookup live in ``line_reader``, ``line_writer`` and ``lookup``.
+unless ``XLM_ONNX_DEBUG=1``. ``check`` exits 1 when a gate fails. Each command lives in its own
+module (see :mod:`xlm_onnx.cli`); input reading, output records and model lookup live in
+``line_reader``, ``line_writer`` and :mod:`xlm_onnx.lookup`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
+import functools
 import logging
 import os
 import sys
 import warnings
-from pathlib import Path
 
 from .. import __version__
 from .. import format as fmt
-from ..bulk import command as _cli_bulk
+from ..bulk import command as bulk_command
 from ..errors import ModelFormatError, XLMOnnxError
 from ..serve import cli as serve_cli
-from . import embed as cli_tasks
-from . import fill_mask as _cli_fill
+from . import check as check_cli
+from . import export as export_cli
+from .task_commands import COMMANDS
 
 USER_ERRORS = (XLMOnnxError, ValueError, TypeError, OSError, NotImplementedError)
-#: What the [export] extra brings; ``bench`` checks them before it starts subprocesses.
-EXPORT_MODULES = ("torch", "transformers", "onnx", "onnxscript", "safetensors")
-
-
-def _model_args(parser: argparse.ArgumentParser, *, flag: bool, required: bool = False) -> None:
-    where = "directory, Hugging Face cache folder (models--org--name) or cached model id (org/name)"
-    if flag:
-        parser.add_argument("--model", metavar="MODEL", help=f"model {where} (default: the embedded demo model)")
-    else:
-        parser.add_argument("model", metavar="MODEL", nargs=None if required else "?", help=f"model {where}")
-    parser.add_argument("--revision", help="branch, tag or commit of a cached model (default: main); never downloads")
+#: Commands that run on one model (``--model`` / ``MODEL``): name -> run(args, model_dir).
+MODEL_COMMANDS = {**{name: command.run for name, command in COMMANDS.items()}, "serve": serve_cli.run,
+                  "bulk": bulk_command.run, "info": check_cli.info, "check": check_cli.check}
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xlm-onnx", description="XLM fill-mask with ONNX Runtime, no torch.")
     parser.add_argument("--version", action="version", version=f"xlm-onnx {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    _model_args(_cli_fill.add_parser(sub), flag=True)
-    for task in cli_tasks.add_parsers(sub):  # embed, score
-        _model_args(task, flag=True)
+    for command in COMMANDS.values():  # fill-mask, embed, score
+        command.add_parser(sub)
     serve_cli.add_parser(sub)  # serve: its [serve] extra is imported only when it runs
-    _cli_bulk.add_parser(sub)  # bulk (Ray is imported only when it runs)
-
-    info = sub.add_parser("info", help="print a model directory's manifest")
-    _model_args(info, flag=False, required=True)
-
-    check = sub.add_parser("check", help="re-run the export's golden probes on this machine (exit 1 if a gate fails)")
-    _model_args(check, flag=False)
-    check.add_argument("--provider", default="cpu", help="cpu, cuda or tensorrt")
-    check.add_argument("--threads", type=int, help="intra-op threads (default: ORT's choice)")
-    check.add_argument("--json", action="store_true", help="print the report as JSON")
-
-    exp = sub.add_parser("export", help="export a local HF XLM checkpoint (needs the [export] extra)")
-    exp.add_argument("checkpoint", metavar="CHECKPOINT",
-                     help="checkpoint directory, HF cache folder (models--org--name) or cached model id (org/name)")
-    exp.add_argument("out", metavar="OUT_DIR")
-    exp.add_argument("--revision", help="branch, tag or commit of a cached checkpoint (default: main)")
-    exp.add_argument("--precision", default="fp32", choices=fmt.PRECISIONS)
-    exp.add_argument("--opset", type=int, default=18)
-    exp.add_argument("--no-optimize", action="store_true", help="skip attention/LayerNorm/Gelu fusion")
-    exp.add_argument("--per-tensor", action="store_true", help="int8: one weight scale per tensor, not per channel")
-    exp.add_argument("--tied-embedding", choices=fmt.TIED_EMBEDDING_STORAGE,
-                     help="int8: storage of the embedding / LM head table (default int8; fp16/fp32: fp32 LM head)")
-    exp.add_argument("--weight-bits", type=int, choices=sorted(fmt.INT8_WEIGHT_MAX),
-                     help="int8: 7 (default; exact on every CPU) or 8 (full range; exact on VNNI/AMX/ARM64 only)")
-    exp.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists")
-    exp.add_argument("--quiet", action="store_true", help="no progress lines")
-    # Listed for --help; its own options are parsed by the benchmark (see main()).
-    sub.add_parser("bench", help="latency benchmark vs transformers/torch (needs the [export] extra)")
+    bulk_command.add_parser(sub)  # bulk (Ray is imported only when it runs)
+    check_cli.add_parsers(sub)  # info, check
+    export_cli.add_parsers(sub)  # export, bench
     return parser
 
 
@@ -90,108 +57,6 @@ def _model_dir(spec, revision):
         raise ModelFormatError(f"{path}: a Hugging Face checkpoint, not an xlm-onnx model directory; "
                                f"convert it first: xlm-onnx export {spec} OUT_DIR")
     return path
-
-
-def _fill_mask(args: argparse.Namespace) -> int:
-    return _cli_fill.fill_mask(args, _model_dir(args.model, args.revision))
-
-
-def _embed(args: argparse.Namespace) -> int:
-    return cli_tasks.run_embed(args, _model_dir(args.model, args.revision))
-
-
-def _score(args: argparse.Namespace) -> int:
-    return cli_tasks.run_score(args, _model_dir(args.model, args.revision))
-
-
-def _serve(args: argparse.Namespace) -> int:
-    return serve_cli.run(args, _model_dir(args.model, args.revision))
-
-
-def _bulk(args: argparse.Namespace) -> int:
-    return _cli_bulk.run(args, _model_dir(args.model, args.revision))
-
-
-def _info(args: argparse.Namespace) -> int:
-    print(fmt.read_manifest(_model_dir(args.model, args.revision)).to_json())
-    return 0
-
-
-def _check(args: argparse.Namespace) -> int:
-    from ..check import check_model
-    from ..cpu import cpu_info
-
-    report = check_model(_model_dir(args.model, args.revision), provider=args.provider, threads=args.threads)
-    cpu = cpu_info()
-    if args.json:
-        print(json.dumps({**report.as_dict(), "passed": report.passed, "cpu": cpu.as_dict()}, ensure_ascii=False))
-    else:
-        gate = report.gate
-        print(f"CPU: {cpu.model} ({cpu.isa_class}); {report.n_masks} masks in {report.n_sentences} probes")
-        print(f"  top-1 agreement {report.top1_agreement:.3f} (gate >= {gate['min_top1']}), top-5 overlap "
-              f"{report.top5_overlap:.3f} (>= {gate['min_top5_overlap']}), max |delta score| "
-              f"{report.max_abs_score_delta:.2e} (<= {gate['max_abs_score']:g})")
-        print("passed" if report.passed else "FAILED: " + "; ".join(report.failures()))
-    return 0 if report.passed else 1
-
-
-def _needs_export_extra(missing: str) -> XLMOnnxError:
-    return XLMOnnxError(f"this command needs the [export] extra ({missing} is not installed): "
-                        "pip install 'xlm-onnx[export]'")
-
-
-def _export_side(module: str, name: str):
-    """Imports ``name`` from the exporter package, which needs the [export] extra (torch)."""
-    import importlib
-
-    try:
-        return getattr(importlib.import_module(module), name)
-    except ImportError as exc:
-        raise _needs_export_extra(exc.name or str(exc)) from None
-
-
-def _bench(argv: list[str]) -> int:
-    import importlib.util
-
-    # The benchmark imports torch only in the processes it starts, so a missing extra would
-    # surface as a traceback from a child minutes later: check before anything starts.
-    for name in EXPORT_MODULES:
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except ImportError:
-            found = False
-        if not found:
-            raise _needs_export_extra(name)
-    # The harness lives with the other benchmarks in the source tree (benchmarks/latency_harness),
-    # not in the wheel: it builds full-size checkpoints with the exporter's test fixtures.
-    harness = Path(__file__).resolve().parents[2] / "benchmarks"
-    if not (harness / "latency_harness" / "__init__.py").is_file():
-        raise XLMOnnxError("xlm-onnx bench runs benchmarks/latency_harness from a source checkout of xlm-onnx "
-                           "(it is not part of the installed package): pip install -e '.[export,bench]' there")
-    sys.path.insert(0, str(harness))
-    return _export_side("latency_harness", "main")(argv)
-
-
-def _export(args: argparse.Namespace) -> int:
-    Exporter = _export_side("xlm_onnx_export", "Exporter")
-    int8 = None
-    if args.per_tensor or args.tied_embedding or args.weight_bits:
-        if args.precision != "int8":
-            raise ValueError("--per-tensor, --tied-embedding and --weight-bits apply to --precision int8 only")
-        int8 = _export_side("xlm_onnx_export", "Int8Options")(per_channel=not args.per_tensor,
-                                                               tied_embedding=args.tied_embedding or "int8",
-                                                               weight_bits=args.weight_bits or 7)
-    from ..lookup import resolve_model
-
-    exporter = Exporter(resolve_model(args.checkpoint, args.revision), args.out, precision=args.precision, opset=args.opset,
-                        optimize=not args.no_optimize, int8=int8, force=args.force,
-                        progress=False if args.quiet else None)
-    result = exporter.run()
-    v = result.manifest.validation
-    print(f"wrote {result.out_dir} ({result.manifest.precision}) in {result.seconds:.1f} s, peak RSS "
-          f"{result.peak_rss_mb:.0f} MB; validation: max |delta score| {v['max_abs_score_delta']:.2e}, "
-          f"top-1 {v['top1_agreement']:.3f}, fused {result.manifest.fusion or 'none'}")
-    return 0
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -213,26 +78,41 @@ class _OneLineOnce(logging.Handler):
             print(f"xlm-onnx: {record.levelname.lower()}: {message}", file=sys.stderr)
 
 
-def _one_line_logging() -> None:
+@contextlib.contextmanager
+def _one_line_output():
+    """Warnings and the package's log records as ``xlm-onnx: warning: ...`` lines while a command
+    runs; the previous settings come back after it (``main`` may be called in-process)."""
     logger = logging.getLogger("xlm_onnx")
-    if not any(isinstance(h, _OneLineOnce) for h in logger.handlers):
-        logger.addHandler(_OneLineOnce())
-        logger.propagate = False
+    handler, propagate, showwarning = _OneLineOnce(), logger.propagate, warnings.showwarning
+    warnings.showwarning = _one_line_warning  # a command line prints one line, not a source excerpt
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+        warnings.showwarning = showwarning
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``xlm-onnx`` console script."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    warnings.showwarning = _one_line_warning  # a command line prints one line, not a source excerpt
-    _one_line_logging()
+    with _one_line_output():
+        return _run(argv)
+
+
+def _run(argv: list[str]) -> int:
     if argv[:1] == ["bench"]:  # the benchmark owns its options
-        handler, args = _bench, argv[1:]
+        handler = functools.partial(export_cli.bench, argv[1:])
     else:
         args = _parser().parse_args(argv)
-        handler = {"fill-mask": _fill_mask, "embed": _embed, "score": _score, "bulk": _bulk,
-                   "info": _info, "check": _check, "serve": _serve, "export": _export}[args.command]
+        if args.command == "export":
+            handler = functools.partial(export_cli.export, args)
+        else:  # every other command runs on one model: --model / MODEL, resolved offline
+            handler = lambda: MODEL_COMMANDS[args.command](args, _model_dir(args.model, args.revision))  # noqa: E731
     try:
-        return handler(args)
+        return handler()
     except KeyboardInterrupt:
         print("xlm-onnx: interrupted", file=sys.stderr)
         return 130

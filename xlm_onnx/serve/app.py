@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import __version__
+from .._checks import text_list
 from . import schemas
 from .batcher import Batcher, BatchSettings, QueueFull
 from .metrics import CONTENT_TYPE, Metrics
@@ -61,6 +62,7 @@ class _State:
         # the loop stays responsive between its bytecodes), apart from the inference thread.
         self.prepare_pool = ThreadPoolExecutor(2, thread_name_prefix="xlm-onnx-prepare")
         self.ready = False
+        self.warm_error: str | None = None  # why the warm-up failed (the server then stays not ready)
 
 
 def _error(status: int, message: str, route: str, headers: dict | None = None) -> JSONResponse:
@@ -184,10 +186,7 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
         args = schemas.tokenize_args(await _read_json(request, settings.limits.payload_bytes), settings.limits)
 
         def encode() -> Any:  # the API's Model.encode (its errors and truncation)
-            single = isinstance(args["inputs"], str)
-            texts = [args["inputs"]] if single else args["inputs"]
-            if not isinstance(texts, list) or not texts:
-                raise TypeError("inputs must be a str or a non-empty list of str")
+            texts, single = text_list(args["inputs"], "inputs")
             out = [{"ids": ids, "tokens": tasks.model.tokenizer.convert_ids_to_tokens(ids)}
                    for ids in tasks.model.encode(texts, args["truncation"])]
             return out[0] if single else out
@@ -198,7 +197,7 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
 
     async def ready(request: Request) -> Any:
         if not state.ready:
-            raise HTTPError(503, "warming up")
+            raise HTTPError(503, "warming up" if state.warm_error is None else f"warm-up failed: {state.warm_error}")
         return {"status": "ready"}
 
     async def info(request: Request) -> Any:
@@ -250,7 +249,8 @@ async def _warm_up(state: _State) -> None:
             job = tasks.probe(task)
             await state.batcher.call(lambda: tasks.run([job], 1, 8192))
     except Exception as exc:  # noqa: BLE001 - a model that cannot run stays not ready, and says why
-        logger.error("warm-up failed, the server stays not ready: %s: %s", type(exc).__name__, exc)
+        state.warm_error = f"{type(exc).__name__}: {exc}"
+        logger.error("warm-up failed, the server stays not ready: %s", state.warm_error)
         return
     state.ready = True
     logger.info("ready")

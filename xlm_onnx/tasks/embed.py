@@ -23,8 +23,7 @@ from .. import format as fmt
 from .._checks import check_bool, positive_int, text_list
 from ..batching import DEFAULT_MAX_TOKENS
 from .base import Prepared, Task, Unit, run_all
-
-POOLINGS = ("mean", "cls")
+from .choices import POOLINGS
 
 
 def pool(hidden: np.ndarray, attention_mask: np.ndarray, pooling: str = "mean", normalize: bool = False

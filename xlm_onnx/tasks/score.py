@@ -30,8 +30,8 @@ from .._checks import check_bool, positive_int, text_list
 from ..batching import DEFAULT_MAX_TOKENS, Batch, pad
 from ..model import Model
 from .base import Prepared, Task, Unit, run_all
+from .choices import METRICS
 
-METRICS = ("original", "word_l2r")
 #: Masked copies per run: bounds the head's ``[rows, V]`` tensors (logits, probabilities,
 #: log-probabilities: 3 x 64 x 200k x 4 B = 154 MB at XLM-100's vocabulary).
 DEFAULT_MAX_ROWS = 64

@@ -244,7 +244,7 @@ class XLMTokenizer:
         end of the text (``truncation_side`` of the config) and keeps ``<s>``/``</s>``; without
         ``max_length`` it truncates to the config's ``model_max_length`` when that is set.
         """
-        import numpy as np
+        from ..batching import pad  # numpy: imported with the first batch, not with the tokenizer
 
         if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
             raise TypeError(f"texts must be a list of str, not {type(texts).__name__}")
@@ -259,15 +259,10 @@ class XLMTokenizer:
                 drop = len(ids) + n_special - limit
                 ids = ids[:-drop] if self.truncation_side == "right" else ids[drop:]
             rows.append(self.build_inputs_with_special_tokens(ids) if add_special_tokens else ids)
-        width = max((len(r) for r in rows), default=0)
         pad_id = self.pad_token_id
-        if pad_id is None and any(len(r) < width for r in rows):
+        if pad_id is None and len({len(r) for r in rows}) > 1:
             raise InputError("cannot pad the batch: the tokenizer has no pad_token")
-        input_ids = np.full((len(rows), width), pad_id if pad_id is not None else 0, dtype=np.int64)
-        attention_mask = np.zeros((len(rows), width), dtype=np.int64)
-        for i, row in enumerate(rows):
-            input_ids[i, : len(row)] = row
-            attention_mask[i, : len(row)] = 1
+        input_ids, attention_mask = pad(rows, pad_id if pad_id is not None else 0)
         return {"input_ids": input_ids, "attention_mask": attention_mask}
 
     # --- decoding ---------------------------------------------------------------------------------
