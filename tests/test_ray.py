@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ except ImportError as exc:  # pragma: no cover - the [ray] extra is in [test]
         raise RuntimeError(f"the [ray] extra is missing in CI ({exc.name}); .ci/run installs .[test]") from None
     pytest.skip(f"needs the [ray] extra ({exc.name})", allow_module_level=True)
 
+from waiting import wait_until
 from xlm_onnx import Embedder, FillMask, Model, Scorer
 from xlm_onnx.ray import EmbedBatch, FillMaskBatch, ScoreBatch, row_message
 from xlm_onnx_export.fixtures.bpe_vocab import SAMPLE_TEXTS
@@ -152,16 +154,24 @@ def test_arrow_batches_keep_types_and_a_wrong_option_fails_at_once(fp32_dir):
 
 
 class _PidFillMask(FillMaskBatch):
-    """Records each actor's pid, so the test can kill one mid-job."""
+    """Records each actor's pid; after its first batch an actor waits for the test's go (a file),
+    so work is in flight, whatever the machine's speed, when the test kills one."""
 
     def __init__(self, pid_dir: str, **kwargs) -> None:
         super().__init__(**kwargs)
-        Path(pid_dir, str(os.getpid())).touch()
+        self.pid_dir, self.calls = Path(pid_dir), 0
+        (self.pid_dir / str(os.getpid())).touch()
 
     def __call__(self, batch):
         import time
 
-        time.sleep(0.05)  # keep work in flight long enough for the kill to land mid-job
+        self.calls += 1
+        go, deadline = self.pid_dir.parent / "go", time.monotonic() + 300
+        if self.calls > 1 and not go.exists():
+            (self.pid_dir.parent / f"waiting-{os.getpid()}").touch()  # a batch in hand, work left to do
+        while self.calls > 1 and not go.exists():
+            assert time.monotonic() < deadline, "the test never said go"
+            time.sleep(0.01)
         return super().__call__(batch)
 
 
@@ -169,18 +179,19 @@ def test_killed_actor_is_restarted_and_no_row_is_lost_or_duplicated(cluster, fp3
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test file
     frame = pd.DataFrame({"id": range(400), "text": (TEXTS * 10)[:400]})
     reference = FillMaskBatch(fp32_dir, top_k=2)(pa.Table.from_pandas(frame)).to_pandas()
+    pids = tmp_path / "pids"
+    pids.mkdir()
     ds = ray.data.from_pandas(_blocks(frame, 40)).map_batches(
-        _PidFillMask, fn_constructor_kwargs={"pid_dir": str(tmp_path), "model_dir": str(fp32_dir), "top_k": 2},
+        _PidFillMask, fn_constructor_kwargs={"pid_dir": str(pids), "model_dir": str(fp32_dir), "top_k": 2},
         batch_size=5, batch_format="pandas", num_cpus=1, compute=ray.data.ActorPoolStrategy(size=2))
-    seen, killed = [], None
-    for batch in ds.iter_batches(batch_size=None, batch_format="pandas"):
-        seen.append(batch)
-        if killed is None:
-            killed = int(sorted(tmp_path.iterdir())[0].name)
-            os.kill(killed, signal.SIGKILL)  # as the OOM killer would
-    out = pd.concat(seen).sort_values("id")
+    with ThreadPoolExecutor(1) as pool:
+        seen = pool.submit(lambda: list(ds.iter_batches(batch_size=None, batch_format="pandas")))
+        wait_until(lambda: any(tmp_path.glob("waiting-*")), "an actor holds a batch mid-job")
+        os.kill(int(next(tmp_path.glob("waiting-*")).name.split("-")[1]), signal.SIGKILL)  # as the OOM killer would
+        (tmp_path / "go").touch()
+        out = pd.concat(seen.result()).sort_values("id")
     assert out["id"].tolist() == list(range(400)), "a row was lost or answered twice"
-    assert len({p.name for p in tmp_path.iterdir()}) >= 3, "no actor was started after the kill"
+    assert len(list(pids.iterdir())) >= 3, "no actor was started after the kill"
     for got, want in zip(out["result"], reference["result"]):
         assert [p["token"] for p in got[0]] == [p["token"] for p in want[0]]
 
