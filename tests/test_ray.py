@@ -34,7 +34,7 @@ except ImportError as exc:  # pragma: no cover - the [ray] extra is in [test]
 
 from waiting import wait_until
 from xlm_onnx import Embedder, FillMask, Model, Scorer
-from xlm_onnx.ray import EmbedBatch, FillMaskBatch, ScoreBatch, row_message
+from xlm_onnx.ray import BulkTask, EmbedBatch, FillMaskBatch, ScoreBatch, row_message
 from xlm_onnx_export.fixtures.bpe_vocab import SAMPLE_TEXTS
 
 CLI = [sys.executable, "-m", "xlm_onnx"]
@@ -151,6 +151,23 @@ def test_arrow_batches_keep_types_and_a_wrong_option_fails_at_once(fp32_dir):
     assert table.column("embedding").null_count == 2
     with pytest.raises(ValueError, match="top_k must be between"):
         FillMaskBatch(fp32_dir, top_k=0)
+
+
+def test_a_registered_task_runs_on_ray(cluster, fp32_dir, model, tmp_path):
+    """A fourth task (tests/toy_tasks.py), registered by an entry point the workers see, through the
+    generic callable: no line of xlm_onnx.ray names it."""
+    from toy_tasks import HiddenMean, pythonpath, write_distribution
+
+    site = pythonpath(write_distribution(tmp_path / "site", HiddenMean))
+    bad = {k: v for k, v in BAD.items() if k != "no-mask"}
+    frame = _frame(bad)
+    out = ray.data.from_pandas(_blocks(frame, 6)).map_batches(
+        BulkTask, fn_constructor_kwargs={"model_dir": str(fp32_dir), "task": "hidden-mean"}, batch_size=5,
+        batch_format="pandas", num_cpus=1, compute=ray.data.ActorPoolStrategy(size=2),
+        runtime_env={"env_vars": {"PYTHONPATH": site}}).to_pandas()
+    toy = HiddenMean(model)
+    good = _check_rows(out, frame, bad, lambda t: _api_error(lambda x: toy([x]), t))
+    np.testing.assert_allclose(np.array(good["hidden_mean"].tolist(), np.float64), toy(TEXTS), rtol=0, atol=ATOL)
 
 
 class _PidFillMask(FillMaskBatch):
