@@ -23,7 +23,7 @@ import numpy as np
 from xlm_onnx import format as fmt
 from xlm_onnx.batching import pad
 from xlm_onnx.session import create_session
-from xlm_onnx.tokenizer import XLMTokenizer
+from xlm_onnx.tokenization import XLMTokenizer
 
 N_SPECIAL = 14
 COUNTS = ("lines", "n_masks")

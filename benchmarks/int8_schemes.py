@@ -84,7 +84,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     from xlm_onnx.cpu import cpu_info
-    from xlm_onnx_export.testing import XLM_100, make_checkpoint
+    from xlm_onnx_export.fixtures.checkpoints import XLM_100, make_checkpoint
 
     checkpoint = args.cache / "ckpt"
     if not (checkpoint / "config.json").is_file():

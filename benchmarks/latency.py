@@ -9,7 +9,7 @@ Same as ``xlm-onnx bench``; see ``python benchmarks/latency.py --help``. Example
 
 import sys
 
-from xlm_onnx_export.bench import main
+from latency_harness import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -35,7 +35,7 @@ import _load_client as lc  # noqa: E402
 from xlm_onnx import __version__, cpu_info  # noqa: E402
 from xlm_onnx.model import default_model_dir  # noqa: E402
 from xlm_onnx.serve.process import ServerProcess  # noqa: E402
-from xlm_onnx.tokenizer import XLMTokenizer  # noqa: E402
+from xlm_onnx.tokenization import XLMTokenizer  # noqa: E402
 
 WORDS = ("Toute personne a droit à la liberté de pensée , de conscience et de religion ; ce droit implique "
          "la liberté de changer de religion ou de conviction ainsi que la liberté de manifester sa religion "

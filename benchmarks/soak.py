@@ -35,7 +35,7 @@ def model_dir(arg: str | None) -> Path:
         return xlm_onnx.default_model_dir()
     except xlm_onnx.ModelFormatError:
         from xlm_onnx_export import Exporter
-        from xlm_onnx_export.testing import make_checkpoint
+        from xlm_onnx_export.fixtures.checkpoints import make_checkpoint
 
         out = REPO / ".cache" / "soak" / "export"
         if not out.exists():

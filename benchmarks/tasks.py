@@ -40,7 +40,7 @@ def _ids(vocab_size: int, rows: int, length: int, seed: int):
 
 
 def _peak_rss_mb() -> float:
-    # Not xlm_onnx_export.bench.worker.peak_rss_mb: importing that package imports torch, which
+    # Not latency_harness.worker.peak_rss_mb: importing that package imports torch, which
     # would inflate the RSS of the onnx workers this is measuring.
     with open("/proc/self/status") as f:  # VmHWM: this exec's own high-water mark (ru_maxrss is inherited)
         return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
@@ -69,22 +69,20 @@ class OnnxRunner:
         self.vocab_size = self.model.manifest.vocab_size
 
     def embed(self, ids):
-        import numpy as np
+        from xlm_onnx.tasks import Unit
 
-        from xlm_onnx.batching import Batch
-
-        return self.embedder.run_batch(Batch(tuple(range(len(ids))), ids, np.ones_like(ids)), "mean")
+        return self.embedder.run_batch([Unit(row) for row in ids.tolist()],
+                                       self.embedder.batch_key(self.embedder.options("mean")))
 
     def pll(self, ids):
         from xlm_onnx.batching import plan
-        from xlm_onnx.score import DEFAULT_MAX_ROWS
+        from xlm_onnx.tasks import Unit
+        from xlm_onnx.tasks.score import DEFAULT_MAX_ROWS, LabelRun
 
-        rows = [row.tolist() for row in ids]
-        copies = [(r, range(p, p + 1)) for r, row in enumerate(rows) for p in range(1, len(row) - 1)]
+        units = [Unit(row, range(p, p + 1)) for row in (r.tolist() for r in ids) for p in range(1, len(row) - 1)]
         total = 0.0
-        for group in plan([len(rows[r]) for r, _ in copies], DEFAULT_MAX_ROWS, None):
-            total += float(self.scorer.run_batch([rows[copies[c][0]] for c in group],
-                                                 [copies[c][1] for c in group]).sum())
+        for group in plan([len(u.ids) for u in units], DEFAULT_MAX_ROWS, None):
+            total += float(self.scorer.run_batch([units[c] for c in group], LabelRun(-1)).sum())
         return total
 
 

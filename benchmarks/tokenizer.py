@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from xlm_onnx_export.bench.report import cpu_header, cpu_model
+from latency_harness.report import cpu_header, cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("XLM_ONNX_SHARED", REPO.parent / "shared"))
@@ -59,7 +59,7 @@ def ensure_vocab(data: Path, lines: list[str]) -> Path:
         h.update((REPO / mod).read_bytes())
     out = REPO / ".cache" / f"bench-vocab-udhr-{h.hexdigest()[:16]}"
     if not (out / "merges.txt").is_file():
-        from xlm_onnx_export.vocab import write_xlm_vocab
+        from xlm_onnx_export.fixtures.bpe_vocab import write_xlm_vocab
 
         write_xlm_vocab(lines, out, NUM_MERGES, min_frequency=1)
     return out

@@ -1,7 +1,7 @@
 """xlm-onnx exporter (installed as ``xlm_onnx_export``; needs the ``[export]`` extra).
 
 Pipeline, CTranslate2-style: check -> load -> trace -> optimise -> convert -> head -> validate
--> publish. Attributes load lazily (PEP 562): ``xlm_onnx_export.vocab`` (fixture vocabularies) need not
+-> publish. Attributes load lazily (PEP 562): ``xlm_onnx_export.fixtures`` (test checkpoints and vocabularies) need not
 pay for importing torch.
 """
 

@@ -17,7 +17,7 @@ import xlm_onnx
 from xlm_onnx import format as fmt
 from xlm_onnx.check import make_golden, run_golden
 from xlm_onnx.session import create_session
-from xlm_onnx.tokenizer import XLMTokenizer
+from xlm_onnx.tokenization import XLMTokenizer
 
 from . import validate
 from .checkpoint import inspect_checkpoint, load_model

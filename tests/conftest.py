@@ -15,7 +15,7 @@ UDHR = SHARED / "data" / "udhr_xlm_dev.jsonl"
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """2 layers x 64, 4 heads, no language embeddings (like XLM-100), BPE from SAMPLE_TEXTS."""
-    from xlm_onnx_export.testing import TINY, make_checkpoint
+    from xlm_onnx_export.fixtures.checkpoints import TINY, make_checkpoint
 
     return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", TINY, seed=0)
 
@@ -23,7 +23,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_lang_checkpoint(tmp_path_factory) -> Path:
     """3 layers x 64 with language embeddings (en, fr, de)."""
-    from xlm_onnx_export.testing import Arch, make_checkpoint
+    from xlm_onnx_export.fixtures.checkpoints import Arch, make_checkpoint
 
     return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny-lang", Arch(n_layers=3), use_lang_emb=True, seed=1)
 

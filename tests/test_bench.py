@@ -17,7 +17,7 @@ def bench_run(tmp_path_factory, tiny_checkpoint, fp32_dir):
     tiny`` would build: same architecture and seed), so this test only pays for the workers."""
     import shutil
 
-    from xlm_onnx_export.bench import main
+    from benchmarks.latency_harness import main
 
     out = tmp_path_factory.mktemp("bench")
     root = out / "cache" / "tiny"
@@ -81,7 +81,7 @@ def test_markdown(bench_run, capsys):
 
 def test_inputs_hit_exact_lengths(tiny_checkpoint):
     from xlm_onnx import XLMTokenizer
-    from xlm_onnx_export.bench.inputs import build, parse_scenarios
+    from benchmarks.latency_harness.inputs import build, parse_scenarios
 
     tok = XLMTokenizer.from_pretrained(tiny_checkpoint)
     for sc in build(tok, parse_scenarios("1x16,3x40")):
@@ -94,7 +94,7 @@ def test_inputs_hit_exact_lengths(tiny_checkpoint):
 
 
 def test_cache_reuses_and_reports_missing(tmp_path, monkeypatch):
-    from xlm_onnx_export.bench import cache as cache_mod
+    from benchmarks.latency_harness import cache as cache_mod
 
     root = tmp_path / "tiny"
     (root / "checkpoint").mkdir(parents=True)
@@ -116,7 +116,7 @@ def test_cache_reuses_and_reports_missing(tmp_path, monkeypatch):
 def test_gpu_systems_skip_cleanly_without_a_gpu_provider():
     import onnxruntime as ort
 
-    from xlm_onnx_export.bench.run import precheck
+    from benchmarks.latency_harness.run import precheck
 
     assert "--provider cuda" in precheck("hf-cuda-fp16", "cpu")
     assert precheck("onnx-fp32", "cpu") is None and precheck("hf-fp32", "cuda") is None

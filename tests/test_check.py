@@ -71,7 +71,7 @@ def test_wrong_answers_fail_the_gate(int8_dir):
 
 
 def test_a_different_tokenizer_fails(int8_dir):
-    from xlm_onnx.tokenizer import XLMTokenizer
+    from xlm_onnx.tokenization import XLMTokenizer
 
     golden = Golden.read(int8_dir)
     tampered = dataclasses.replace(golden, token_ids=[ids[:-2] + ids[-1:] for ids in golden.token_ids])

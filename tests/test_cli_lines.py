@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
+from waiting import read_line
 from xlm_onnx import FillMask, InputError, __version__
-from xlm_onnx._cli_output import format_scores
+from xlm_onnx.cli.line_writer import format_scores
 
 GOOD = ["Alle Menschen sind <special1> und gleich.", "Tous les êtres <mask> naissent libres.",
         "All human beings are born <special1> and equal.", "<special1> les <special1> humains"]
@@ -245,7 +246,7 @@ def test_reader_leaving_early_is_quiet(fp32_dir, tmp_path):
     path.write_text("".join(GOOD[n % 4] + "\n" for n in range(400)), encoding="utf-8")
     proc = subprocess.Popen([sys.executable, "-m", "xlm_onnx", "fill-mask", "--model", str(fp32_dir), "--json",
                              "--input", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert json.loads(proc.stdout.readline())["line"] == 1
+    assert json.loads(read_line(proc.stdout, "the first record"))["line"] == 1
     proc.stdout.close()
     assert proc.wait(timeout=120) == 0
     assert proc.stderr.read() == b""

@@ -105,7 +105,7 @@ class _Block:
         return None
 sys.meta_path.insert(0, _Block())
 sys.argv = ["xlm-onnx", "fill-mask", "--json", %r]
-runpy.run_module("xlm_onnx.cli", run_name="__main__")
+runpy.run_module("xlm_onnx", run_name="__main__")
 """
 
 
@@ -124,7 +124,7 @@ def test_cli_without_model_argument_and_without_torch():
 
 def _tiny_recipe(out, **overrides):
     from recipes.demo_model.train import TrainConfig, train
-    from xlm_onnx_export.vocab import SAMPLE_TEXTS
+    from xlm_onnx_export.fixtures.bpe_vocab import SAMPLE_TEXTS
 
     cfg = TrainConfig(**{**dict(num_merges=300, n_layers=2, dim=32, n_heads=4, max_positions=64, seq_len=32,
                                 batch_size=4, lr=1e-2, warmup_steps=2, max_steps=20, minutes=5.0, log_every=1,

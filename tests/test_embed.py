@@ -11,7 +11,7 @@ import torch
 from conftest import UDHR
 from parity import FP32_HIDDEN_TOL
 from xlm_onnx import Embedder, InputError, Model, ModelFormatError
-from xlm_onnx_export.vocab import SAMPLE_TEXTS
+from xlm_onnx_export.fixtures.bpe_vocab import SAMPLE_TEXTS
 
 #: Cosine to torch fp32, per precision: the exporter's gates (xlm_onnx.check.GATES). Measured on
 #: these texts (tiny checkpoint): min 0.9999999 fp32, 0.9999995 fp16, 0.99984 int8.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -63,7 +64,7 @@ def test_request_errors(fm, fp32_dir, name, kwargs, exc, fragment, cli):
     with pytest.raises(exc, match=fragment.replace("[", "\\[").replace("|", "\\|")) as info:
         fm(inputs, **kwargs)
     if cli is not None:
-        proc = subprocess.run([sys.executable, "-m", "xlm_onnx.cli", "fill-mask", "--model", str(fp32_dir), *cli],
+        proc = subprocess.run([sys.executable, "-m", "xlm_onnx", "fill-mask", "--model", str(fp32_dir), *cli],
                               capture_output=True, text=True)
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr == f"xlm-onnx: error: {_cli_message(str(info.value), name)}\n"
@@ -82,7 +83,7 @@ def test_truncation_keeping_the_mask_matches_hf(fm, hf_pipeline, text):
 def test_lang_unknown_on_lang_model(lang_dir):
     with pytest.raises(InputError, match="unknown lang 'xx'"):
         FillMask.from_pretrained(lang_dir)(MASKED, lang="xx")
-    proc = subprocess.run([sys.executable, "-m", "xlm_onnx.cli", "fill-mask", "--model", str(lang_dir), "--lang", "xx",
+    proc = subprocess.run([sys.executable, "-m", "xlm_onnx", "fill-mask", "--model", str(lang_dir), "--lang", "xx",
                            MASKED], capture_output=True, text=True)
     # The README promises the known languages in the message.
     assert proc.returncode == 2 and proc.stderr == "xlm-onnx: error: unknown lang 'xx'; this model knows de, en, fr\n"
@@ -106,7 +107,7 @@ def test_strange_but_valid_inputs_answer_like_hf(fm, fp32_dir, hf_pipeline, name
     assert_same(result, hf_pipeline(text, top_k=2), where=name)
     if "\ud800" in text or "\x00" in text:
         return  # not passable through argv
-    proc = subprocess.run([sys.executable, "-m", "xlm_onnx.cli", "fill-mask", "--model", str(fp32_dir), "--json",
+    proc = subprocess.run([sys.executable, "-m", "xlm_onnx", "fill-mask", "--model", str(fp32_dir), "--json",
                            "--top-k", "2", text], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["result"] == json.loads(json.dumps(result))
@@ -143,7 +144,8 @@ def test_large_batch_is_chunked(fp32_dir):
     fm = FillMask.from_pretrained(fp32_dir, batch_size=4)
     calls = []
     run = fm.session.run
-    fm.session = type("Spy", (), {"run": lambda self, names, feed: calls.append(feed["input_ids"].shape) or run(names, feed)})()
+    spy = type("Spy", (), {"run": lambda self, names, feed: calls.append(feed["input_ids"].shape) or run(names, feed)})()
+    fm.model = dataclasses.replace(fm.model, session=spy)
     out = fm([MASKED] * 37)
     assert len(out) == 37 and len(calls) == 10 and max(shape[0] for shape in calls) == 4
 
@@ -196,7 +198,7 @@ def test_broken_model_dirs(fp32_dir, tmp_path, name, edit, fragment):
     bad = _broken(fp32_dir, tmp_path, edit)
     with pytest.raises(ModelFormatError, match=fragment.replace(".", "\\.")) as info:
         FillMask.from_pretrained(bad)
-    proc = subprocess.run([sys.executable, "-m", "xlm_onnx.cli", "fill-mask", "--model", str(bad), MASKED],
+    proc = subprocess.run([sys.executable, "-m", "xlm_onnx", "fill-mask", "--model", str(bad), MASKED],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr == f"xlm-onnx: error: {' '.join(str(info.value).split())}\n"
 
@@ -209,7 +211,7 @@ def test_cli_export_errors_one_line(tiny_checkpoint, tmp_path):
              (["export", str(tiny_checkpoint), str(tmp_path / "o"), "--tied-embedding", "fp16"],
               "--per-tensor, --tied-embedding and --weight-bits apply to --precision int8 only")]
     for args, message in cases:
-        proc = subprocess.run([sys.executable, "-m", "xlm_onnx.cli", *args], capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, "-m", "xlm_onnx", *args], capture_output=True, text=True)
         assert proc.returncode == 2 and proc.stderr == f"xlm-onnx: error: {message}\n"
     assert not (tmp_path / "o").exists() and list(out.iterdir()) == []
 

@@ -19,7 +19,7 @@ from test_precision import TINY_THRESHOLDS
 from xlm_onnx import FillMask, check_model
 from xlm_onnx import format as fmt
 from xlm_onnx_export import CheckpointError, ExportError, Exporter
-from xlm_onnx_export.vocab import SAMPLE_TEXTS
+from xlm_onnx_export.fixtures.bpe_vocab import SAMPLE_TEXTS
 
 PROBES = probe_inputs(SAMPLE_TEXTS[:12], per_text=2)
 #: fp16 graph, padded batch vs one at a time: measured max |delta score| 9.2e-7.

@@ -8,7 +8,7 @@ import torch
 
 from parity import FP32_SCORE_TOL, assert_ranked, assert_same, max_score_delta, near_ties, probe_inputs
 from xlm_onnx import FillMask
-from xlm_onnx_export.vocab import SAMPLE_TEXTS
+from xlm_onnx_export.fixtures.bpe_vocab import SAMPLE_TEXTS
 
 
 #: Same texts in a padded batch vs one at a time (both ORT fp32): measured max |delta| 0 here

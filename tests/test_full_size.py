@@ -59,7 +59,7 @@ def _peak(checkpoint) -> None:
 
 @pytest.fixture(scope="module")
 def full_checkpoint(tmp_path_factory):
-    from xlm_onnx_export.testing import XLM_100, make_checkpoint
+    from xlm_onnx_export.fixtures.checkpoints import XLM_100, make_checkpoint
 
     checkpoint = make_checkpoint(tmp_path_factory.mktemp("full") / "ckpt", XLM_100, peaked=False)
     _peak(checkpoint)

@@ -10,7 +10,7 @@ import pytest
 
 from parity import assert_same, probe_inputs
 from xlm_onnx import FillMask
-from xlm_onnx_export.vocab import SAMPLE_TEXTS
+from xlm_onnx_export.fixtures.bpe_vocab import SAMPLE_TEXTS
 
 AVAILABLE = ort.get_available_providers()
 needs_cuda = pytest.mark.skipif("CUDAExecutionProvider" not in AVAILABLE,

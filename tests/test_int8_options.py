@@ -16,7 +16,7 @@ from test_precision import TINY_THRESHOLDS
 from xlm_onnx import FillMask
 from xlm_onnx import format as fmt
 from xlm_onnx_export.precision import ROW_SCALE
-from xlm_onnx_export.vocab import SAMPLE_TEXTS
+from xlm_onnx_export.fixtures.bpe_vocab import SAMPLE_TEXTS
 
 DIM = 64  # hidden size of the tiny checkpoint
 
@@ -134,7 +134,7 @@ def test_manifest_without_quantization_field_still_reads(int8_dir, tmp_path):
 
 def test_benchmark_counts_the_widened_table(table_dirs, int8_dir):
     """The latency report's bandwidth floor reads the fp16 table at fp32 width (ORT widens it once)."""
-    from xlm_onnx_export.bench.systems import onnx_weight_bytes
+    from benchmarks.latency_harness.systems import onnx_weight_bytes
 
     vocab = fmt.read_manifest(int8_dir).vocab_size
     fp16, fp32, q8 = (onnx_weight_bytes(d / fmt.MODEL_FILE) for d in (table_dirs["fp16"], table_dirs["fp32"], int8_dir))

@@ -168,7 +168,7 @@ def test_legacy_manifest_counts_as_full_range(int8_dir, tmp_path):
 def test_sharp_checkpoints_export_in_int8(tmp_path, seed):
     """Wide-init (peaked) checkpoints other than the fixture pass the default int8 gates."""
     from xlm_onnx_export import Exporter
-    from xlm_onnx_export.testing import TINY, make_checkpoint
+    from xlm_onnx_export.fixtures.checkpoints import TINY, make_checkpoint
 
     checkpoint = make_checkpoint(tmp_path / "ckpt", TINY, seed=seed, peaked=0.5)
     result = Exporter(checkpoint, tmp_path / "int8", precision="int8", progress=False).run()

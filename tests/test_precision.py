@@ -8,7 +8,7 @@ import pytest
 from parity import agreement_with_hf, probe_inputs
 from xlm_onnx import FillMask
 from xlm_onnx import format as fmt
-from xlm_onnx_export.vocab import SAMPLE_TEXTS
+from xlm_onnx_export.fixtures.bpe_vocab import SAMPLE_TEXTS
 
 # Thresholds for *tiny random* weights against the HF pipeline on SAMPLE_TEXTS probes (trained
 # weights do far better; the embedded demo model is where real int8/fp16 agreement is judged).

@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +33,10 @@ except ImportError as exc:  # pragma: no cover - the [ray] extra is in [test]
         raise RuntimeError(f"the [ray] extra is missing in CI ({exc.name}); .ci/run installs .[test]") from None
     pytest.skip(f"needs the [ray] extra ({exc.name})", allow_module_level=True)
 
+from waiting import wait_until
 from xlm_onnx import Embedder, FillMask, Model, Scorer
-from xlm_onnx.ray import EmbedBatch, FillMaskBatch, ScoreBatch, row_message
-from xlm_onnx_export.vocab import SAMPLE_TEXTS
+from xlm_onnx.ray import BulkTask, EmbedBatch, FillMaskBatch, ScoreBatch, row_message
+from xlm_onnx_export.fixtures.bpe_vocab import SAMPLE_TEXTS
 
 CLI = [sys.executable, "-m", "xlm_onnx"]
 TOO_LONG = " ".join(["word"] * 600) + " <mask>"  # > 512 positions
@@ -154,17 +156,42 @@ def test_arrow_batches_keep_types_and_a_wrong_option_fails_at_once(fp32_dir):
         FillMaskBatch(fp32_dir, top_k=0)
 
 
+def test_a_registered_task_runs_on_ray(cluster, fp32_dir, model, tmp_path):
+    """A fourth task (tests/toy_tasks.py), registered by an entry point the workers see, through the
+    generic callable: no line of xlm_onnx.ray names it."""
+    from toy_tasks import HiddenMean, pythonpath, write_distribution
+
+    site = pythonpath(write_distribution(tmp_path / "site", HiddenMean))
+    bad = {k: v for k, v in BAD.items() if k != "no-mask"}
+    frame = _frame(bad)
+    out = ray.data.from_pandas(_blocks(frame, 6)).map_batches(
+        BulkTask, fn_constructor_kwargs={"model_dir": str(fp32_dir), "task": "hidden-mean"}, batch_size=5,
+        batch_format="pandas", num_cpus=1, compute=ray.data.ActorPoolStrategy(size=2),
+        runtime_env={"env_vars": {"PYTHONPATH": site}}).to_pandas()
+    toy = HiddenMean(model)
+    good = _check_rows(out, frame, bad, lambda t: _api_error(lambda x: toy([x]), t))
+    np.testing.assert_allclose(np.array(good["hidden_mean"].tolist(), np.float64), toy(TEXTS), rtol=0, atol=ATOL)
+
+
 class _PidFillMask(FillMaskBatch):
-    """Records each actor's pid, so the test can kill one mid-job."""
+    """Records each actor's pid; after its first batch an actor waits for the test's go (a file),
+    so work is in flight, whatever the machine's speed, when the test kills one."""
 
     def __init__(self, pid_dir: str, **kwargs) -> None:
         super().__init__(**kwargs)
-        Path(pid_dir, str(os.getpid())).touch()
+        self.pid_dir, self.calls = Path(pid_dir), 0
+        (self.pid_dir / str(os.getpid())).touch()
 
     def __call__(self, batch):
         import time
 
-        time.sleep(0.05)  # keep work in flight long enough for the kill to land mid-job
+        self.calls += 1
+        go, deadline = self.pid_dir.parent / "go", time.monotonic() + 300
+        if self.calls > 1 and not go.exists():
+            (self.pid_dir.parent / f"waiting-{os.getpid()}").touch()  # a batch in hand, work left to do
+        while self.calls > 1 and not go.exists():
+            assert time.monotonic() < deadline, "the test never said go"
+            time.sleep(0.01)
         return super().__call__(batch)
 
 
@@ -172,18 +199,19 @@ def test_killed_actor_is_restarted_and_no_row_is_lost_or_duplicated(cluster, fp3
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test file
     frame = pd.DataFrame({"id": range(400), "text": (TEXTS * 10)[:400]})
     reference = FillMaskBatch(fp32_dir, top_k=2)(pa.Table.from_pandas(frame)).to_pandas()
+    pids = tmp_path / "pids"
+    pids.mkdir()
     ds = ray.data.from_pandas(_blocks(frame, 40)).map_batches(
-        _PidFillMask, fn_constructor_kwargs={"pid_dir": str(tmp_path), "model_dir": str(fp32_dir), "top_k": 2},
+        _PidFillMask, fn_constructor_kwargs={"pid_dir": str(pids), "model_dir": str(fp32_dir), "top_k": 2},
         batch_size=5, batch_format="pandas", num_cpus=1, compute=ray.data.ActorPoolStrategy(size=2))
-    seen, killed = [], None
-    for batch in ds.iter_batches(batch_size=None, batch_format="pandas"):
-        seen.append(batch)
-        if killed is None:
-            killed = int(sorted(tmp_path.iterdir())[0].name)
-            os.kill(killed, signal.SIGKILL)  # as the OOM killer would
-    out = pd.concat(seen).sort_values("id")
+    with ThreadPoolExecutor(1) as pool:
+        seen = pool.submit(lambda: list(ds.iter_batches(batch_size=None, batch_format="pandas")))
+        wait_until(lambda: any(tmp_path.glob("waiting-*")), "an actor holds a batch mid-job")
+        os.kill(int(next(tmp_path.glob("waiting-*")).name.split("-")[1]), signal.SIGKILL)  # as the OOM killer would
+        (tmp_path / "go").touch()
+        out = pd.concat(seen.result()).sort_values("id")
     assert out["id"].tolist() == list(range(400)), "a row was lost or answered twice"
-    assert len({p.name for p in tmp_path.iterdir()}) >= 3, "no actor was started after the kill"
+    assert len(list(pids.iterdir())) >= 3, "no actor was started after the kill"
     for got, want in zip(out["result"], reference["result"]):
         assert [p["token"] for p in got[0]] == [p["token"] for p in want[0]]
 
@@ -220,7 +248,7 @@ def test_cli_bulk_writes_bounded_files_resumes_and_fails_fast(cluster, fp32_dir,
     errors = table["error"].tolist()
     assert errors[3] == "text has no mask token (write <special1>, <mask> or [MASK])"
     assert errors[5].startswith("line 6 is not valid JSON")
-    assert errors[8] == "text must be a str, not int"
+    assert errors[8] == "line 9: \"text\" is int, not a string"
     fm = FillMask.from_model(model)
     for i in (0, 1, 7, len(TEXTS) - 1):
         assert [p["token"] for p in table["result"][i][0]] == [p["token"] for p in fm(TEXTS[i], top_k=2)]

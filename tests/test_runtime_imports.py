@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from xlm_onnx._moses import VERIFIED_SACREMOSES_VERSIONS, sacremoses_version
+from xlm_onnx.tokenization.moses import VERIFIED_SACREMOSES_VERSIONS, sacremoses_version
 
 BLOCKED = ("torch", "transformers", "optimum", "xlm_onnx_export")
 
@@ -41,7 +41,7 @@ CHILD = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def tokenizer_dir(tmp_path_factory):
-    from xlm_onnx_export.vocab import SAMPLE_TEXTS, write_xlm_vocab
+    from xlm_onnx_export.fixtures.bpe_vocab import SAMPLE_TEXTS, write_xlm_vocab
 
     return write_xlm_vocab(SAMPLE_TEXTS, tmp_path_factory.mktemp("tok"), num_merges=200)
 

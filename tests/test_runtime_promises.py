@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from waiting import read_line
 from xlm_onnx import FillMask, Model, ModelFormatError
 from xlm_onnx import format as fmt
 from xlm_onnx.cli import main
@@ -114,7 +115,7 @@ def test_ctrl_c_exits_130_quietly(fp32_dir):
     try:
         proc.stdin.write("".join(MASKED + "\n" for _ in range(8)))  # one chunk: answered while stdin stays open
         proc.stdin.flush()
-        assert json.loads(proc.stdout.readline())["line"] == 1  # running, now waiting for more lines
+        assert json.loads(read_line(proc.stdout, "the first record"))["line"] == 1  # running, waiting for more
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 130
         assert proc.stderr.read() == "xlm-onnx: interrupted\n"

@@ -9,8 +9,8 @@ import torch
 from parity import FP32_LOG_PROB_TOL
 from test_embed import TEXTS
 from xlm_onnx import InputError, Scorer
-from xlm_onnx.score import PLLScore, mask_sets, word_ends
-from xlm_onnx_export.vocab import SAMPLE_TEXTS
+from xlm_onnx.tasks.score import PLLScore, mask_sets, word_ends
+from xlm_onnx_export.fixtures.bpe_vocab import SAMPLE_TEXTS
 
 #: Largest |log p - torch log p| per token, per precision. Measured (tiny checkpoint): 1.1e-5
 #: fp32 (tolerance: tests/parity.py), 0.016 fp16, 0.51 int8.

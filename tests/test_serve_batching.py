@@ -11,17 +11,19 @@ batches agree to float rounding.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 from serve_util import metric, require_serve_extra
+from toy_tasks import HeldHiddenMean, pythonpath, write_distribution
+from waiting import wait_until
 
 require_serve_extra()
 
@@ -30,7 +32,7 @@ import httpx  # noqa: E402
 from xlm_onnx import Embedder, FillMask, Model, Scorer  # noqa: E402
 from xlm_onnx import format as fmt  # noqa: E402
 from xlm_onnx.serve.process import ServerProcess  # noqa: E402
-from xlm_onnx_export.vocab import SAMPLE_TEXTS  # noqa: E402
+from xlm_onnx_export.fixtures.bpe_vocab import SAMPLE_TEXTS  # noqa: E402
 
 #: fp32 rows in shared batches (other rows, wider padding) vs the API alone. Measured: 0 on all
 #: three (bit-equal) on AVX-512 VNNI; the bounds leave room for float rounding of other GEMM
@@ -38,18 +40,8 @@ from xlm_onnx_export.vocab import SAMPLE_TEXTS  # noqa: E402
 ATOL = {"fill": 1e-6, "embed": 1e-5, "score": 1e-4}
 
 
-def _wait_metric(client: httpx.Client, name: str, value: float, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while metric(client.get("/metrics").text, name) != value:
-        assert time.monotonic() < deadline, f"{name} never reached {value}"
-        time.sleep(0.02)
-
-
-def _wait_status(url: str, status: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while httpx.get(url, timeout=5).status_code != status:
-        assert time.monotonic() < deadline, f"{url} never answered {status}"
-        time.sleep(0.02)
+def _wait_metric(client: httpx.Client, name: str, value: float) -> None:
+    wait_until(lambda: metric(client.get("/metrics").text, name) == value, f"{name} == {value}")
 
 
 def _masked(text: str) -> str:
@@ -102,38 +94,67 @@ def test_concurrent_clients_get_their_own_answers(fp32_dir, fp32_api):
 
 
 @pytest.fixture()
-def slow_batches():
-    """The demo model, batches that wait 1.5 s for company: requests sit in the queue meanwhile."""
-    with ServerProcess(None, ["--max-wait-ms", "1500", "--max-queue", "3"]) as server, \
-            httpx.Client(base_url=server.url, timeout=60) as client:
-        yield server, client
+def held(tmp_path):
+    """Starts the demo model's server (``held(options)``) with a registered task (tests/toy_tasks.py)
+    whose runs wait while a file exists: a request of it keeps the inference thread busy, so later
+    requests stay queued for exactly as long as the test holds it. Returns (server, client, hold):
+    ``hold()`` sends the held request and returns its future once it runs; :func:`_release` ends it."""
+    flag = tmp_path / "hold"
+    site = pythonpath(write_distribution(tmp_path / "site", HeldHiddenMean))
+    with contextlib.ExitStack() as stack:
+        def start(options=()):
+            server = stack.enter_context(ServerProcess(None, options, env={"PYTHONPATH": site,
+                                                                            "XLM_TOY_HOLD": str(flag)}))
+            client = stack.enter_context(httpx.Client(base_url=server.url, timeout=120))
+            pool = stack.enter_context(ThreadPoolExecutor(1))
+
+            def hold():
+                flag.touch()
+                runs = metric(client.get("/metrics").text, "xlm_onnx_batch_requests_count")
+                future = pool.submit(client.post, "/tasks/held-hidden-mean", json={"inputs": "x"})
+                _wait_metric(client, "xlm_onnx_batch_requests_count", runs + 1)  # it runs, and waits
+                return future
+            return server, client, hold
+        stack.callback(flag.unlink, missing_ok=True)  # last in, first out: before the server stops
+        yield start
 
 
-def test_full_queue_answers_429_at_once(slow_batches):
-    server, client = slow_batches
+def _release(tmp_path, held_request) -> None:
+    (tmp_path / "hold").unlink()
+    assert held_request.result().status_code == 200
+
+
+def test_full_queue_answers_429_at_once(held, tmp_path):
+    """The queue holds 3 requests (one running, two waiting): a fourth is refused while all three
+    are still unanswered, not after them."""
+    server, client, hold = held(["--max-queue", "3"])
     body = {"inputs": "Bonjour <mask>."}
-    with ThreadPoolExecutor(3) as pool:
-        waiting = [pool.submit(client.post, "/fill-mask", json=body) for _ in range(3)]
+    running = hold()
+    with ThreadPoolExecutor(2) as pool:
+        waiting = [pool.submit(client.post, "/fill-mask", json=body) for _ in range(2)]
         _wait_metric(client, "xlm_onnx_queue_size", 3)
-        started = time.perf_counter()
         refused = client.post("/fill-mask", json=body)
-        seconds = time.perf_counter() - started
+        assert not running.done() and not any(f.done() for f in waiting)
+        _release(tmp_path, running)
         answers = [f.result() for f in waiting]
     assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
     assert refused.json()["error_type"] == "Overloaded"
-    assert seconds < 1.0, "the 429 waited for the batch"  # the batch waits 1.5 s; the refusal must not
-    expected = FillMask.from_pretrained()("Bonjour <mask>.")  # identical rows: same int8 scale as alone
+    expected = FillMask.from_pretrained()("Bonjour <mask>.", top_k=5)
     assert all(a.status_code == 200 and a.json() == expected for a in answers)
 
 
-def test_disconnected_client_is_dropped_unrun(slow_batches):
-    server, client = slow_batches
+def test_disconnected_client_is_dropped_unrun(held, tmp_path):
+    server, client, hold = held()
+    running = hold()
     body = json.dumps({"inputs": ["Bonjour <mask>."] * 3}).encode()
     with socket.create_connection(("127.0.0.1", server.port)) as raw:
         raw.sendall(b"POST /fill-mask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-        _wait_metric(client, "xlm_onnx_queue_size", 1)
-    _wait_metric(client, "xlm_onnx_dropped_requests_total", 1)
+        _wait_metric(client, "xlm_onnx_queue_size", 2)
+    _wait_metric(client, "xlm_onnx_queue_size", 1)  # the server saw the client leave (its job: still queued)
+    _release(tmp_path, running)
+    _wait_metric(client, "xlm_onnx_dropped_requests_total", 1)  # dropped when the next batch was planned
+    _wait_metric(client, "xlm_onnx_queue_size", 0)
     rows_before = metric(client.get("/metrics").text, "xlm_onnx_batch_rows_sum")
     assert client.post("/fill-mask", json={"inputs": "Salut <mask>."}).status_code == 200
     after = client.get("/metrics").text
@@ -141,22 +162,21 @@ def test_disconnected_client_is_dropped_unrun(slow_batches):
     assert metric(after, "xlm_onnx_queue_size") == 0
 
 
-def test_sigterm_drains_every_accepted_request():
+def test_sigterm_drains_every_accepted_request(held, tmp_path):
+    server, client, hold = held()
     body = {"inputs": "Toute personne a droit à la <mask>."}
     expected = FillMask.from_pretrained()(body["inputs"])
-    server = ServerProcess(None, ["--max-wait-ms", "1000"])
-    server.start()
-    try:
-        with httpx.Client(base_url=server.url, timeout=60) as client, ThreadPoolExecutor(6) as pool:
-            accepted = [pool.submit(client.post, "/fill-mask", json=body) for _ in range(6)]
-            _wait_metric(client, "xlm_onnx_queue_size", 6)
-            server.terminate()
-            _wait_status(server.url + "/ready", 503)  # a load balancer stops routing here at once
-            late = httpx.post(server.url + "/fill-mask", json=body, timeout=5)  # no longer admitting
-            answers = [f.result() for f in accepted]
-        status, stderr = server.stop()
-    finally:
-        server.stop()
+    running = hold()
+    with ThreadPoolExecutor(6) as pool:
+        accepted = [pool.submit(client.post, "/fill-mask", json=body) for _ in range(6)]
+        _wait_metric(client, "xlm_onnx_queue_size", 7)
+        server.terminate()
+        # A load balancer stops routing here at once; new requests are refused, queued ones answered.
+        wait_until(lambda: httpx.get(server.url + "/ready", timeout=60).status_code == 503, "/ready 503")
+        late = httpx.post(server.url + "/fill-mask", json=body, timeout=60)
+        _release(tmp_path, running)
+        answers = [f.result() for f in accepted]
+    status, stderr = server.stop()
     assert late.status_code == 503 and late.headers["retry-after"] == "1"
     assert [a.status_code for a in answers] == [200] * 6 and all(a.json() == expected for a in answers)
     assert status == 0 and "every accepted request answered" in stderr and "Traceback" not in stderr
@@ -185,7 +205,7 @@ def test_batches_group_options_keep_order_and_respect_the_budget():
     import asyncio
 
     from xlm_onnx.serve.batcher import Batcher, BatchSettings
-    from xlm_onnx.serve.tasks import Tasks
+    from xlm_onnx.serve.jobs import Tasks
 
     tasks = Tasks(Model.load(None))
     text = "Toute personne a droit à la <mask>."
@@ -197,7 +217,7 @@ def test_batches_group_options_keep_order_and_respect_the_budget():
         batcher = Batcher(tasks, settings)
         seen = []
         run = tasks.run
-        tasks.run = lambda jobs, *a: seen.append([j.prepared.top_k for j in jobs]) or run(jobs, *a)
+        tasks.run = lambda jobs, *a: seen.append([j.prepared.key.top_k for j in jobs]) or run(jobs, *a)
         pending = [batcher.submit(tasks.prepare("fill-mask", {"inputs": text, "top_k": k})) for k in order]
         batcher.start()
         answers = await asyncio.gather(*(p.future for p in pending))

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from xlm_onnx.errors import TokenizerFileError
-from xlm_onnx.tokenizer import XLMTokenizer, pretokenize
+from xlm_onnx.tokenization import XLMTokenizer, pretokenize
 
 transformers = pytest.importorskip("transformers")
 Ref = transformers.XLMTokenizer
 
-from xlm_onnx_export.vocab import SAMPLE_TEXTS, SPECIAL_TOKENS, tokenizer_config, write_xlm_vocab  # noqa: E402
+from xlm_onnx_export.fixtures.bpe_vocab import SAMPLE_TEXTS, SPECIAL_TOKENS, tokenizer_config, write_xlm_vocab  # noqa: E402
 
 TRICKY = [
     "", " ", "\n\t ", "foo<special1>bar", " <special1> ", "<special1>", "<s>", "</s>", "a</s>b<s>c", "<special10>",
@@ -320,7 +320,7 @@ def test_long_words_bpe_identical(pair):
     including runs of one repeated pair (merged left to right without overlap)."""
     import random
 
-    from xlm_onnx._bpe import HEAP_FROM
+    from xlm_onnx.tokenization.bpe import HEAP_FROM
 
     ours, ref = pair
     rng = random.Random(0)

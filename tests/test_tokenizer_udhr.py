@@ -77,7 +77,7 @@ def vocab_root() -> Path:
 def pair(vocab_root):
     from transformers import XLMTokenizer as Ref
 
-    from xlm_onnx.tokenizer import XLMTokenizer
+    from xlm_onnx.tokenization import XLMTokenizer
 
     d = vocab_root / "cased"
     return XLMTokenizer.from_pretrained(d), Ref.from_pretrained(d)
@@ -206,7 +206,7 @@ def test_fuzz_identical(pair, fuzz):
 def test_fuzz_identical_lowercase(vocab_root, fuzz):
     from transformers import XLMTokenizer as Ref
 
-    from xlm_onnx.tokenizer import XLMTokenizer
+    from xlm_onnx.tokenization import XLMTokenizer
 
     d = vocab_root / "lower"
     ours, ref = XLMTokenizer.from_pretrained(d), Ref.from_pretrained(d)
@@ -247,7 +247,7 @@ def test_fuzz_other_moses_languages(pair, fuzz, lang):
 
 def test_sacremoses_fallback_identical(vocab_root, fuzz):
     """The fallback used with unverified sacremoses versions gives the same tokens."""
-    from xlm_onnx.tokenizer import XLMTokenizer
+    from xlm_onnx.tokenization import XLMTokenizer
 
     port = XLMTokenizer.from_pretrained(vocab_root / "cased", moses_impl="port")
     slow = XLMTokenizer.from_pretrained(vocab_root / "cased", moses_impl="sacremoses")
@@ -257,7 +257,7 @@ def test_sacremoses_fallback_identical(vocab_root, fuzz):
 
 def test_bpe_identical_on_all_words(pair):
     """BPE alone, on every word of the corpus plus repetitive words (overlapping merges)."""
-    from xlm_onnx.tokenizer import pretokenize
+    from xlm_onnx.tokenization import pretokenize
 
     ours, ref = pair
     words = {w for d in _lines() for w in pretokenize(d["text"]) if w}

@@ -15,10 +15,11 @@ TEXT = "Toute personne a droit à la <special1>."
 TOLERANCE = 5e-5
 
 
-def torch_word_score(model, tokenizer, text: str, word: str) -> float:
-    """exp(Σ_j log p(piece_j | pieces ≥ j masked, pieces < j visible)) with the word in the slot."""
+def torch_word_score(model, tokenizer, text: str, word: str, mask: int = 0) -> float:
+    """exp(Σ_j log p(piece_j | pieces ≥ j masked, pieces < j visible)) with the word in the slot of
+    the text's ``mask``-th mask (the others stay masked)."""
     ids = tokenizer.encode(text)
-    slot = ids.index(tokenizer.mask_token_id)
+    slot = [p for p, t in enumerate(ids) if t == tokenizer.mask_token_id][mask]
     pieces = tokenizer.encode(word, add_special_tokens=False)
     filled = ids[:slot] + pieces + ids[slot + 1:]
     total = 0.0
@@ -72,6 +73,27 @@ def test_several_masks_and_batches(fp32_dir, reference):
     got = fm(texts, targets=["liberté", "Toute"], whole_word_targets=True)
     assert len(got) == 2 and len(got[1]) == 2  # one list per mask of the second text
     assert got[0] == fm(TEXT, targets=["liberté", "Toute"], whole_word_targets=True)
+
+
+@pytest.mark.parametrize("text", ["<special1> personne a droit à la <special1>.",
+                                  "<special1> a droit à la <special1> de <special1>."], ids=["two masks", "three masks"])
+def test_every_mask_of_a_text_matches_torch(fp32_dir, reference, text):
+    """Each mask scored with the word in its own slot (the others masked), after another text's
+    mask in the same request: every slot's scores and sequences against torch."""
+    fm = FillMask.from_pretrained(fp32_dir)
+    model, tokenizer = reference
+    words = ["liberté", "droit", "Menschenrechte", "a"]
+    got = fm([TEXT, text], targets=words, top_k=len(words), whole_word_targets=True)[1]
+    ids = tokenizer.encode(text)
+    slots = [p for p, t in enumerate(ids) if t == tokenizer.mask_token_id]
+    assert len(got) == len(slots) == text.count("<special1>")
+    for mask, (slot, predictions) in enumerate(zip(slots, got)):
+        want = {w: torch_word_score(model, tokenizer, text, w, mask) for w in words}
+        assert [p["token_str"] for p in predictions] == sorted(words, key=lambda w: -want[w]), f"mask {mask}"
+        for p in predictions:
+            pieces = tokenizer.encode(p["token_str"], add_special_tokens=False)
+            assert abs(np.log(p["score"]) - np.log(want[p["token_str"]])) <= TOLERANCE * len(pieces), f"mask {mask}"
+            assert p["sequence"] == tokenizer.decode(ids[:slot] + pieces + ids[slot + 1:]), f"mask {mask}"
 
 
 def test_errors(fp32_dir, v1_dir):

@@ -13,12 +13,12 @@ from ._lazy import lazy_getattr
 __version__ = "0.2.0"
 
 _LAZY = {
-    "XLMTokenizer": "xlm_onnx.tokenizer",
-    "FillMask": "xlm_onnx.fill_mask",
+    "XLMTokenizer": "xlm_onnx.tokenization",
+    "FillMask": "xlm_onnx.tasks.fill_mask",
     "default_model_dir": "xlm_onnx.model",
     "Model": "xlm_onnx.model",
-    "Embedder": "xlm_onnx.embed",
-    "Scorer": "xlm_onnx.score",
+    "Embedder": "xlm_onnx.tasks.embed",
+    "Scorer": "xlm_onnx.tasks.score",
     "check_model": "xlm_onnx.check",
     "cpu_info": "xlm_onnx.cpu",
     "PrecisionWarning": "xlm_onnx.errors",
@@ -37,15 +37,15 @@ __all__ = ["__version__", *_LAZY]
 if TYPE_CHECKING:  # pragma: no cover
     from .check import check_model
     from .cpu import cpu_info
-    from .embed import Embedder
+    from .tasks.embed import Embedder
     from .errors import (InputError, ModelFormatError, ModelNotFoundError, PrecisionWarning, TokenizerFileError,
                          XLMOnnxError)
-    from .fill_mask import FillMask
     from .limits import LimitError, RequestLimits
+    from .tasks.fill_mask import FillMask
     from .lookup import resolve_model
     from .model import Model, default_model_dir
-    from .score import Scorer
-    from .tokenizer import XLMTokenizer
+    from .tasks.score import Scorer
+    from .tokenization import XLMTokenizer
 
 
 __getattr__ = lazy_getattr(__name__, _LAZY, globals())

@@ -1,6 +1,7 @@
 """Length-sorted, right-padded batches under a token budget: the only place input arrays are built.
 
-Every task (fill-mask, embeddings, scoring), the exporter's probes and the benchmarks pad here::
+Every task (through :func:`xlm_onnx.tasks.base.run_all`), the tokenizer's ``encode_batch``, the
+exporter's probes and the benchmarks pad here::
 
     rows (ids with specials, any order)
       ─ sort by length (stable) ─ cut where rows x longest > max_tokens or rows > max_rows
@@ -14,7 +15,7 @@ TEI's queue and sentence-transformers' ``encode`` do.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -82,10 +83,3 @@ def plan(lengths: Sequence[int], max_rows: int | None = None, max_tokens: int | 
         batches.append(current)
     return batches
 
-
-def batches(rows: Sequence[Sequence[int]], pad_id: int, max_rows: int | None = None,
-            max_tokens: int | None = DEFAULT_MAX_TOKENS) -> Iterator[Batch]:
-    """Yields :class:`Batch` es covering every row once (see :func:`plan`); arrays are built lazily."""
-    for group in plan([len(r) for r in rows], max_rows, max_tokens):
-        ids, mask = pad([rows[i] for i in group], pad_id)
-        yield Batch(tuple(group), ids, mask)

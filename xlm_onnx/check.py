@@ -208,7 +208,7 @@ def run_golden(session, golden: Golden, precision: str, tokenizer=None) -> Check
         tokenizer: When given, the probe texts are re-tokenized and compared with the ids
             stored at export (a different tokenizer would shift every answer).
     """
-    from .embed import pool
+    from .tasks.embed import pool
 
     inputs = {i.name for i in session.get_inputs()}
     outputs = {o.name for o in session.get_outputs()}

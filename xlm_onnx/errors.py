@@ -52,6 +52,30 @@ def json_error(exc: ValueError) -> str:
     return f"{reason} at column {column}" if column else reason
 
 
+class MissingExtraError(XLMOnnxError, ImportError):
+    """A command or module needs an optional extra that is not installed (the message says which)."""
+
+
+def missing_extra(extra: str, missing: str, what: str = "this command") -> MissingExtraError:
+    """The one message for a missing extra: what needs it, what is missing, how to install it."""
+    return MissingExtraError(f"{what} needs the [{extra}] extra ({missing} is not installed): "
+                             f"pip install 'xlm-onnx[{extra}]'")
+
+
+def require_extra(extra: str, modules: tuple[str, ...], what: str = "this command") -> None:
+    """Raises :func:`missing_extra` for the first of ``modules`` that cannot be imported, before
+    anything slow starts (the modules are looked up, not imported)."""
+    import importlib.util
+
+    for name in modules:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a parent package missing, or set to None in sys.modules
+            found = False
+        if not found:
+            raise missing_extra(extra, name, what)
+
+
 class ModelNotFoundError(XLMOnnxError, FileNotFoundError):
     """A model given by path or Hugging Face id is neither a directory nor in the local HF cache."""
 

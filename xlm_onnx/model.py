@@ -3,7 +3,7 @@
 Load once, then hand the same :class:`Model` to ``FillMask``, ``Embedder`` and ``Scorer``::
 
     model = Model.load(path)              # manifest -> sizes -> (checksums ∥ tokenizer, session)
-    FillMask.from_model(model); Embedder(model); Scorer(model)
+    FillMask(model); Embedder(model); Scorer(model)
 
 Each task feeds the graph through :meth:`Model.run`, which fills the inputs a task does not use
 (``top_k``, ``target_ids``, ``label_ids``, ``langs``) so every task calls one graph the same way.
@@ -16,7 +16,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from .batching import Batch
 from .cpu import cpu_info, int8_saturation_message
 from .errors import InputError, ModelFormatError, PrecisionWarning
 from .session import ProviderSpec, create_session
-from .tokenizer import XLMTokenizer
+from .tokenization import XLMTokenizer
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 
@@ -64,7 +64,7 @@ class Model:
 
     Attributes:
         session: The ``onnxruntime.InferenceSession`` (thread-safe ``run``).
-        tokenizer: The directory's :class:`~xlm_onnx.tokenizer.XLMTokenizer`.
+        tokenizer: The directory's :class:`~xlm_onnx.tokenization.XLMTokenizer`.
         manifest: Its :class:`~xlm_onnx.format.Manifest`.
         model_dir: Where it was loaded from (``None`` when built by hand).
     """
@@ -130,24 +130,38 @@ class Model:
         return int(self.manifest.lang2id[lang])
 
     def encode(self, texts: Sequence[Any], truncation: bool = False) -> list[list[int]]:
-        """Ids with ``<s>``/``</s>`` of each text, checked against the model's length limit.
+        """Ids with ``<s>``/``</s>`` of each text (:meth:`encode_text`), in order.
 
         Raises:
-            TypeError: An item is not a str.
-            InputError: A text is too long without ``truncation`` (which keeps ``</s>``).
+            TypeError, InputError: As :meth:`encode_text`, for the first bad text.
         """
-        limit, out = self.manifest.max_positions, []
-        for index, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"inputs[{index}] must be a str, not {type(text).__name__}")
-            ids = self.tokenizer.encode(text)
-            if len(ids) > limit:
-                if not truncation:
-                    raise InputError(f"inputs[{index}] is {len(ids)} tokens long with specials; the model takes "
-                                     f"at most {limit} (pass truncation=True to cut it)", index=index)
-                ids = ids[: limit - 1] + [self.tokenizer.eos_token_id]
-            out.append(ids)
-        return out
+        return [self.encode_text(text, index, truncation) for index, text in enumerate(texts)]
+
+    def encode_text(self, text: Any, index: int = 0, truncation: bool = False,
+                    rewrite: Callable[[str], str] | None = None) -> list[int]:
+        """Ids with ``<s>``/``</s>`` of ``inputs[index]``, checked against the model's length limit:
+        the one place a text becomes model ids (every task encodes through it).
+
+        Args:
+            text: The text.
+            index: Its position in the caller's list, for the message.
+            truncation: Cut a text over the limit, keeping ``</s>`` (as HF's ``truncation=True``).
+            rewrite: Applied to the text before tokenizing (fill-mask: mask spellings of other models).
+
+        Raises:
+            TypeError: ``text`` is not a str.
+            InputError: It is too long without ``truncation`` (``index`` set).
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"inputs[{index}] must be a str, not {type(text).__name__}")
+        limit = self.manifest.max_positions
+        ids = self.tokenizer.encode(text if rewrite is None else rewrite(text))
+        if len(ids) > limit:
+            if not truncation:
+                raise InputError(f"inputs[{index}] is {len(ids)} tokens long with specials; the model takes "
+                                 f"at most {limit} (pass truncation=True to cut it)", index=index)
+            ids = ids[: limit - 1] + [self.tokenizer.eos_token_id]
+        return ids
 
     def run(self, outputs: Sequence[str], batch: Batch, lang_id: int = -1, top_k: int = 1,
             target_ids: np.ndarray | None = None, label_ids: np.ndarray | None = None) -> list[np.ndarray]:
@@ -164,21 +178,3 @@ class Model:
             feed[fmt.LANGS] = np.full_like(batch.input_ids, lang_id)
         return self.session.run(list(outputs), feed)
 
-
-class ModelTask:
-    """Base of the tasks built from a loaded :class:`Model` alone (embeddings, scoring): one
-    ``from_pretrained`` for all of them, so their loading options cannot drift apart.
-
-    ``limits`` (a :class:`~xlm_onnx.limits.RequestLimits`, default ``None``: none) refuses requests
-    that ask for more work than it allows, before any model run (``xlm-onnx serve`` sets it)."""
-
-    limits = None
-
-    def __init__(self, model: Model) -> None:  # pragma: no cover - subclasses define their own
-        self.model = model
-
-    @classmethod
-    def from_pretrained(cls, path: str | os.PathLike | None = None, provider: ProviderSpec = "cpu",
-                        threads: int | None = None, verify: bool = True):
-        """Loads a model directory (default: the embedded demo model); see :meth:`Model.load`."""
-        return cls(Model.load(path, provider=provider, threads=threads, verify=verify))

@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from xlm_onnx import format as fmt
-from xlm_onnx_export.vocab import write_xlm_vocab
+from xlm_onnx_export.fixtures.bpe_vocab import write_xlm_vocab
 
 CONFIG_FILE = Path(__file__).resolve().parent / "train_config.json"
 BOS, EOS, PAD, UNK, MASK = fmt.BOS_ID, fmt.EOS_ID, fmt.PAD_ID, fmt.UNK_ID, fmt.MASK_ID

@@ -35,6 +35,7 @@ from .. import __version__
 from .._log import flush_all
 from ..limits import LimitError, RequestLimits
 from . import root as root_route
+from .._checks import text_list
 from . import schemas
 from .batcher import Batcher, BatchSettings, QueueFull
 from .guards import Guards, GuardSettings, guard_metrics
@@ -42,8 +43,8 @@ from .messages import http_message
 from .metrics import CONTENT_TYPE, Metrics
 from .responses import FastJSONResponse
 from .schemas import HTTPError, Limits
+from .jobs import EMBED, FILL_MASK, SCORE, Tasks
 from .shutdown import DrainState, drain
-from .tasks import EMBED, FILL_MASK, SCORE, Tasks
 from .timing import RefusalTimer, refusal_histogram
 
 logger = logging.getLogger("xlm_onnx.serve")
@@ -77,7 +78,9 @@ class _State:
         # Four threads: two requests of 640 kB of long words must not leave a normal one waiting.
         self.prepare_pool = ThreadPoolExecutor(4, thread_name_prefix="xlm-onnx-prepare")
         self.ready = False
-        self.drain = DrainState()
+from .jobs import EMBED, FILL_MASK, SCORE, Tasks
+from .shutdown import DrainState, drain
+from .timing import RefusalTimer, refusal_histogram
 
 
 def _error(status: int, message: str, route: str, headers: dict | None = None) -> JSONResponse:
@@ -156,7 +159,7 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
     async def run_task(request: Request, task: str, parse: Callable[[Any, Limits], Any]) -> tuple[Any, Any, Any]:
         """Read and parse → admit → prepare (pool) → batch → (the API's answer, the job, what ``parse``
         gave besides the API's arguments: it returns the arguments, or ``(arguments, extra)``)."""
-        if getattr(tasks, {FILL_MASK: "fill_mask", EMBED: "embedder", SCORE: "scorer"}[task]) is None:
+        if task not in tasks.available:
             raise HTTPError(422, f"this model has no {task} head (format 1): re-export it with xlm-onnx >= 0.2")
         state.drain.refuse()  # 503 once SIGTERM has come
         # A slot is taken once the body is read and its fields are valid: a stalled body holds none.
@@ -203,15 +206,20 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
         answer, _, _ = await run_task(request, SCORE, schemas.score_args)
         return answer if isinstance(answer, Response) else schemas.score_response(answer)
 
+    async def any_task(request: Request) -> Any:
+        """``POST /tasks/{task}``: any registered task, ``{"inputs", "parameters"}`` (the API's arguments)."""
+        task = request.path_params["task"]
+        if task not in tasks.available:
+            raise HTTPError(404, f"no task {task!r} on this server; it runs {', '.join(tasks.available)}")
+        answer, _, _ = await run_task(request, task, schemas.task_args)
+        return answer if isinstance(answer, Response) else schemas.jsonable(answer)
+
     async def tokenize(request: Request) -> Any:
         state.drain.refuse()
         args = schemas.tokenize_args(await _read_json(request, settings.limits.payload_bytes), settings.limits)
 
         def encode() -> Any:  # the API's Model.encode (its errors and truncation)
-            single = isinstance(args["inputs"], str)
-            texts = [args["inputs"]] if single else args["inputs"]
-            if not isinstance(texts, list) or not texts:
-                raise TypeError("inputs must be a str or a non-empty list of str")
+            texts, single = text_list(args["inputs"], "inputs")
             out = [{"ids": ids, "tokens": tasks.model.tokenizer.convert_ids_to_tokens(ids)}
                    for ids in tasks.model.encode(texts, args["truncation"])]
             return out[0] if single else out
@@ -242,7 +250,7 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
         if state.drain.active:
             raise HTTPError(503, "shutting down")
         if not state.ready:
-            raise HTTPError(503, "warming up")
+            raise HTTPError(503, "warming up" if state.warm_error is None else f"warm-up failed: {state.warm_error}")
         return {"status": "ready"}
 
     async def info(request: Request) -> Any:
@@ -283,7 +291,7 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
     routes = [endpoint("/", root), endpoint("/similarity", similarity),
               endpoint("/fill-mask", fill_mask), endpoint("/embed", embed),
               endpoint("/v1/embeddings", openai_embeddings), endpoint("/score", score),
-              endpoint("/tokenize", tokenize), endpoint("/info", info, "GET"), endpoint("/metrics", metrics, "GET"),
+              endpoint("/tasks/{task}", any_task), endpoint("/tokenize", tokenize), endpoint("/info", info, "GET"), endpoint("/metrics", metrics, "GET"),
               endpoint("/health", health, "GET", public=True), endpoint("/ready", ready, "GET", public=True)]
 
     async def not_routed(request: Request, exc: Exception) -> Response:  # 404, 405: JSON like the rest
@@ -303,14 +311,13 @@ async def _warm_up(state: _State) -> None:
     """One inference per task on the inference thread, then ready (the first run of an ORT session
     allocates its arenas and is several times slower)."""
     tasks = state.tasks
-    probes = {FILL_MASK: {"inputs": f"Hello {tasks.model.tokenizer.mask_token} !"}, EMBED: {"texts": "Hello world"},
-              SCORE: {"texts": "Hello world"}}
     try:
         for task in tasks.available:
-            job = tasks.prepare(task, probes[task])
+            job = tasks.probe(task)
             await state.batcher.call(lambda: tasks.run([job], 1, 8192))
     except Exception as exc:  # noqa: BLE001 - a model that cannot run stays not ready, and says why
-        logger.error("warm-up failed, the server stays not ready: %s: %s", type(exc).__name__, exc)
+        state.warm_error = f"{type(exc).__name__}: {exc}"
+        logger.error("warm-up failed, the server stays not ready: %s", state.warm_error)
         return
     # Everything alive now (modules, the model's vocabulary and tables, the app) lives as long as
     # the process: out of the collector's view, a full collection later scans only what requests

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .tasks import Job, RunStats, Tasks
+from .jobs import Job, RunStats, Tasks
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class Batcher:
     """Queues jobs and runs them in dynamic batches on one inference thread.
 
     Args:
-        tasks: The model's :class:`~xlm_onnx.serve.tasks.Tasks`.
+        tasks: The model's :class:`~xlm_onnx.serve.jobs.Tasks`.
         settings: Batch limits.
         metrics: A :class:`~xlm_onnx.serve.metrics.Metrics` (or ``None``).
     """

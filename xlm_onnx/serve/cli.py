@@ -15,6 +15,10 @@ import sys
 
 from . import limit_options
 
+from ..cli.arguments import add_model, add_runtime
+from ..errors import require_extra
+from ..tasks.choices import POOLINGS
+
 #: The API key may come from the environment instead of the command line (where ``ps`` shows it).
 API_KEY_ENV = "XLM_ONNX_API_KEY"
 SERVE_MODULES = ("starlette", "uvicorn", "prometheus_client", "orjson")
@@ -23,9 +27,7 @@ SERVE_MODULES = ("starlette", "uvicorn", "prometheus_client", "orjson")
 def add_parser(sub) -> None:
     """Adds ``serve`` to ``xlm-onnx``'s sub-parsers."""
     p = sub.add_parser("serve", help="HTTP inference server with dynamic batching (needs the [serve] extra)")
-    p.add_argument("model", metavar="MODEL", nargs="?",
-                   help="model directory, HF cache folder or cached model id (default: the embedded demo model)")
-    p.add_argument("--revision", help="branch, tag or commit of a cached model (default: main); never downloads")
+    add_model(p, flag=False)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8080, help="TCP port (0: any free port, printed at start)")
     p.add_argument("--api-key", help=f"require 'Authorization: Bearer KEY' (or set {API_KEY_ENV})")
@@ -39,10 +41,9 @@ def add_parser(sub) -> None:
     p.add_argument("--payload-limit", type=int, default=1 << 20, metavar="BYTES", help="largest request body (413)")
     p.add_argument("--max-inputs", type=int, default=64, metavar="N", help="most texts per request (413)")
     p.add_argument("--max-chars", type=int, default=10_000, metavar="N", help="most characters per text (413)")
-    p.add_argument("--pooling", default="mean", choices=("mean", "cls"), help="embedding pooling of /embed")
+    p.add_argument("--pooling", default="mean", choices=POOLINGS, help="embedding pooling of /embed")
     p.add_argument("--model-name", help="name in /info and /v1/embeddings answers (default: the directory's)")
-    p.add_argument("--provider", default="cpu", help="cpu, cuda or tensorrt")
-    p.add_argument("--threads", type=int, help="intra-op threads (default: ORT's choice)")
+    add_runtime(p)
     # Off by default here: the event loop, tokenization and decoding share the cores with ORT's
     # threads, and spinning workers starve them (see xlm_onnx.session.create_session).
     p.add_argument("--spin", action="store_true", help="let ORT's idle threads spin-wait (lower latency on idle cores)")
@@ -84,14 +85,7 @@ def _positive(args: argparse.Namespace) -> None:
 
 
 def _needs_extra() -> None:
-    import importlib.util
-
-    from ..errors import XLMOnnxError
-
-    for name in SERVE_MODULES:
-        if importlib.util.find_spec(name) is None:
-            raise XLMOnnxError(f"this command needs the [serve] extra ({name} is not installed): "
-                               "pip install 'xlm-onnx[serve]'")
+    require_extra("serve", SERVE_MODULES)
 
 
 def run(args: argparse.Namespace, model_dir) -> int:
@@ -120,7 +114,7 @@ def build(args: argparse.Namespace, model_dir, threads: int | None = None):
     from .guards import GuardSettings
     from .protocol import guarded_protocol
     from .schemas import Limits
-    from .tasks import Tasks
+    from .jobs import Tasks
 
     key_file = limit_options.api_key_from_file(args.api_key_file) if args.api_key_file else None
     api_key = args.api_key or key_file or os.environ.get(API_KEY_ENV) or None

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import schemas
 from .schemas import HTTPError, Limits
-from .tasks import EMBED, FILL_MASK, SCORE
+from .jobs import EMBED, FILL_MASK, SCORE
 
 ROOT_TASKS = (FILL_MASK, EMBED, SCORE)
 SIMILARITY = "similarity"

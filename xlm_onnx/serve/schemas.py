@@ -157,7 +157,7 @@ def openai_response(answer: np.ndarray, encoding: str, model_name: str, tokens: 
 
 
 def score_response(answer: Any) -> Any:
-    """Sums (a float or a list), or per-token records (:class:`~xlm_onnx.score.PLLScore` fields)."""
+    """Sums (a float or a list), or per-token records (:class:`~xlm_onnx.tasks.score.PLLScore` fields)."""
     if isinstance(answer, float):
         return answer
     if isinstance(answer, np.ndarray):
@@ -165,3 +165,28 @@ def score_response(answer: Any) -> Any:
     if isinstance(answer, list):
         return [dataclasses.asdict(a) for a in answer]
     return dataclasses.asdict(answer)
+
+
+def task_args(body: Any, limits: Limits) -> dict:
+    """``POST /tasks/{task}``: ``{"inputs", "parameters": {...}}``, the task's ``prepare`` arguments."""
+    body = _fields(_object(body, "/tasks"), "/tasks", "inputs", ("parameters",))
+    params = body.get("parameters") or {}
+    if not isinstance(params, dict) or "inputs" in params:
+        raise HTTPError(422, "/tasks: parameters must be an object of the task's options (inputs apart)")
+    check_inputs(body["inputs"], limits)
+    return {"inputs": body["inputs"], **params}
+
+
+def jsonable(answer: Any) -> Any:
+    """Any task's answer as JSON values: arrays as lists, dataclasses as objects, numpy scalars as numbers."""
+    if isinstance(answer, np.ndarray):
+        return answer.tolist()
+    if isinstance(answer, np.generic):
+        return answer.item()
+    if dataclasses.is_dataclass(answer) and not isinstance(answer, type):
+        return jsonable(dataclasses.asdict(answer))
+    if isinstance(answer, dict):
+        return {str(k): jsonable(v) for k, v in answer.items()}
+    if isinstance(answer, (list, tuple)):
+        return [jsonable(a) for a in answer]
+    return answer

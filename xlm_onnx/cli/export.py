@@ -1,0 +1,81 @@
+"""``xlm-onnx export`` (the exporter, ``[export]`` extra) and ``xlm-onnx bench`` (the latency harness
+of a source checkout). Neither imports the exporter or torch until it runs."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from .. import format as fmt
+from ..errors import XLMOnnxError, missing_extra, require_extra
+
+#: What the [export] extra brings; ``bench`` checks them before it starts subprocesses.
+EXPORT_MODULES = ("torch", "transformers", "onnx", "onnxscript", "safetensors")
+
+
+def add_parsers(sub) -> None:
+    """Adds ``export`` and ``bench`` to ``xlm-onnx``'s sub-parsers."""
+    exp = sub.add_parser("export", help="export a local HF XLM checkpoint (needs the [export] extra)")
+    exp.add_argument("checkpoint", metavar="CHECKPOINT",
+                     help="checkpoint directory, HF cache folder (models--org--name) or cached model id (org/name)")
+    exp.add_argument("out", metavar="OUT_DIR")
+    exp.add_argument("--revision", help="branch, tag or commit of a cached checkpoint (default: main)")
+    exp.add_argument("--precision", default="fp32", choices=fmt.PRECISIONS)
+    exp.add_argument("--opset", type=int, default=18)
+    exp.add_argument("--no-optimize", action="store_true", help="skip attention/LayerNorm/Gelu fusion")
+    exp.add_argument("--per-tensor", action="store_true", help="int8: one weight scale per tensor, not per channel")
+    exp.add_argument("--tied-embedding", choices=fmt.TIED_EMBEDDING_STORAGE,
+                     help="int8: storage of the embedding / LM head table (default int8; fp16/fp32: fp32 LM head)")
+    exp.add_argument("--weight-bits", type=int, choices=sorted(fmt.INT8_WEIGHT_MAX),
+                     help="int8: 7 (default; exact on every CPU) or 8 (full range; exact on VNNI/AMX/ARM64 only)")
+    exp.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists")
+    exp.add_argument("--quiet", action="store_true", help="no progress lines")
+    # Listed for --help; its own options are parsed by the benchmark (see main.main()).
+    sub.add_parser("bench", help="latency benchmark vs transformers/torch (needs the [export] extra)")
+
+
+def _export_side(module: str, name: str):
+    """Imports ``name`` from the exporter package, which needs the [export] extra (torch)."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError as exc:
+        raise missing_extra("export", exc.name or str(exc)) from None
+
+
+def bench(argv: list[str]) -> int:
+    """``xlm-onnx bench ARGS``: the latency harness with its own options."""
+    # The benchmark imports torch only in the processes it starts, so a missing extra would
+    # surface as a traceback from a child minutes later: check before anything starts.
+    require_extra("export", EXPORT_MODULES)
+    # The harness lives with the other benchmarks in the source tree (benchmarks/latency_harness),
+    # not in the wheel: it builds full-size checkpoints with the exporter's test fixtures.
+    harness = Path(__file__).resolve().parents[2] / "benchmarks"
+    if not (harness / "latency_harness" / "__init__.py").is_file():
+        raise XLMOnnxError("xlm-onnx bench runs benchmarks/latency_harness from a source checkout of xlm-onnx "
+                           "(it is not part of the installed package): pip install -e '.[export,bench]' there")
+    sys.path.insert(0, str(harness))
+    return _export_side("latency_harness", "main")(argv)
+
+
+def export(args: argparse.Namespace) -> int:
+    Exporter = _export_side("xlm_onnx_export", "Exporter")
+    int8 = None
+    if args.per_tensor or args.tied_embedding or args.weight_bits:
+        if args.precision != "int8":
+            raise ValueError("--per-tensor, --tied-embedding and --weight-bits apply to --precision int8 only")
+        int8 = _export_side("xlm_onnx_export", "Int8Options")(per_channel=not args.per_tensor,
+                                                               tied_embedding=args.tied_embedding or "int8",
+                                                               weight_bits=args.weight_bits or 7)
+    from ..lookup import resolve_model
+
+    exporter = Exporter(resolve_model(args.checkpoint, args.revision), args.out, precision=args.precision, opset=args.opset,
+                        optimize=not args.no_optimize, int8=int8, force=args.force,
+                        progress=False if args.quiet else None)
+    result = exporter.run()
+    v = result.manifest.validation
+    print(f"wrote {result.out_dir} ({result.manifest.precision}) in {result.seconds:.1f} s, peak RSS "
+          f"{result.peak_rss_mb:.0f} MB; validation: max |delta score| {v['max_abs_score_delta']:.2e}, "
+          f"top-1 {v['top1_agreement']:.3f}, fused {result.manifest.fusion or 'none'}")
+    return 0

@@ -1,0 +1,231 @@
+"""The task protocol, and the one loop that runs tasks for every front end.
+
+A task turns texts into model rows, runs rows in batches and turns each row's output back into
+the API's answer. The Python API, the HTTP server's batcher, the Ray callables and whole-word
+targets all run it through :func:`run_all`::
+
+    inputs, options ─Task.options──► Options          validated once per request (or per job)
+                    ─Task.encode───► Prepared(units)  validated + encoded; one Unit per model row
+    Prepared of one or many requests
+      ─ group by (task, Task.batch_key)                equal keys may share a session.run
+      ─ plan(rows x longest <= max_tokens, rows <= max_rows)   (batching.plan)
+      ─ Task.run_batch(units, key) ─ scatter back ─► outputs of each request, in unit order
+      ─ Task.finish(prepared, outputs) ─► the API's answer, per request
+
+A new task is a :class:`Task` subclass in one file plus :func:`~xlm_onnx.tasks.registry.register`;
+the front ends find it by its :attr:`Task.name`.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Hashable, Sequence
+
+from ..batching import DEFAULT_MAX_TOKENS, Batch, pad, plan
+from ..limits import RequestLimits
+from ..model import Model
+from ..session import ProviderSpec
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One model row of a request.
+
+    Attributes:
+        ids: Token ids with specials.
+        extra: What :meth:`Task.run_batch` needs besides the ids (scoring: the masked positions).
+    """
+
+    ids: Sequence[int]
+    extra: Any = None
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """A validated, encoded request (:meth:`Task.encode`), ready to batch with others.
+
+    Attributes:
+        task: The task that runs and finishes it.
+        units: Its model rows.
+        key: :meth:`Task.batch_key` of its options: the run options its rows need.
+        single: The caller gave one str (one answer, not a list of them).
+        state: What :meth:`Task.finish` needs besides the outputs (rows, the answer's shape, ...).
+        cost: The work it asks for (:class:`~xlm_onnx.limits.Cost`), computed before any run.
+    """
+
+    task: "Task"
+    units: list[Unit]
+    key: Hashable
+    single: bool = False
+    state: Any = None
+    cost: Any = None
+
+    @property
+    def rows(self) -> int:
+        return len(self.units)
+
+    @property
+    def longest(self) -> int:
+        return max((len(u.ids) for u in self.units), default=0)
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """One ``session.run``, as :func:`run_all` reports it (for metrics)."""
+
+    rows: int
+    padded_tokens: int
+
+
+class Task(ABC):
+    """A task over a loaded :class:`~xlm_onnx.model.Model` (see the module docstring).
+
+    Subclasses set :attr:`name` and :attr:`head`, and define :meth:`options`, :meth:`encode`,
+    :meth:`batch_key`, :meth:`run_batch` and :meth:`finish`.
+
+    Raises:
+        ModelFormatError: The model's graph lacks the head the task needs (format 1: re-export).
+    """
+
+    #: The registry name: the CLI command, the server's route, ``xlm-onnx bulk TASK``.
+    name: ClassVar[str]
+    #: The graph head the task needs (``format.HEAD_*``), and what to call the task in the error.
+    head: ClassVar[str]
+    purpose: ClassVar[str]
+    #: Rows per run by default (``None``: no limit but the token budget).
+    batch_rows: ClassVar[int | None] = None
+    #: Padded tokens per run by default (rows x longest; ``None``: rows only).
+    batch_tokens: ClassVar[int | None] = DEFAULT_MAX_TOKENS
+    #: Most rows per run whatever the caller allows (a head whose tensors grow with rows x vocabulary).
+    max_rows: ClassVar[int | None] = None
+    #: A request every model accepts: warms a session up and checks a job's options before its rows.
+    probe: ClassVar[str] = "Hello world"
+    #: Refuses, in :meth:`encode`, a request that asks for more work than it allows, before any
+    #: model run (:class:`~xlm_onnx.limits.RequestLimits`; ``None``: no limit; ``xlm-onnx serve``
+    #: sets it on every task).
+    request_limits: RequestLimits | None = None
+
+    def __init__(self, model: Model) -> None:
+        model.manifest.require_head(self.head, self.purpose)
+        self.model = model
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike | None = None, provider: ProviderSpec = "cpu",
+                        threads: int | None = None, verify: bool = True, optimization_level: str = "all",
+                        **task_options: Any):
+        """Loads a model directory (default: the embedded demo model) with :meth:`Model.load
+        <xlm_onnx.model.Model.load>`, whose arguments, errors and ``PrecisionWarning`` these are;
+        ``task_options`` go to the task's constructor."""
+        cls.check_construction(**task_options)  # before the (slow) session is built
+        model = Model.load(path, provider=provider, threads=threads, verify=verify,
+                           optimization_level=optimization_level)
+        return cls(model, **task_options)
+
+    @classmethod
+    def check_construction(cls, **task_options: Any) -> None:
+        """Checks constructor options before a model is loaded (none by default)."""
+        if task_options:
+            raise TypeError(f"{cls.__name__}() got unexpected keyword arguments {sorted(task_options)}")
+
+    # -- the protocol ------------------------------------------------------------------------------
+    @abstractmethod
+    def options(self, **options: Any) -> Any:
+        """Validates the options that concern every text of a request (``lang``, ``top_k``, ...),
+        resolved once (a language to its id, targets to ids); raises TypeError/ValueError/InputError."""
+
+    @abstractmethod
+    def encode(self, inputs: Any, options: Any) -> Prepared:
+        """Validates and encodes ``inputs`` (a str or a list of them): one :class:`Unit` per model
+        row. Raises :class:`~xlm_onnx.errors.InputError` with ``index`` for a bad text."""
+
+    @abstractmethod
+    def batch_key(self, options: Any) -> Hashable:
+        """What :meth:`run_batch` reads of the options: rows of requests with equal keys may share a run."""
+
+    @abstractmethod
+    def run_batch(self, units: Sequence[Unit], key: Hashable) -> Sequence[Any]:
+        """One ``session.run`` of ``units`` (any requests' rows with this ``key``): one output per unit."""
+
+    @abstractmethod
+    def finish(self, prepared: Prepared, outputs: list[Any]) -> Any:
+        """The API's answer for one request from its units' outputs (in unit order)."""
+
+    def fields(self, answer: Any) -> dict[str, Any]:
+        """The answer for one text as named JSON values (``--json`` records, bulk columns)."""
+        return {"result": answer}
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def prepare(self, inputs: Any, **options: Any) -> Prepared:
+        """:meth:`options` then :meth:`encode`: a request as the Python API takes it."""
+        return self.encode(inputs, self.options(**options))
+
+    def row_limit(self, key: Hashable) -> int | None:
+        """Most rows per run for ``key`` whatever the caller allows (default: :attr:`max_rows`)."""
+        return self.max_rows
+
+    def pad(self, rows: Sequence[Sequence[int]]) -> Batch:
+        """``rows`` right-padded with the model's pad id (:func:`~xlm_onnx.batching.pad`)."""
+        ids, mask = pad(rows, self.model.manifest.pad_token_id)
+        return Batch(tuple(range(len(rows))), ids, mask)
+
+    def limits(self, key: Hashable) -> tuple[int | None, int | None]:
+        """``(max_rows, max_tokens)`` per run of the Python API (default: :attr:`batch_rows`,
+        :attr:`batch_tokens`)."""
+        return self.batch_rows, self.batch_tokens
+
+    def answer(self, prepared: Prepared) -> Any:
+        """Runs one prepared request within :meth:`limits`: what the Python API returns."""
+        return run_all([prepared], *self.limits(prepared.key))[0]
+
+    def __call__(self, inputs: Any, **options: Any) -> Any:
+        """Answers ``inputs`` (a str or a list of them): the Python API of any task."""
+        return self.answer(self.prepare(inputs, **options))
+
+
+def _limit(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def run_all(requests: Sequence[Prepared], max_rows: int | None = None, max_tokens: int | None = None,
+            on_run: Callable[[RunStats], None] | None = None, wanted: Callable[[int], bool] | None = None
+            ) -> list[Any]:
+    """Runs prepared requests (of one or several tasks and keys); returns each one's answer, in order.
+
+    The units of requests with the same task and key are length-sorted and cut into runs by
+    :func:`~xlm_onnx.batching.plan` (``rows x longest <= max_tokens``, ``rows <= max_rows``, and
+    at most :meth:`Task.row_limit`), so a request's answer does not depend on which front end
+    batched it, only on what shared its runs.
+
+    Args:
+        requests: From :meth:`Task.encode` / :meth:`Task.prepare`.
+        max_rows: Rows per run (``None``: no limit but the task's own).
+        max_tokens: Padded tokens per run (``None``: rows only).
+        on_run: Called after each ``session.run`` with its :class:`RunStats`.
+        wanted: Asked before each run for every request with rows in it: the rows of a request
+            for which ``wanted(index)`` is false are left out (a server's client has gone), and
+            its answer is ``None``.
+    """
+    outputs: list[list[Any]] = [[None] * r.rows for r in requests]
+    groups: dict[tuple, list[int]] = {}
+    for i, request in enumerate(requests):
+        groups.setdefault((id(request.task), request.key), []).append(i)
+    for members in groups.values():
+        first = requests[members[0]]
+        owners = [(r, u) for r in members for u in range(requests[r].rows)]
+        units = [requests[r].units[u] for r, u in owners]
+        lengths = [len(unit.ids) for unit in units]
+        for group in plan(lengths, _limit(max_rows, first.task.row_limit(first.key)), max_tokens):
+            if wanted is not None:
+                group = [i for i in group if wanted(owners[i][0])]
+                if not group:
+                    continue
+            values = first.task.run_batch([units[i] for i in group], first.key)
+            if on_run is not None:
+                on_run(RunStats(len(group), len(group) * max(lengths[i] for i in group)))
+            for i, value in zip(group, values):
+                r, u = owners[i]
+                outputs[r][u] = value
+    return [request.task.finish(request, out) if wanted is None or wanted(r) else None
+            for r, (request, out) in enumerate(zip(requests, outputs))]

@@ -1,0 +1,140 @@
+"""``Embedder``: sentence embeddings from the encoder's last hidden state (format 2).
+
+Each batch: prepare (tokenize, length-sort, pad) → run (``last_hidden_state``) → decode (pool)::
+
+    last_hidden_state [b, s, d] ─×attention_mask─Sum(s)─÷tokens─► mean   [b, d]
+                                └─[:, 0]─────────────────────► cls    [b, d]   (the <s> row)
+                                          (normalize) ─÷‖·‖₂──► float32 rows, input order
+
+Mean pooling is sentence-transformers' and TEI's: every non-padding position, ``<s>`` and
+``</s>`` included. The graph's padded rows hold garbage (the export leaves out XLM's zeroing of
+padding, see ``xlm_onnx_export.modeling``), so the mask is what keeps them out. Pooling is done
+here rather than in the graph so both poolings (and token-level states) come from one output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from .. import format as fmt
+from ..limits import check, embed_cost
+from .._checks import check_bool, positive_int, text_list
+from ..batching import DEFAULT_MAX_TOKENS
+from .base import Prepared, Task, Unit, run_all
+from .choices import POOLINGS
+
+
+def pool(hidden: np.ndarray, attention_mask: np.ndarray, pooling: str = "mean", normalize: bool = False
+         ) -> np.ndarray:
+    """Pools ``hidden`` ``[b, s, d]`` over each row's tokens into float32 ``[b, d]``.
+
+    Args:
+        hidden: The graph's ``last_hidden_state``.
+        attention_mask: 1 for tokens, 0 for right padding.
+        pooling: ``mean`` (every token, specials included) or ``cls`` (the first, ``<s>``).
+        normalize: Scale each row to unit L2 norm.
+    """
+    if pooling == "mean":
+        weights = attention_mask[:, :, None].astype(np.float32)
+        # Accumulate in float64: the sum of 512 rows must not lose the last digits of fp32.
+        pooled = (hidden.astype(np.float64) * weights).sum(axis=1) / weights.sum(axis=1)
+    elif pooling == "cls":
+        pooled = hidden[:, 0, :].astype(np.float64)
+    else:
+        raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
+    if normalize:
+        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+    return pooled.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class EmbedOptions:
+    """The options of an embedding request (:meth:`Embedder.options`).
+
+    Attributes:
+        pooling: ``mean`` or ``cls``.
+        normalize: Unit-length rows.
+        lang_id: The ``langs`` value (-1: none).
+        truncation: Cut texts over the model's maximum.
+    """
+
+    pooling: str
+    normalize: bool
+    lang_id: int
+    truncation: bool = False
+
+
+class Embedder(Task):
+    """Sentence embeddings over a loaded model (see the module docstring).
+
+    Args:
+        model: A :class:`~xlm_onnx.model.Model` of format 2 (shared with other tasks).
+
+    Raises:
+        ModelFormatError: The directory has no ``last_hidden_state`` output (format 1): re-export.
+    """
+
+    name = "embed"
+    head = fmt.HEAD_HIDDEN
+    purpose = "embeddings"
+    batch_rows = 32
+
+    def embed(self, texts: str | Sequence[str], pooling: str = "mean", normalize: bool = False,
+              batch_size: int = 32, lang: str | None = None, truncation: bool = False,
+              max_tokens: int | None = DEFAULT_MAX_TOKENS) -> np.ndarray:
+        """Embeds ``texts``: float32 ``[n, dim]`` in input order (``[dim]`` for one str).
+
+        Args:
+            texts: A text or a list of texts.
+            pooling: ``mean`` or ``cls`` (see :func:`pool`).
+            normalize: Unit-length rows (cosine similarity is then a dot product).
+            batch_size: Most texts per ``session.run`` (texts are length-sorted first).
+            lang: Language code for models with language embeddings (``None``: none).
+            truncation: Cut texts longer than the model's maximum instead of raising.
+            max_tokens: Token budget per run (rows x longest); ``None``: rows only.
+
+        Raises:
+            TypeError, InputError, ValueError: Malformed texts or options, naming the problem.
+        """
+        positive_int("batch_size", batch_size)
+        positive_int("max_tokens", max_tokens, allow_none=True)
+        return run_all([self.prepare(texts, pooling, normalize, lang, truncation)], batch_size, max_tokens)[0]
+
+    def prepare(self, texts: str | Sequence[str], pooling: str = "mean", normalize: bool = False,
+                lang: str | None = None, truncation: bool = False) -> Prepared:
+        """Validates and encodes a request: the first step of :meth:`embed` (arguments and errors
+        are its own)."""
+        return self.encode(texts, self.options(pooling, normalize, lang, truncation))
+
+    def options(self, pooling: str = "mean", normalize: bool = False, lang: str | None = None,
+                truncation: bool = False) -> EmbedOptions:
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
+        check_bool("normalize", normalize)
+        return EmbedOptions(pooling, normalize, self.model.lang_id(lang), truncation)
+
+    def encode(self, texts: str | Sequence[str], options: EmbedOptions) -> Prepared:
+        items, single = text_list(texts, "texts")
+        rows = self.model.encode(items, options.truncation)
+        dim = int(self.model.manifest.source.get("config", {}).get("emb_dim", 0))
+        cost = check(self.request_limits, embed_cost(rows, dim))
+        return Prepared(self, [Unit(ids) for ids in rows], self.batch_key(options), single, cost=cost)
+
+    def batch_key(self, options: EmbedOptions) -> EmbedOptions:
+        return EmbedOptions(options.pooling, options.normalize, options.lang_id)  # truncation acts before
+
+    def run_batch(self, units: Sequence[Unit], key: EmbedOptions) -> np.ndarray:
+        """Runs one padded batch and pools it: float32 ``[rows, dim]`` in unit order."""
+        batch = self.pad([u.ids for u in units])
+        (hidden,) = self.model.run([fmt.LAST_HIDDEN_STATE], batch, key.lang_id)
+        return pool(hidden, batch.attention_mask, key.pooling, key.normalize)
+
+    def finish(self, prepared: Prepared, outputs: list) -> np.ndarray:
+        stacked = np.stack(outputs).astype(np.float32, copy=False)
+        return stacked[0] if prepared.single else stacked
+
+    def fields(self, answer: np.ndarray) -> dict:
+        return {"embedding": answer.tolist()}
