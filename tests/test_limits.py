@@ -26,10 +26,10 @@ def tasks():
 def limited(tasks):
     model, *objects = tasks
     for task in objects:
-        task.limits = RequestLimits()
+        task.request_limits = RequestLimits()
     yield tasks
     for task in objects:
-        task.limits = None
+        task.request_limits = None
 
 
 def _refused(call, limit: str) -> LimitError:
@@ -51,7 +51,7 @@ def test_amplification_is_refused_before_any_run(limited):
     # Cut to the demo model's 256 positions: 254 copies of 256 tokens per text.
     _refused(lambda: score.prepare([LONG] * 64, truncation=True), "max_copies")
     _refused(lambda: score.prepare([LONG] * 2, truncation=True), "max_request_tokens")  # 508 x 256 > 65,536
-    fill.limits = RequestLimits(max_response_bytes=1 << 20)
+    fill.request_limits = RequestLimits(max_response_bytes=1 << 20)
     _refused(lambda: fill.prepare(["<mask> " + LONG] * 64, top_k=64, truncation=True), "max_response_bytes")
 
 
@@ -112,5 +112,5 @@ def test_answers_are_unchanged_by_limits(limited, tasks):
     model, fill, embed, score = limited
     texts = ["Bonjour le monde.", "Toute personne a droit à la vie."]
     got = embed.embed(texts)
-    embed.limits = None
+    embed.request_limits = None
     np.testing.assert_array_equal(got, embed.embed(texts))

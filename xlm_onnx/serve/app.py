@@ -78,9 +78,8 @@ class _State:
         # Four threads: two requests of 640 kB of long words must not leave a normal one waiting.
         self.prepare_pool = ThreadPoolExecutor(4, thread_name_prefix="xlm-onnx-prepare")
         self.ready = False
-from .jobs import EMBED, FILL_MASK, SCORE, Tasks
-from .shutdown import DrainState, drain
-from .timing import RefusalTimer, refusal_histogram
+        self.drain = DrainState()
+        self.warm_error: str | None = None  # why the warm-up failed (the server then stays not ready)
 
 
 def _error(status: int, message: str, route: str, headers: dict | None = None) -> JSONResponse:

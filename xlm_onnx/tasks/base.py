@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, ClassVar, Hashable, Sequence
 
 from ..batching import DEFAULT_MAX_TOKENS, Batch, pad, plan
-from ..limits import RequestLimits
+from ..limits import Cost, RequestLimits, check
 from ..model import Model
 from ..session import ProviderSpec
 
@@ -158,8 +158,14 @@ class Task(ABC):
 
     # -- helpers -----------------------------------------------------------------------------------
     def prepare(self, inputs: Any, **options: Any) -> Prepared:
-        """:meth:`options` then :meth:`encode`: a request as the Python API takes it."""
-        return self.encode(inputs, self.options(**options))
+        """:meth:`options` then :meth:`encode`: a request as the Python API takes it.
+
+        A task whose :meth:`encode` does not price its work is priced by its rows and longest row
+        (the encoder's padded tokens), so :attr:`request_limits` bound every registered task."""
+        prepared = self.encode(inputs, self.options(**options))
+        if prepared.cost is None:
+            prepared = replace(prepared, cost=check(self.request_limits, Cost(prepared.rows, prepared.longest)))
+        return prepared
 
     def row_limit(self, key: Hashable) -> int | None:
         """Most rows per run for ``key`` whatever the caller allows (default: :attr:`max_rows`)."""
