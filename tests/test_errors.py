@@ -123,8 +123,14 @@ TARGET_CASES = [  # (targets, warning the runtime must log, like the pipeline's)
 
 @pytest.mark.parametrize("targets,warning", TARGET_CASES, ids=["outside vocabulary", "one to nothing", "duplicate"])
 def test_target_edge_cases_match_hf_and_warn(fm, hf_pipeline, caplog, targets, warning):
-    with caplog.at_level(logging.WARNING, logger="xlm_onnx"):
-        ours = fm(MASKED, targets=targets, top_k=3)
+    # On the package's logger itself: a CLI run in this process (test_check) stops its propagation.
+    logger = logging.getLogger("xlm_onnx")
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.WARNING, logger="xlm_onnx"):
+            ours = fm(MASKED, targets=targets, top_k=3)
+    finally:
+        logger.removeHandler(caplog.handler)
     assert_same(ours, hf_pipeline(MASKED, targets=targets, top_k=3), where=str(targets))
     assert warning in [r.getMessage() for r in caplog.records]
 

@@ -341,3 +341,20 @@ def test_caches_are_bounded_in_bytes(sample_dir):
         tok.encode(f"{i:04d}" + "aeinorst" * 40)  # 324 letters each: ~10 kB of pieces per word
     assert 0 < tok._bpe.cache.bytes <= 200_000 and 0 < tok._ids_cache.bytes <= 200_000
     assert len(tok._bpe.cache) < 300
+
+
+def test_character_tables_are_bounded(pair):
+    """Text holding more distinct characters than a table keeps tokenizes the same; the tables
+    stop growing at their bound (every code point would be ~100 MB a table)."""
+    from xlm_onnx import _moses
+    from xlm_onnx._moses_data import _CharTable
+
+    ours, ref = pair
+    text = " ".join(chr(c) + "a" for c in range(0x4E00, 0x4E00 + 3000))  # CJK ideographs, ~3,000 new characters
+    saved = _CharTable.MAX_ENTRIES
+    _CharTable.MAX_ENTRIES = len(_moses._NON_PRINTING) + 100
+    try:
+        assert ours.tokenize(text) == ref.tokenize(text)
+        assert len(_moses._NON_PRINTING) <= _CharTable.MAX_ENTRIES
+    finally:
+        _CharTable.MAX_ENTRIES = saved

@@ -93,7 +93,15 @@ def _data() -> _Data:
 
 
 class _CharTable(dict):
-    """A ``str.translate`` table filled lazily: ``rule(ch)`` gives the replacement (None deletes)."""
+    """A ``str.translate`` table filled lazily: ``rule(ch)`` gives the replacement (None deletes).
+
+    At most :attr:`MAX_ENTRIES` characters are kept (~100 B each); a character past them is looked
+    up each time instead. Unbounded, text holding every code point grew a server by 214 MB (three
+    tables); ``str.translate`` reads the table in C, so an LRU's bookkeeping on hits is not an
+    option, and the characters of real text come first and stay.
+    """
+
+    MAX_ENTRIES = 1 << 16
 
     def __init__(self, rule) -> None:
         super().__init__()
@@ -101,5 +109,6 @@ class _CharTable(dict):
 
     def __missing__(self, cp: int):
         value = self._rule(chr(cp))
-        self[cp] = value
+        if len(self) < self.MAX_ENTRIES:
+            self[cp] = value
         return value
