@@ -72,6 +72,9 @@ def supervise(args: argparse.Namespace, model_dir, sock: socket.socket) -> int:
     try:
         for proc in procs:
             proc.start()
+        if stopping:  # a signal came while they started: they must hear it too
+            for proc in procs:
+                os.kill(proc.pid, signal.SIGTERM)
         print(f"xlm-onnx: serving {args.workers} workers ({threads} ORT thread(s) each) on {url_of(sock)}",
               flush=True)
         status = 0
