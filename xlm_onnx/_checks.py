@@ -35,3 +35,9 @@ def positive_int(name: str, value: Any, allow_none: bool = False) -> None:
         return
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive int{' or None' if allow_none else ''}, not {value!r}")
+
+
+def one_of(name: str, value: Any, choices: Sequence[Any]) -> None:
+    """Raises ValueError unless ``value`` is one of ``choices`` (naming them)."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, not {value!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Sequence, Union
 
-from ._checks import positive_int
+from ._checks import one_of, positive_int
 from .errors import ModelFormatError
 
 ProviderSpec = Union[str, Sequence[Union[str, tuple]]]
@@ -76,8 +76,7 @@ def create_session(
     """
     import onnxruntime as ort
 
-    if optimization_level not in _LEVELS:
-        raise ValueError(f"optimization_level must be one of {_LEVELS}, not {optimization_level!r}")
+    one_of("optimization_level", optimization_level, _LEVELS)
     positive_int("threads", threads, allow_none=True)
     options = ort.SessionOptions()
     options.graph_optimization_level = getattr(

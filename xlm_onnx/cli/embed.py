@@ -27,11 +27,9 @@ BULK_OPTIONS = ("pooling", "normalize")
 
 def add_parser(sub) -> argparse.ArgumentParser:
     """Adds ``embed`` to ``xlm-onnx``'s sub-parsers."""
-    embed = sub.add_parser(TASK, help="sentence embeddings (mean or <s> pooling of the last hidden state)")
-    lines.add_line_args(embed, "texts", batch_size=32)
-    add_options(embed)
+    embed = lines.add_task_parser(sub, TASK, "sentence embeddings (mean or <s> pooling of the last hidden state)",
+                                  "texts", 32, add_options)
     embed.add_argument("--npy", metavar="FILE", help="write a float32 [n, dim] .npy array instead of printing")
-    arguments.add_model(embed)
     return embed
 
 

@@ -15,13 +15,11 @@ BULK_OPTIONS = ("top_k", "target")
 
 def add_parser(sub) -> argparse.ArgumentParser:
     """Adds ``fill-mask`` to ``xlm-onnx``'s sub-parsers."""
-    fill = sub.add_parser(TASK, help="predict <special1> / <mask> / [MASK] tokens")
-    lines.add_line_args(fill, "texts with a mask token", batch_size=8)
-    add_options(fill)
+    fill = lines.add_task_parser(sub, TASK, "predict <special1> / <mask> / [MASK] tokens", "texts with a mask token",
+                                 8, add_options)
     fill.add_argument("--targets", metavar="W1,W2", help="deprecated: comma-separated words; use --target")
     fill.add_argument("--whole-word", action="store_true",
                       help="score each --target as the whole word (all its pieces, by PLL), not one piece")
-    arguments.add_model(fill)
     return fill
 
 

@@ -47,6 +47,17 @@ def add_line_args(parser: argparse.ArgumentParser, text_help: str, batch_size: i
     parser.add_argument("--batch-size", type=int, default=batch_size, metavar="N", help=batch_help)
 
 
+def add_task_parser(sub, name: str, help: str, text_help: str, batch_size: int,
+                    add_options: Callable[[argparse.ArgumentParser], None],
+                    batch_help: str = "sentences per model run") -> argparse.ArgumentParser:
+    """A text task's command: its line options (:func:`add_line_args`), its own options, the model."""
+    parser = sub.add_parser(name, help=help)
+    add_line_args(parser, text_help, batch_size, batch_help)
+    add_options(parser)
+    arguments.add_model(parser)
+    return parser
+
+
 @dataclass(frozen=True)
 class LineTask:
     """What a task adds to the shared loop.

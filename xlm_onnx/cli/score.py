@@ -19,12 +19,9 @@ BULK_OPTIONS = ("metric", "per_token")
 
 def add_parser(sub) -> argparse.ArgumentParser:
     """Adds ``score`` to ``xlm-onnx``'s sub-parsers."""
-    score = sub.add_parser(TASK, help="pseudo-log-likelihood of each sentence (higher: more likely)")
-    lines.add_line_args(score, "texts", batch_size=32,
-                        batch_help="sentences per call (their masked copies are batched by a token budget)")
-    add_options(score)
-    arguments.add_model(score)
-    return score
+    return lines.add_task_parser(sub, TASK, "pseudo-log-likelihood of each sentence (higher: more likely)",
+                                 "texts", 32, add_options,
+                                 batch_help="sentences per call (their masked copies are batched by a token budget)")
 
 
 def add_options(parser, defaults: bool = True) -> None:

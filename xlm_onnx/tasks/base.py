@@ -85,6 +85,9 @@ class Task(ABC):
     Subclasses set :attr:`name` and :attr:`head`, and define :meth:`options`, :meth:`encode`,
     :meth:`batch_key`, :meth:`run_batch` and :meth:`finish`.
 
+    Args:
+        model: A loaded :class:`~xlm_onnx.model.Model`, which any number of tasks may share.
+
     Raises:
         ModelFormatError: The model's graph lacks the head the task needs (format 1: re-export).
     """

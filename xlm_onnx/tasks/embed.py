@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import format as fmt
 from ..limits import check, embed_cost
-from .._checks import check_bool, positive_int, text_list
+from .._checks import check_bool, one_of, positive_int, text_list
 from ..batching import DEFAULT_MAX_TOKENS
 from .base import Prepared, Task, Unit, run_all
 from .choices import POOLINGS
@@ -37,14 +37,13 @@ def pool(hidden: np.ndarray, attention_mask: np.ndarray, pooling: str = "mean", 
         pooling: ``mean`` (every token, specials included) or ``cls`` (the first, ``<s>``).
         normalize: Scale each row to unit L2 norm.
     """
+    one_of("pooling", pooling, POOLINGS)
     if pooling == "mean":
         weights = attention_mask[:, :, None].astype(np.float32)
         # Accumulate in float64: the sum of 512 rows must not lose the last digits of fp32.
         pooled = (hidden.astype(np.float64) * weights).sum(axis=1) / weights.sum(axis=1)
-    elif pooling == "cls":
+    else:  # cls
         pooled = hidden[:, 0, :].astype(np.float64)
-    else:
-        raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
     if normalize:
         pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
     return pooled.astype(np.float32)
@@ -68,14 +67,8 @@ class EmbedOptions:
 
 
 class Embedder(Task):
-    """Sentence embeddings over a loaded model (see the module docstring).
-
-    Args:
-        model: A :class:`~xlm_onnx.model.Model` of format 2 (shared with other tasks).
-
-    Raises:
-        ModelFormatError: The directory has no ``last_hidden_state`` output (format 1): re-export.
-    """
+    """Sentence embeddings (see the module docstring) over a loaded model with the
+    ``last_hidden_state`` head (format 2); built as every :class:`~xlm_onnx.tasks.base.Task` is."""
 
     name = "embed"
     head = fmt.HEAD_HIDDEN
@@ -111,8 +104,7 @@ class Embedder(Task):
 
     def options(self, pooling: str = "mean", normalize: bool = False, lang: str | None = None,
                 truncation: bool = False) -> EmbedOptions:
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
+        one_of("pooling", pooling, POOLINGS)
         check_bool("normalize", normalize)
         return EmbedOptions(pooling, normalize, self.model.lang_id(lang), truncation)
 

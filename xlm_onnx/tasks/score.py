@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import format as fmt
 from ..limits import check, score_cost
-from .._checks import check_bool, positive_int, text_list
+from .._checks import check_bool, one_of, positive_int, text_list
 from ..batching import DEFAULT_MAX_TOKENS, Batch, pad
 from ..model import Model
 from .base import Prepared, Task, Unit, run_all
@@ -110,14 +110,8 @@ def masked_log_probs(model: Model, units: Sequence[Unit], lang_id: int = -1) -> 
 
 
 class Scorer(Task):
-    """Pseudo-log-likelihood scoring over a loaded model (see the module docstring).
-
-    Args:
-        model: A :class:`~xlm_onnx.model.Model` of format 2 (shared with other tasks).
-
-    Raises:
-        ModelFormatError: The graph has no ``label_log_probs`` output (format 1): re-export.
-    """
+    """Pseudo-log-likelihood scoring (see the module docstring) over a loaded model with the
+    ``label_log_probs`` head (format 2); built as every :class:`~xlm_onnx.tasks.base.Task` is."""
 
     name = "score"
     head = fmt.HEAD_LABEL_LOG_PROBS
@@ -160,8 +154,7 @@ class Scorer(Task):
 
     def options(self, metric: str = "original", per_token: bool = False, lang: str | None = None,
                 truncation: bool = False) -> ScoreOptions:
-        if metric not in METRICS:
-            raise ValueError(f"metric must be one of {METRICS}, not {metric!r}")
+        one_of("metric", metric, METRICS)
         check_bool("per_token", per_token)
         return ScoreOptions(metric, per_token, self.model.lang_id(lang), truncation)
 
