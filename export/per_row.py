@@ -1,0 +1,327 @@
+"""Step 3c: per-row int8 activations, so a text's answer never depends on its batch.
+
+onnxruntime's dynamic int8 (``quantize_dynamic``, ``QAttention``, ``DynamicQuantizeMatMul``)
+quantizes each activation tensor with **one** scale and zero point: the whole batch's min and max.
+A text's int8 inputs, and so its scores, embedding and PLL, then depend on what else is in the
+batch and how long the padding is. This pass, run on the graph the quantizer produced (its int8
+weights and per-channel scales are kept as they are), gives every row (token) its own symmetric
+scale, computed from that row alone, with standard ONNX ops::
+
+    x [.., K] ─Abs─ReduceMax(-1)─Max(tiny)─Div(127)────────────────────────► s [.., 1]  (row scale)
+    x ─Reshape[-1,K]─QuantizeLinear(s, zero point 128, axis=0)─Reshape(x)─► q [.., K]  uint8, |q-128| <= 127
+    q ─MatMulInteger(W int8, 128)─Cast(float)─Mul(Mul(s, w_scale))─────────► y [.., N]
+
+ORT's ``MatMulIntegerToFloatFusion`` fuses the last line into ``MatMulIntegerToFloat`` (the same
+MLAS u8s8 GEMM as ``DynamicQuantizeMatMul``, the per-column weight scale applied in its epilogue);
+its kernel treats an ``[.., 1]`` A-scale as a per-row scale (``FixupScaleTensor`` + one broadcast
+multiply), so the fused node stays per-row. The scale is kept 2-D or more on purpose: a 1-D A-scale
+would be taken for a per-column one. ``tests/test_batch_invariance.py`` checks the fused graph.
+
+Every int8 activation path of an export is rewritten:
+
+* ``DynamicQuantizeLinear → MatMulInteger → Cast → Mul`` (the encoder's MatMuls), as above;
+* ``QAttention`` (per-tensor input scale) becomes the per-row int8 QKV projection above feeding a
+  float ``MultiHeadAttention`` (``Split`` into Q, K, V; the QKV bias and the padding mask go to
+  ``MultiHeadAttention`` as ``QAttention`` took them)::
+
+      x ─per-row int8 MatMul(W_qkv)─► qkv [B, S, 3D] ─Split─► Q, K, V ─MultiHeadAttention(bias, lengths)─► out
+
+* ``DynamicQuantizeMatMul`` (the int8 tied LM head of :mod:`.head`) becomes the same per-row
+  MatMul on the transposed int8 table, then the bias ``Add``.
+
+Why it is also more accurate: a row is quantized with its own range, so a short text beside a
+long one, or a token beside an outlier token, keeps its precision (ZeroQuant's "token-wise"
+activations). The cost is the symmetric range: rows whose values are one-sided (after GELU) use
+half of the 255 levels that the asymmetric per-tensor scheme would give them. Speed: the GEMM is
+the same kernel; the row scales add one pass over the input and one multiply over the output.
+Measured figures are in ``benchmarks/int8_schemes.py``.
+
+Bit-identity needs every row's arithmetic to be independent of the others: the integer GEMM is
+exact, the row scales are a function of the row, and the float ops after it (LayerNorm, GELU,
+attention with the padding mask) are row-local in ORT's CPU kernels at any thread count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from .external import working_dir
+
+MS = "com.microsoft"
+#: Activations are quantized symmetrically to [-127, 127] around this uint8 zero point (u8s8 GEMM:
+#: with 7-bit weights the AVX2 kernel's int16 pair sums stay exact, see ``INT8_SATURATION_SAFE_MAX``).
+ZERO_POINT = 128
+QMAX = 127
+#: GELU outputs are >= -0.16997 (erf) / -0.17004 (tanh approximation): shifted up by this, they
+#: are non-negative and use all 256 levels instead of the symmetric scheme's 128 for one sign.
+GELU_SHIFT = 0.1701
+GELU_OPS = ("BiasGelu", "Gelu", "FastGelu")
+#: Floor of a row's max |x|: an all-zero row gets a finite scale (and quantizes to zeros).
+TINY = 1e-12
+_CONSTANTS = {
+    "per_row.zp": np.array(ZERO_POINT, np.uint8),
+    "per_row.qmax": np.array(QMAX, np.float32),
+    "per_row.tiny": np.array(TINY, np.float32),
+    "per_row.last": np.array([-1], np.int64),
+}
+
+
+class _Graph:
+    """Node/initializer indexes of a graph being rewritten, and a name factory."""
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        self.model = model
+        self.graph = model.graph
+        self.inits = {i.name: i for i in self.graph.initializer}
+        opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+        self.reduce_axes_input = opset >= 18  # ReduceMax takes axes as an input from opset 18
+        self.producer = {out: n for n in self.graph.node for out in n.output}
+        self.added: list[onnx.NodeProto] = []  # new nodes, inserted before the node they replace
+        self.rows: dict[str, tuple[str, str]] = {}  # activation -> (q, s) of its per-row quantization
+
+    def consumers(self, name: str) -> list[onnx.NodeProto]:
+        return [n for n in self.graph.node if name in n.input]
+
+    def constant(self, name: str, value: np.ndarray) -> str:
+        if name not in self.inits:
+            init = numpy_helper.from_array(value, name)
+            self.graph.initializer.append(init)
+            self.inits[name] = init
+        return name
+
+    def node(self, op: str, inputs: list[str], outputs: list[str], domain: str = "", **attrs) -> None:
+        self.added.append(helper.make_node(op, inputs, outputs, name=outputs[0] + ".node", domain=domain, **attrs))
+
+    def weight(self, name: str, base_dir) -> np.ndarray:
+        with working_dir(base_dir):
+            return numpy_helper.to_array(self.inits[name])
+
+    def quantize_rows(self, x: str, k: int, shift: float = 0.0) -> tuple[str, str, str]:
+        """Per-row uint8 of ``x`` (last dimension ``k``), built once per activation however many
+        MatMuls read it.
+
+        ``shift == 0``: symmetric, ``q = round(x / s) + 128`` with ``s = max|x| / 127``.
+        ``shift > 0``: for inputs known to be ``>= -shift`` (GELU outputs), ``q = round((x +
+        shift) / s)`` with ``s = max(x + shift) / 255``: the whole uint8 range for one-sided rows
+        (the MatMul's output is then off by ``shift * colsum(W)``, a constant per column that the
+        caller moves into the bias).
+
+        Returns:
+            ``(q, s, zero_point)``: ``q`` shaped like ``x``, ``s`` the row scales ``[.., 1]`` and
+            the scalar zero point name (``""`` for 0).
+        """
+        key = (x, shift)
+        if key in self.rows:
+            return self.rows[key]
+        c = {name: self.constant(name, v) for name, v in _CONSTANTS.items()}
+        p = f"{x}.per_row" if not shift else f"{x}.shifted"
+        if shift:
+            self.node("Add", [x, self.constant(f"{p}.shift", np.array(shift, np.float32))], [f"{p}.x"])
+            source, levels = f"{p}.x", self.constant("per_row.levels", np.array(2 * QMAX + 1, np.float32))
+        else:
+            self.node("Abs", [x], [f"{p}.abs"])
+            source, levels = x, c["per_row.qmax"]
+        reduced = f"{p}.x" if shift else f"{p}.abs"
+        if self.reduce_axes_input:
+            self.node("ReduceMax", [reduced, c["per_row.last"]], [f"{p}.amax"], keepdims=1)
+        else:
+            self.node("ReduceMax", [reduced], [f"{p}.amax"], axes=[-1], keepdims=1)
+        self.node("Max", [f"{p}.amax", c["per_row.tiny"]], [f"{p}.amax_floor"])
+        self.node("Div", [f"{p}.amax_floor", levels], [f"{p}.scale"])
+        # QuantizeLinear takes a per-axis scale only as a 1-D tensor along one axis: quantize the
+        # [rows, K] view with one scale per row, then give q the shape of x back (views, no copy).
+        self.node("Shape", [x], [f"{p}.shape"])
+        self.node("Reshape", [source, self.constant(f"per_row.rows{k}", np.array([-1, k], np.int64))], [f"{p}.rows"])
+        self.node("Reshape", [f"{p}.scale", c["per_row.last"]], [f"{p}.scale_1d"])
+        if shift:  # no zero point: uint8 with zero point 0
+            self.node("QuantizeLinear", [f"{p}.rows", f"{p}.scale_1d"], [f"{p}.q_rows"], axis=0)
+        else:
+            self.node("Shape", [f"{p}.scale_1d"], [f"{p}.n_rows"])
+            self.node("Expand", [c["per_row.zp"], f"{p}.n_rows"], [f"{p}.zero_points"])
+            self.node("QuantizeLinear", [f"{p}.rows", f"{p}.scale_1d", f"{p}.zero_points"], [f"{p}.q_rows"], axis=0)
+        self.node("Reshape", [f"{p}.q_rows", f"{p}.shape"], [f"{p}.q"])
+        self.rows[key] = (f"{p}.q", f"{p}.scale", "" if shift else c["per_row.zp"])
+        return self.rows[key]
+
+    def matmul(self, x: str, weight: str, w_scale: str, out: str, shift: float = 0.0) -> None:
+        """``out = (x + shift) @ dequant(weight)`` with per-row int8 ``x``; ``weight`` is symmetric
+        int8 (zero points dropped), ``w_scale`` its per-column (or scalar) scale."""
+        q, s, zero_point = self.quantize_rows(x, int(self.inits[weight].dims[0]), shift)
+        one = self.constant("per_row.one", np.array(1.0, np.float32))
+        self.node("MatMulIntegerToFloat", [q, weight, one, w_scale] + ([zero_point] if zero_point else []),
+                  [f"{out}.unscaled"], domain=MS)
+        self.node("Mul", [f"{out}.unscaled", s], [out])
+
+
+def _require_zero(g: _Graph, name: str, base_dir) -> None:
+    """Per-row MatMuls assume symmetric weights: the quantizer's weight zero points are all 0."""
+    if name and np.any(g.weight(name, base_dir)):
+        raise ValueError(f"{name}: non-zero int8 weight zero points (expected symmetric QInt8 weights)")
+
+
+def _dql(g: _Graph, dql_output: str) -> onnx.NodeProto:
+    """The ``DynamicQuantizeLinear`` producing ``dql_output`` (its input is the float activation)."""
+    dql = g.producer.get(dql_output)
+    if dql is None or dql.op_type != "DynamicQuantizeLinear":
+        raise ValueError(f"{dql_output}: expected a DynamicQuantizeLinear output")
+    return dql
+
+
+def _rewrite_matmul_integer(g: _Graph, mmi: onnx.NodeProto, base_dir) -> list[onnx.NodeProto]:
+    """``DynamicQuantizeLinear → MatMulInteger → Cast → Mul(Mul(a_scale, w_scale))`` → per row."""
+    cast = g.consumers(mmi.output[0])
+    mul = g.consumers(cast[0].output[0]) if len(cast) == 1 and cast[0].op_type == "Cast" else []
+    if len(mul) != 1 or mul[0].op_type != "Mul":
+        raise ValueError(f"{mmi.name}: expected MatMulInteger → Cast → Mul (onnxruntime's dynamic quantization)")
+    mul = mul[0]
+    scales = g.producer.get(next(i for i in mul.input if i != cast[0].output[0]))
+    if scales is None or scales.op_type != "Mul":
+        raise ValueError(f"{mul.name}: expected its scale to be a Mul of the activation and weight scales")
+    dql = _dql(g, mmi.input[0])
+    others = [i for i in scales.input if i != dql.output[1]]
+    if len(others) != 1 or others[0] not in g.inits:
+        raise ValueError(f"{scales.name}: expected the activation scale times a weight-scale initializer")
+    if len(mmi.input) > 3:
+        _require_zero(g, mmi.input[3], base_dir)
+    x, out = dql.input[0], mul.output[0]
+    source = g.producer.get(x)
+    shift = GELU_SHIFT if source is not None and source.op_type in GELU_OPS else 0.0
+    if shift and not _fold_into_bias(g, out, -shift * _column_sums(g, mmi.input[1], others[0], base_dir), base_dir):
+        shift = 0.0  # no bias to carry the correction: stay symmetric
+    g.matmul(x, mmi.input[1], others[0], out, shift)
+    return [mmi, cast[0], mul, scales]
+
+
+def _column_sums(g: _Graph, weight: str, w_scale: str, base_dir) -> np.ndarray:
+    """Column sums of the dequantized weight, as the integer GEMM sees it (float64, then fp32)."""
+    q = g.weight(weight, base_dir).astype(np.float64)
+    return (q.sum(axis=0) * g.weight(w_scale, base_dir).astype(np.float64))
+
+
+def _fold_into_bias(g: _Graph, out: str, correction: np.ndarray, base_dir) -> bool:
+    """Adds ``correction`` ``[N]`` to the bias that the only reader of ``out`` adds to it
+    (``SkipLayerNormalization``'s input 4, ``BiasGelu``'s or an ``Add``'s initializer), when that
+    bias initializer has no other reader. Returns whether it could."""
+    readers = g.consumers(out)
+    if len(readers) != 1:
+        return False
+    reader = readers[0]
+    slot = {"SkipLayerNormalization": 4, "BiasGelu": 1, "Add": 1}.get(reader.op_type)
+    if slot is None or len(reader.input) <= slot or reader.input[0] != out:
+        return False
+    bias = reader.input[slot]
+    if bias not in g.inits or len(g.consumers(bias)) != 1 or tuple(g.inits[bias].dims) != correction.shape:
+        return False
+    values = g.weight(bias, base_dir).astype(np.float64) + correction
+    g.inits[bias].CopyFrom(numpy_helper.from_array(values.astype(np.float32), bias))
+    return True
+
+
+def _rewrite_qattention(g: _Graph, node: onnx.NodeProto, base_dir) -> list[onnx.NodeProto]:
+    """``QAttention`` → per-row int8 QKV projection + float ``MultiHeadAttention``."""
+    inputs = list(node.input) + [""] * (9 - len(node.input))
+    x_q, weight, bias, _, w_scale, mask, _, w_zero, past = inputs
+    if past:
+        raise ValueError(f"{node.name}: QAttention with past state is not supported")
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    if attrs.get("unidirectional", 0) or set(attrs) - {"num_heads", "unidirectional"}:
+        raise ValueError(f"{node.name}: only bidirectional QAttention with num_heads is supported, got {attrs}")
+    _require_zero(g, w_zero, base_dir)
+    hidden = int(g.inits[weight].dims[1]) // 3
+    out = node.output[0]
+    g.matmul(_dql(g, x_q).input[0], weight, w_scale, f"{out}.qkv")
+    split = g.constant(f"per_row.split{hidden}", np.array([hidden] * 3, np.int64))
+    g.node("Split", [f"{out}.qkv", split], [f"{out}.q", f"{out}.k", f"{out}.v"], axis=-1)
+    g.node("MultiHeadAttention", [f"{out}.q", f"{out}.k", f"{out}.v", bias, mask], [out], domain=MS,
+           num_heads=attrs["num_heads"])
+    g.added[-1].name = f"{node.name}.per_row"
+    return [node]
+
+
+def _rewrite_dqmm(g: _Graph, node: onnx.NodeProto, base_dir) -> list[onnx.NodeProto]:
+    """``DynamicQuantizeMatMul(A, B, b_scale[, b_zero, bias])`` → per-row MatMul (+ bias)."""
+    inputs = list(node.input) + [""] * (5 - len(node.input))
+    a, weight, w_scale, w_zero, bias = inputs
+    _require_zero(g, w_zero, base_dir)
+    out = node.output[0]
+    g.matmul(a, weight, w_scale, f"{out}.nobias" if bias else out)
+    if bias:
+        g.node("Add", [f"{out}.nobias", bias], [out])
+    return [node]
+
+
+REWRITES = {"MatMulInteger": _rewrite_matmul_integer, "QAttention": _rewrite_qattention,
+            "DynamicQuantizeMatMul": _rewrite_dqmm}
+#: Ops that quantize activations per tensor; none may remain after :func:`to_per_row`.
+PER_TENSOR_OPS = ("DynamicQuantizeLinear", "QAttention", "DynamicQuantizeMatMul", "QGemm", "QLinearMatMul")
+
+
+def to_per_row(model: onnx.ModelProto, base_dir=".") -> dict[str, int]:
+    """Rewrites every int8 activation path of ``model`` in place to per-row scales.
+
+    Args:
+        model: An int8 graph from onnxruntime's ``quantize_dynamic`` (and :mod:`.head`).
+        base_dir: Where its external data lives (weight zero points are read to check they are 0).
+
+    Returns:
+        How many nodes of each kind were rewritten (``MatMulInteger``, ``QAttention``,
+        ``DynamicQuantizeMatMul``).
+
+    Raises:
+        ValueError: A pattern this pass does not know, or a per-tensor op left over.
+    """
+    g = _Graph(model)
+    counts: dict[str, int] = {}
+    new_nodes: list[onnx.NodeProto] = []
+    removed: set[int] = set()
+    for node in list(g.graph.node):
+        if id(node) in removed:
+            continue
+        rewrite = REWRITES.get(node.op_type)
+        if rewrite is None or node.domain not in ("", "ai.onnx", MS):
+            new_nodes.append(node)
+            continue
+        g.added = []
+        old = rewrite(g, node, base_dir)
+        removed.update(id(n) for n in old)
+        new_nodes = [n for n in new_nodes if id(n) not in removed] + g.added
+        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    used = {i for n in new_nodes for i in n.input}
+    new_nodes = [n for n in new_nodes if not (n.op_type == "DynamicQuantizeLinear" and not used & set(n.output))]
+    left = sorted({n.op_type for n in new_nodes if n.op_type in PER_TENSOR_OPS})
+    if left:
+        raise ValueError(f"per-tensor int8 ops left after the per-row pass: {', '.join(left)}")
+    del g.graph.node[:]
+    g.graph.node.extend(_topological(new_nodes, g.graph))
+    _drop_unused_initializers(g.graph)
+    return counts
+
+
+def _topological(nodes: list[onnx.NodeProto], graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+    """Orders ``nodes`` so each comes after its inputs' producers (new nodes were appended where
+    the node they replace sat, but their own inputs, e.g. a DynamicQuantizeLinear's source, may
+    be produced later in the old order only if the old graph was unsorted; keep it robust)."""
+    ready = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending, ordered = list(nodes), []
+    while pending:
+        rest = []
+        for node in pending:
+            if all(i in ready for i in node.input):
+                ordered.append(node)
+                ready.update(node.output)
+            else:
+                rest.append(node)
+        if len(rest) == len(pending):
+            missing = sorted({i for n in rest for i in n.input if i not in ready})[:5]
+            raise ValueError(f"per-row pass left a graph with unproduced inputs: {missing}")
+        pending = rest
+    return ordered
+
+
+def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
+    """The per-tensor activation scales' leftovers (e.g. QAttention's unused zero points)."""
+    used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+    for init in [i for i in graph.initializer if i.name not in used]:
+        graph.initializer.remove(init)
