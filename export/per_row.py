@@ -54,9 +54,7 @@ MS = "com.microsoft"
 #: with 7-bit weights the AVX2 kernel's int16 pair sums stay exact, see ``INT8_SATURATION_SAFE_MAX``).
 ZERO_POINT = 128
 QMAX = 127
-#: GELU outputs are >= -0.16997 (erf) / -0.17004 (tanh approximation): shifted up by this, they
-#: are non-negative and use all 256 levels instead of the symmetric scheme's 128 for one sign.
-GELU_SHIFT = 0.1701
+#: Producers of one-sided activations (GELU >= -0.17): their readers quantize them asymmetrically.
 GELU_OPS = ("BiasGelu", "Gelu", "FastGelu")
 #: Floor of a row's max |x|: an all-zero row gets a finite scale (and quantizes to zeros).
 TINY = 1e-12
@@ -98,61 +96,88 @@ class _Graph:
         with working_dir(base_dir):
             return numpy_helper.to_array(self.inits[name])
 
-    def quantize_rows(self, x: str, k: int, shift: float = 0.0) -> tuple[str, str, str]:
+    def quantize_rows(self, x: str, k: int, asymmetric: bool = False) -> tuple[str, str, str | None]:
         """Per-row uint8 of ``x`` (last dimension ``k``), built once per activation however many
         MatMuls read it.
 
-        ``shift == 0``: symmetric, ``q = round(x / s) + 128`` with ``s = max|x| / 127``.
-        ``shift > 0``: for inputs known to be ``>= -shift`` (GELU outputs), ``q = round((x +
-        shift) / s)`` with ``s = max(x + shift) / 255``: the whole uint8 range for one-sided rows
-        (the MatMul's output is then off by ``shift * colsum(W)``, a constant per column that the
-        caller moves into the bias).
+        Symmetric: ``q = round(x / s) + 128`` with ``s = max|x| / 127``. Asymmetric (for one-sided
+        inputs such as GELU outputs, where symmetric would leave half the levels unused): ``q =
+        round(x / s) + z`` with ``s = (max - min) / 255`` and an integer zero point ``z`` per row
+        over ``[min(x, 0), max(x, 0)]``, so 0 stays exact (most GELU outputs are about 0).
 
         Returns:
-            ``(q, s, zero_point)``: ``q`` shaped like ``x``, ``s`` the row scales ``[.., 1]`` and
-            the scalar zero point name (``""`` for 0).
+            ``(q, s, z)``: ``q`` shaped like ``x``, ``s`` the row scales ``[.., 1]`` and, when
+            asymmetric, the zero points as floats ``[.., 1]`` (``None`` when symmetric).
         """
-        key = (x, shift)
+        key = (x, asymmetric)
         if key in self.rows:
             return self.rows[key]
         c = {name: self.constant(name, v) for name, v in _CONSTANTS.items()}
-        p = f"{x}.per_row" if not shift else f"{x}.shifted"
-        if shift:
-            self.node("Add", [x, self.constant(f"{p}.shift", np.array(shift, np.float32))], [f"{p}.x"])
-            source, levels = f"{p}.x", self.constant("per_row.levels", np.array(2 * QMAX + 1, np.float32))
+        p = f"{x}.per_row" if not asymmetric else f"{x}.per_row_asym"
+
+        def reduce(op: str, source: str, out: str) -> None:
+            if self.reduce_axes_input:
+                self.node(op, [source, c["per_row.last"]], [out], keepdims=1)
+            else:
+                self.node(op, [source], [out], axes=[-1], keepdims=1)
+
+        if asymmetric:
+            zero = self.constant("per_row.zero", np.array(0.0, np.float32))
+            reduce("ReduceMax", x, f"{p}.max")
+            reduce("ReduceMin", x, f"{p}.min")
+            self.node("Max", [f"{p}.max", zero], [f"{p}.max0"])
+            self.node("Min", [f"{p}.min", zero], [f"{p}.min0"])
+            self.node("Sub", [f"{p}.max0", f"{p}.min0"], [f"{p}.range"])
+            self.node("Max", [f"{p}.range", c["per_row.tiny"]], [f"{p}.range_floor"])
+            self.node("Div", [f"{p}.range_floor", self.constant("per_row.levels", np.array(255, np.float32))],
+                      [f"{p}.scale"])
+            self.node("Div", [f"{p}.min0", f"{p}.scale"], [f"{p}.min_steps"])
+            self.node("Neg", [f"{p}.min_steps"], [f"{p}.neg_min_steps"])
+            self.node("Round", [f"{p}.neg_min_steps"], [f"{p}.zero_point"])  # in [0, 255]: min0 <= 0 <= max0
         else:
             self.node("Abs", [x], [f"{p}.abs"])
-            source, levels = x, c["per_row.qmax"]
-        reduced = f"{p}.x" if shift else f"{p}.abs"
-        if self.reduce_axes_input:
-            self.node("ReduceMax", [reduced, c["per_row.last"]], [f"{p}.amax"], keepdims=1)
-        else:
-            self.node("ReduceMax", [reduced], [f"{p}.amax"], axes=[-1], keepdims=1)
-        self.node("Max", [f"{p}.amax", c["per_row.tiny"]], [f"{p}.amax_floor"])
-        self.node("Div", [f"{p}.amax_floor", levels], [f"{p}.scale"])
+            reduce("ReduceMax", f"{p}.abs", f"{p}.amax")
+            self.node("Max", [f"{p}.amax", c["per_row.tiny"]], [f"{p}.amax_floor"])
+            self.node("Div", [f"{p}.amax_floor", c["per_row.qmax"]], [f"{p}.scale"])
         # QuantizeLinear takes a per-axis scale only as a 1-D tensor along one axis: quantize the
         # [rows, K] view with one scale per row, then give q the shape of x back (views, no copy).
         self.node("Shape", [x], [f"{p}.shape"])
-        self.node("Reshape", [source, self.constant(f"per_row.rows{k}", np.array([-1, k], np.int64))], [f"{p}.rows"])
+        self.node("Reshape", [x, self.constant(f"per_row.rows{k}", np.array([-1, k], np.int64))], [f"{p}.rows"])
         self.node("Reshape", [f"{p}.scale", c["per_row.last"]], [f"{p}.scale_1d"])
-        if shift:  # no zero point: uint8 with zero point 0
-            self.node("QuantizeLinear", [f"{p}.rows", f"{p}.scale_1d"], [f"{p}.q_rows"], axis=0)
+        if asymmetric:
+            self.node("Reshape", [f"{p}.zero_point", c["per_row.last"]], [f"{p}.zero_point_1d"])
+            self.node("Cast", [f"{p}.zero_point_1d"], [f"{p}.zero_points"], to=TensorProto.UINT8)
         else:
             self.node("Shape", [f"{p}.scale_1d"], [f"{p}.n_rows"])
             self.node("Expand", [c["per_row.zp"], f"{p}.n_rows"], [f"{p}.zero_points"])
-            self.node("QuantizeLinear", [f"{p}.rows", f"{p}.scale_1d", f"{p}.zero_points"], [f"{p}.q_rows"], axis=0)
+        self.node("QuantizeLinear", [f"{p}.rows", f"{p}.scale_1d", f"{p}.zero_points"], [f"{p}.q_rows"], axis=0)
         self.node("Reshape", [f"{p}.q_rows", f"{p}.shape"], [f"{p}.q"])
-        self.rows[key] = (f"{p}.q", f"{p}.scale", "" if shift else c["per_row.zp"])
+        self.rows[key] = (f"{p}.q", f"{p}.scale", f"{p}.zero_point" if asymmetric else None)
         return self.rows[key]
 
-    def matmul(self, x: str, weight: str, w_scale: str, out: str, shift: float = 0.0) -> None:
-        """``out = (x + shift) @ dequant(weight)`` with per-row int8 ``x``; ``weight`` is symmetric
-        int8 (zero points dropped), ``w_scale`` its per-column (or scalar) scale."""
-        q, s, zero_point = self.quantize_rows(x, int(self.inits[weight].dims[0]), shift)
+    def matmul(self, x: str, weight: str, w_scale: str, out: str, asymmetric: bool = False,
+               base_dir=".") -> None:
+        """``out = x @ dequant(weight)`` with per-row int8 ``x``; ``weight`` is symmetric int8 (zero
+        points dropped), ``w_scale`` its per-column (or scalar) scale.
+
+        Symmetric rows share the zero point 128, which the GEMM takes. Asymmetric rows have their
+        own, which ORT's integer GEMMs do not take (a scalar only): the GEMM runs with zero point
+        0 and ``z * s * colsum(dequant(weight))``, one scalar per row times one vector, is
+        subtracted after it (on the output, the narrow side of the MatMul that reads GELU)."""
+        q, s, zero_point = self.quantize_rows(x, int(self.inits[weight].dims[0]), asymmetric)
         one = self.constant("per_row.one", np.array(1.0, np.float32))
-        self.node("MatMulIntegerToFloat", [q, weight, one, w_scale] + ([zero_point] if zero_point else []),
-                  [f"{out}.unscaled"], domain=MS)
-        self.node("Mul", [f"{out}.unscaled", s], [out])
+        inputs = [q, weight, one, w_scale] + ([] if asymmetric else [self.constant("per_row.zp", _CONSTANTS["per_row.zp"])])
+        self.node("MatMulIntegerToFloat", inputs, [f"{out}.unscaled"], domain=MS)
+        if not asymmetric:
+            self.node("Mul", [f"{out}.unscaled", s], [out])
+            return
+        sums = (self.weight(weight, base_dir).astype(np.float64).sum(axis=0)
+                * self.weight(w_scale, base_dir).astype(np.float64))
+        column_sums = self.constant(f"{weight}.dequantized_column_sums", sums.astype(np.float32))
+        self.node("Mul", [f"{out}.unscaled", s], [f"{out}.scaled"])
+        self.node("Mul", [s, zero_point], [f"{out}.row_offset"])
+        self.node("Mul", [f"{out}.row_offset", column_sums], [f"{out}.offset"])
+        self.node("Sub", [f"{out}.scaled", f"{out}.offset"], [out])
 
 
 def _require_zero(g: _Graph, name: str, base_dir) -> None:
@@ -187,36 +212,8 @@ def _rewrite_matmul_integer(g: _Graph, mmi: onnx.NodeProto, base_dir) -> list[on
         _require_zero(g, mmi.input[3], base_dir)
     x, out = dql.input[0], mul.output[0]
     source = g.producer.get(x)
-    shift = GELU_SHIFT if source is not None and source.op_type in GELU_OPS else 0.0
-    if shift and not _fold_into_bias(g, out, -shift * _column_sums(g, mmi.input[1], others[0], base_dir), base_dir):
-        shift = 0.0  # no bias to carry the correction: stay symmetric
-    g.matmul(x, mmi.input[1], others[0], out, shift)
+    g.matmul(x, mmi.input[1], others[0], out, source is not None and source.op_type in GELU_OPS, base_dir)
     return [mmi, cast[0], mul, scales]
-
-
-def _column_sums(g: _Graph, weight: str, w_scale: str, base_dir) -> np.ndarray:
-    """Column sums of the dequantized weight, as the integer GEMM sees it (float64, then fp32)."""
-    q = g.weight(weight, base_dir).astype(np.float64)
-    return (q.sum(axis=0) * g.weight(w_scale, base_dir).astype(np.float64))
-
-
-def _fold_into_bias(g: _Graph, out: str, correction: np.ndarray, base_dir) -> bool:
-    """Adds ``correction`` ``[N]`` to the bias that the only reader of ``out`` adds to it
-    (``SkipLayerNormalization``'s input 4, ``BiasGelu``'s or an ``Add``'s initializer), when that
-    bias initializer has no other reader. Returns whether it could."""
-    readers = g.consumers(out)
-    if len(readers) != 1:
-        return False
-    reader = readers[0]
-    slot = {"SkipLayerNormalization": 4, "BiasGelu": 1, "Add": 1}.get(reader.op_type)
-    if slot is None or len(reader.input) <= slot or reader.input[0] != out:
-        return False
-    bias = reader.input[slot]
-    if bias not in g.inits or len(g.consumers(bias)) != 1 or tuple(g.inits[bias].dims) != correction.shape:
-        return False
-    values = g.weight(bias, base_dir).astype(np.float64) + correction
-    g.inits[bias].CopyFrom(numpy_helper.from_array(values.astype(np.float32), bias))
-    return True
 
 
 def _rewrite_qattention(g: _Graph, node: onnx.NodeProto, base_dir) -> list[onnx.NodeProto]:

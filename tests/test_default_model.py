@@ -20,10 +20,10 @@ FRENCH = "Toute personne a droit à la <special1>."
 # natively (AVX-512 VNNI) and under AVX2 emulation to 6 digits; re-record them when the demo model
 # is re-exported.
 GOLDEN_TOL = 2e-5
-GOLDEN_FILL = [(9552, 0.02427), (9487, 0.021841), (68, 0.020767), (303, 0.020576), (29, 0.018311)]
-GOLDEN_EMBED_HEAD = [[-0.038434, 0.060457, 0.064841, 0.00111], [-0.061119, 0.002038, 0.040233, -0.015185]]
-GOLDEN_PLL = [-5.6636, -9.4177, -7.1765, -6.0702, -4.2654, -8.3989, -7.0552, -6.8868, -4.7279, -5.4009, -9.4558, -9.2446,
-              -3.9693]
+GOLDEN_FILL = [(9552, 0.024307), (9487, 0.021698), (68, 0.020833), (303, 0.020639), (29, 0.017788)]
+GOLDEN_EMBED_HEAD = [[-0.037111, 0.059873, 0.0651, 0.001461], [-0.060458, 0.001978, 0.038842, -0.0146]]
+GOLDEN_PLL = [-5.6673, -9.4121, -7.1767, -6.0623, -4.2748, -8.3884, -7.0592, -6.8987, -4.7238, -5.3984, -9.4516, -9.2489,
+              -3.9444]
 DEFAULT_DIR = Path(xlm_onnx.__file__).resolve().parent / "default_model"
 needs_default = pytest.mark.skipif(
     not (DEFAULT_DIR / fmt.MANIFEST_FILE).is_file(),
@@ -70,12 +70,12 @@ def test_default_model_answers_all_three_tasks():
     assert vectors.shape == (2, manifest.source["config"]["emb_dim"]) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-6)
     np.testing.assert_allclose(vectors[:, :4], GOLDEN_EMBED_HEAD, rtol=0, atol=GOLDEN_TOL)
-    assert abs(float(vectors[0] @ vectors[1]) - 0.4375424) <= GOLDEN_TOL
+    assert abs(float(vectors[0] @ vectors[1]) - 0.4389624) <= GOLDEN_TOL
     scored = xlm_onnx.Scorer(model).score("Toute personne a droit à la liberté.", per_token=True)
     assert scored.tokens == ("To", "ute</w>", "person", "ne</w>", "a</w>", "dro", "it</w>", "à</w>", "la</w>", "li",
                              "ber", "té</w>", ".</w>")
     np.testing.assert_allclose(scored.token_log_probs, GOLDEN_PLL, rtol=0, atol=1e-3)
-    assert abs(scored.score - (-87.73257)) <= 1e-3 and abs(sum(scored.token_log_probs) - scored.score) <= 1e-9
+    assert abs(scored.score - (-87.70657)) <= 1e-3 and abs(sum(scored.token_log_probs) - scored.score) <= 1e-9
 
 
 def _readme_sample() -> tuple[str, list[str]]:
