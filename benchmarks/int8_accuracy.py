@@ -28,8 +28,9 @@ from xlm_onnx.session import create_session
 
 
 def _twin(src: Path, dst: Path, make) -> Path:
-    """Copies ``src`` to ``dst`` with each per-row MatMul (``MatMulIntegerToFloat`` + row-scale
-    ``Mul``) replaced by ``make(graph, float_input, weight, w_scale, output)``."""
+    """Copies ``src`` to ``dst`` with each per-row MatMul (``MatMulIntegerToFloat``, row-scale
+    ``Mul`` and, for asymmetric rows, the zero-point ``Sub``) replaced by ``make(graph,
+    float_input, weight, w_scale, output)``."""
     if dst.exists():
         shutil.rmtree(dst)
     shutil.copytree(src, dst)
@@ -42,11 +43,13 @@ def _twin(src: Path, dst: Path, make) -> Path:
             readers.setdefault(name, []).append(node)
     replaced, new = set(), {}
     for gemm in [n for n in graph.node if n.op_type == "MatMulIntegerToFloat"]:
-        (mul,) = readers[gemm.output[0]]
+        (mul,) = readers[gemm.output[0]]  # the row scale
+        last = readers.get(mul.output[0], [])  # asymmetric rows: minus the zero-point term
+        last = last[0] if len(last) == 1 and last[0].op_type == "Sub" and last[0].input[0] == mul.output[0] else mul
         quantize = producer[producer[gemm.input[0]].input[0]]  # q <- Reshape <- QuantizeLinear
         source = producer[quantize.input[0]].input[0]  # rows <- Reshape(source)
-        new[id(gemm)] = make(graph, source, gemm.input[1], gemm.input[3], mul.output[0])
-        replaced.update({id(gemm), id(mul)})
+        new[id(gemm)] = make(graph, source, gemm.input[1], gemm.input[3], last.output[0])
+        replaced.update({id(gemm), id(mul), id(last)})
     nodes = []
     for node in graph.node:
         nodes.extend(new.get(id(node), []))
