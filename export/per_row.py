@@ -3,26 +3,41 @@
 onnxruntime's dynamic int8 (``quantize_dynamic``, ``QAttention``, ``DynamicQuantizeMatMul``)
 quantizes each activation tensor with **one** scale and zero point: the whole batch's min and max.
 A text's int8 inputs, and so its scores, embedding and PLL, then depend on what else is in the
-batch and how long the padding is. This pass, run on the graph the quantizer produced (its int8
-weights and per-channel scales are kept as they are), gives every row (token) its own symmetric
-scale, computed from that row alone, with standard ONNX ops::
+batch and how long the padding is (on the demo model up to 0.26 in a hidden-state component). This
+pass, run on the graph the quantizer produced (its int8 weights and per-channel scales are kept as
+they are), gives every row (token) its own scale, computed from that row alone::
 
-    x [.., K] ─Abs─ReduceMax(-1)─Max(tiny)─Div(127)────────────────────────► s [.., 1]  (row scale)
-    x ─Reshape[-1,K]─QuantizeLinear(s, zero point 128, axis=0)─Reshape(x)─► q [.., K]  uint8, |q-128| <= 127
-    q ─MatMulInteger(W int8, 128)─Cast(float)─Mul(Mul(s, w_scale))─────────► y [.., N]
+    x [.., K] ─Abs─ReduceMax(-1)─Max(tiny)─Div(127)──────────────────────────► s [.., 1]  row scale
+    x ─Reshape[-1,K]─QuantizeLinear(s, zero point 128, axis=0)─Reshape(x)───► q [.., K]  uint8
+    q ─MatMulIntegerToFloat(W int8, A scale 1, w_scale, A zero point 128)─Mul(s)─► y [.., N]
 
-ORT's ``MatMulIntegerToFloatFusion`` fuses the last line into ``MatMulIntegerToFloat`` (the same
-MLAS u8s8 GEMM as ``DynamicQuantizeMatMul``, the per-column weight scale applied in its epilogue);
-its kernel treats an ``[.., 1]`` A-scale as a per-row scale (``FixupScaleTensor`` + one broadcast
-multiply), so the fused node stays per-row. The scale is kept 2-D or more on purpose: a 1-D A-scale
-would be taken for a per-column one. ``tests/test_batch_invariance.py`` checks the fused graph.
+``MatMulIntegerToFloat`` is the MLAS u8s8 GEMM that ``DynamicQuantizeMatMul`` runs, with the
+per-column weight scale in its epilogue; the row scale is one broadcast ``Mul``. Why not the
+all-standard ``MatMulInteger → Cast → Mul(Mul(s, w_scale))`` (which ORT's
+``MatMulIntegerToFloatFusion`` turns into the same node with an ``[.., 1]`` A-scale)? That fusion
+also swallows a following bias ``Add``, and the kernel then applies the bias *before* the
+non-scalar A-scale: the int8 LM head's bias was multiplied by each row's scale (measured: scores
+off by 0.058 on the tiny fixture at ``ORT_ENABLE_ALL``, exact with optimizations off). Written
+explicitly, with A's scale a scalar 1, nothing is left for the optimizer to re-fuse (checked on
+the optimized graph by ``tests/test_batch_invariance.py``).
+
+Rows read by a MatMul after GELU are one-sided (GELU >= -0.17; most values about 0): they are
+quantized asymmetrically, ``q = round(x / s) + z`` with ``s = (max - min) / 255`` and an integer
+zero point ``z`` per row (0 stays exact). ORT's integer GEMMs take one zero point for all of A,
+so the GEMM runs with zero point 0 and the term ``z * s * colsum(W)`` (a scalar per row times a
+vector) is subtracted from its output, the narrow ``[.., 1280]`` side of that MatMul. Measured on
+the demo model (210 masked UDHR lines, against its int8 weights with float activations), max /
+mean |Δp|: symmetric everywhere 0.0056 / 0.0012, GELU outputs shifted by 0.17 (0 off the grid)
+0.0039 / 0.0006, asymmetric GELU rows 0.0023 / 0.0006; per-tensor 0.0092 / 0.0013 batched.
+Other inputs (LayerNorm and attention outputs) are about symmetric; asymmetric everywhere
+measured no better (0.0025 / 0.0006).
 
 Every int8 activation path of an export is rewritten:
 
 * ``DynamicQuantizeLinear → MatMulInteger → Cast → Mul`` (the encoder's MatMuls), as above;
-* ``QAttention`` (per-tensor input scale) becomes the per-row int8 QKV projection above feeding a
-  float ``MultiHeadAttention`` (``Split`` into Q, K, V; the QKV bias and the padding mask go to
-  ``MultiHeadAttention`` as ``QAttention`` took them)::
+* ``QAttention`` (per-tensor input scale) becomes the per-row int8 QKV projection feeding a
+  float ``MultiHeadAttention`` (``Split`` into Q, K, V; the QKV bias and the padding lengths go
+  to ``MultiHeadAttention`` as ``QAttention`` took them)::
 
       x ─per-row int8 MatMul(W_qkv)─► qkv [B, S, 3D] ─Split─► Q, K, V ─MultiHeadAttention(bias, lengths)─► out
 
@@ -31,14 +46,13 @@ Every int8 activation path of an export is rewritten:
 
 Why it is also more accurate: a row is quantized with its own range, so a short text beside a
 long one, or a token beside an outlier token, keeps its precision (ZeroQuant's "token-wise"
-activations). The cost is the symmetric range: rows whose values are one-sided (after GELU) use
-half of the 255 levels that the asymmetric per-tensor scheme would give them. Speed: the GEMM is
-the same kernel; the row scales add one pass over the input and one multiply over the output.
-Measured figures are in ``benchmarks/int8_schemes.py``.
+activations). Speed: the GEMM is the same kernel; the row scales add passes over the input
+(max, quantize) and a multiply over the output (``benchmarks/int8_schemes.py`` measures both
+schemes side by side).
 
 Bit-identity needs every row's arithmetic to be independent of the others: the integer GEMM is
 exact, the row scales are a function of the row, and the float ops after it (LayerNorm, GELU,
-attention with the padding mask) are row-local in ORT's CPU kernels at any thread count.
+attention over the unpadded keys) are row-local in ORT's CPU kernels at a given thread count.
 """
 
 from __future__ import annotations
@@ -50,8 +64,8 @@ from onnx import TensorProto, helper, numpy_helper
 from .external import working_dir
 
 MS = "com.microsoft"
-#: Activations are quantized symmetrically to [-127, 127] around this uint8 zero point (u8s8 GEMM:
-#: with 7-bit weights the AVX2 kernel's int16 pair sums stay exact, see ``INT8_SATURATION_SAFE_MAX``).
+#: Symmetric rows are quantized to [-127, 127] around this uint8 zero point (u8s8 GEMM: with 7-bit
+#: weights the AVX2 kernel's int16 pair sums stay exact, see ``INT8_SATURATION_SAFE_MAX``).
 ZERO_POINT = 128
 QMAX = 127
 #: Producers of one-sided activations (GELU >= -0.17): their readers quantize them asymmetrically.
