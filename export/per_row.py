@@ -7,7 +7,7 @@ batch and how long the padding is (on the demo model up to 0.26 in a hidden-stat
 pass, run on the graph the quantizer produced (its int8 weights and per-channel scales are kept as
 they are), gives every row (token) its own scale, computed from that row alone::
 
-    x [.., K] ─Abs─ReduceMax(-1)─Max(tiny)─Div(127)──────────────────────────► s [.., 1]  row scale
+    x [.., K] ─ReduceMax, ReduceMin(-1)─max(|.|)─Max(tiny)─Div(127)──────────► s [.., 1]  row scale
     x ─Reshape[-1,K]─QuantizeLinear(s, zero point 128, axis=0)─Reshape(x)───► q [.., K]  uint8
     q ─MatMulIntegerToFloat(W int8, A scale 1, w_scale, A zero point 128)─Mul(s)─► y [.., N]
 
@@ -135,10 +135,12 @@ class _Graph:
             else:
                 self.node(op, [source], [out], axes=[-1], keepdims=1)
 
+        # Two reductions of x rather than ReduceMax(Abs(x)): no [.., K] temporary (measured 7-30%
+        # faster for this step at 512-4096 rows of 1280).
+        reduce("ReduceMax", x, f"{p}.max")
+        reduce("ReduceMin", x, f"{p}.min")
         if asymmetric:
             zero = self.constant("per_row.zero", np.array(0.0, np.float32))
-            reduce("ReduceMax", x, f"{p}.max")
-            reduce("ReduceMin", x, f"{p}.min")
             self.node("Max", [f"{p}.max", zero], [f"{p}.max0"])
             self.node("Min", [f"{p}.min", zero], [f"{p}.min0"])
             self.node("Sub", [f"{p}.max0", f"{p}.min0"], [f"{p}.range"])
@@ -149,8 +151,8 @@ class _Graph:
             self.node("Neg", [f"{p}.min_steps"], [f"{p}.neg_min_steps"])
             self.node("Round", [f"{p}.neg_min_steps"], [f"{p}.zero_point"])  # in [0, 255]: min0 <= 0 <= max0
         else:
-            self.node("Abs", [x], [f"{p}.abs"])
-            reduce("ReduceMax", f"{p}.abs", f"{p}.amax")
+            self.node("Neg", [f"{p}.min"], [f"{p}.neg_min"])
+            self.node("Max", [f"{p}.max", f"{p}.neg_min"], [f"{p}.amax"])
             self.node("Max", [f"{p}.amax", c["per_row.tiny"]], [f"{p}.amax_floor"])
             self.node("Div", [f"{p}.amax_floor", c["per_row.qmax"]], [f"{p}.scale"])
         # QuantizeLinear takes a per-axis scale only as a 1-D tensor along one axis: quantize the
