@@ -27,6 +27,7 @@ from .head import append_heads, check_embedding
 from .model_card import write_model_card
 from .modeling import EMBEDDING_NAME
 from .optimize import count_fused, optimize_encoder
+from .per_row import to_per_row
 from .precision import (Int8Options, largest_int8_weight, quantize_encoder, quantize_tied_embedding,
                         store_tied_embedding_fp16, to_fp16)
 from .progress import Steps, peak_rss_mb
@@ -63,7 +64,7 @@ class Exporter:
         opset: ONNX opset (>= 17).
         optimize: Fuse attention/LayerNorm/Gelu into ORT contrib ops.
         int8: int8 only: :class:`~.precision.Int8Options` (per-channel scales, storage of the
-            tied embedding / LM head); ``None``: the defaults.
+            tied embedding / LM head, per-row or per-tensor activations); ``None``: the defaults.
         force: Replace an existing ``out_dir``.
         progress: Print steps to stderr (``None``: only on a terminal).
     """
@@ -130,6 +131,9 @@ class Exporter:
         with step("append heads (fill-mask, hidden state, label log-probs) and save"):
             head = self.int8.head_precision if self.int8 else self.precision
             append_heads(graph, tokenizer.mask_token_id, bias, embedding, head)
+            if self.int8 and self.int8.activations == fmt.INT8_PER_ROW:  # after the heads: the int8 head too
+                to_per_row(graph, tmp)
+                fusion = count_fused(graph) if fusion else fusion
             inputs = tuple(i.name for i in graph.graph.input)
             manifest = self._manifest(checkpoint, tokenizer, config, inputs, fusion, {}, {})
             onnx.helper.set_model_props(graph, manifest.metadata_props())
@@ -139,7 +143,8 @@ class Exporter:
             for leftover in (tmp / ENCODER_INT8_INPUT, tmp / f"{ENCODER_INT8_INPUT}.data"):
                 leftover.unlink(missing_ok=True)
         with step("validate against torch"):
-            report = run_golden(create_session(path), golden, self.precision, tokenizer)
+            report = run_golden(create_session(path), golden, self.precision, tokenizer,
+                                activations=self.int8.activations if self.int8 else None)
             if report.failures():
                 raise ExportError(f"validation failed ({self.precision}): " + "; ".join(report.failures()))
         with step("write tokenizer files and manifest"):

@@ -21,6 +21,10 @@ table is quantised here, per row, stored transposed ``[dim, vocab]`` once::
 
 Row ``v`` of the table is ``table_q8ᵀ[:, v] * row_scale[v]`` in both uses.
 
+Activations are quantized at run time. By default :mod:`.per_row` then rewrites the quantizer's
+graph so every token row gets its own scale (a text's answers no longer depend on its batch, and
+are closer to fp32); ``activations="per-tensor"`` keeps onnxruntime's one-scale-per-batch scheme.
+
 That table is where int8 loses most top-1 agreement on a trained model (the head's logits of
 near-tied words), so :class:`Int8Options` can keep it in floating point instead: stored fp16
 (half the bytes of fp32) and widened once when the session starts, because ORT folds a ``Cast``
@@ -60,17 +64,24 @@ class Int8Options:
             256 MB, and fp16 storage adds 0.26 GB, fp32 0.77 GB, to the directory).
         weight_bits: 7 (|q| <= 64: exact on every CPU class) or 8 (full range: exact only on
             VNNI/AMX/ARM64; AVX2 and AVX-512 without VNNI saturate it).
+        activations: ``per-row`` (one scale per token row: answers bit-identical alone or in any
+            batch, and closer to fp32; see :mod:`.per_row`) or ``per-tensor`` (onnxruntime's
+            dynamic quantization: one scale per batch, so answers depend on the neighbours and
+            the padding; 0-15% faster at full size, see ``benchmarks/int8_schemes.py``).
     """
 
     per_channel: bool = True
     tied_embedding: str = "int8"
     weight_bits: int = 7
+    activations: str = fmt.INT8_PER_ROW
 
     def __post_init__(self) -> None:
         if not isinstance(self.per_channel, bool):
             raise TypeError(f"per_channel must be a bool, not {type(self.per_channel).__name__}")
         if self.weight_bits not in fmt.INT8_WEIGHT_MAX or isinstance(self.weight_bits, bool):
             raise ValueError(f"weight_bits must be one of {tuple(fmt.INT8_WEIGHT_MAX)}, not {self.weight_bits!r}")
+        if self.activations not in fmt.INT8_ACTIVATIONS:
+            raise ValueError(f"activations must be one of {fmt.INT8_ACTIVATIONS}, not {self.activations!r}")
         if self.tied_embedding not in fmt.TIED_EMBEDDING_STORAGE:
             raise ValueError(f"tied_embedding must be one of {fmt.TIED_EMBEDDING_STORAGE}, "
                              f"not {self.tied_embedding!r}")
@@ -180,8 +191,9 @@ def quantize_encoder(src: Path, dst: Path, options: Int8Options) -> None:
         )
 
 
-#: Ops whose input 1 is an int8 weight (``MatMulInteger`` becomes ``DynamicQuantizeMatMul`` in ORT).
-INT8_WEIGHT_OPS = ("MatMulInteger", "DynamicQuantizeMatMul", "QAttention")
+#: Ops whose input 1 is an int8 weight (``MatMulInteger`` becomes ``DynamicQuantizeMatMul`` in ORT;
+#: the per-row pass writes ``MatMulIntegerToFloat``).
+INT8_WEIGHT_OPS = ("MatMulInteger", "DynamicQuantizeMatMul", "QAttention", "MatMulIntegerToFloat")
 
 
 def largest_int8_weight(model: onnx.ModelProto, base_dir: Path) -> int:

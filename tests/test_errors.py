@@ -215,7 +215,9 @@ def test_cli_export_errors_one_line(tiny_checkpoint, tmp_path):
     cases = [(["export", str(tiny_checkpoint), str(out)], f"{out}: exists; pass force=True (--force) to replace it"),
              (["export", str(tmp_path / "nope"), str(tmp_path / "o")], f"{tmp_path / 'nope'}: no such directory"),
              (["export", str(tiny_checkpoint), str(tmp_path / "o"), "--tied-embedding", "fp16"],
-              "--per-tensor, --tied-embedding and --weight-bits apply to --precision int8 only")]
+              "--per-tensor, --tied-embedding, --weight-bits and --activations apply to --precision int8 only"),
+             (["export", str(tiny_checkpoint), str(tmp_path / "o"), "--activations", "per-tensor"],
+              "--per-tensor, --tied-embedding, --weight-bits and --activations apply to --precision int8 only")]
     for args, message in cases:
         proc = subprocess.run([sys.executable, "-m", "xlm_onnx", *args], capture_output=True, text=True)
         assert proc.returncode == 2 and proc.stderr == f"xlm-onnx: error: {message}\n"

@@ -61,10 +61,10 @@ def test_float_table_stored_once_with_fp32_head(table_dirs, table):
     tables = [(i.data_type, tuple(i.dims)) for i in graph.initializer if vocab in i.dims and DIM in i.dims]
     assert tables == [(dtype, (vocab, DIM))]  # no int8 copy beside it
     ops = [n.op_type for n in graph.node]
-    assert "DynamicQuantizeMatMul" not in ops and ops.count("Gemm") == 1 and "QAttention" in ops
+    assert "DynamicQuantizeMatMul" not in ops and ops.count("Gemm") == 1 and "MultiHeadAttention" in ops
     assert fmt.read_manifest(table_dirs[table]).quantization == {
         "weights": "int8 (signed, dynamic activations)", "per_channel": True, "tied_embedding": table,
-        "weight_bits": 7, "weight_max": fmt.INT8_SATURATION_SAFE_MAX}
+        "weight_bits": 7, "activations": fmt.INT8_PER_ROW, "weight_max": fmt.INT8_SATURATION_SAFE_MAX}
 
 
 def test_fp16_table_is_widened_once_at_session_start(table_dirs, tmp_path):

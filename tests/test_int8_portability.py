@@ -206,6 +206,8 @@ def test_default_int8_gives_the_same_answers_on_avx2(int8_dir):
     # 7-bit weights: the int32 sums are exact on both kernels; only float rounding may differ.
     assert abs(report["max_abs_score_delta"] - native.max_abs_score_delta) <= 1e-6
     assert report["top5_overlap"] == native.top5_overlap and "warning" not in stderr
+    # Per-row activations (the default): bit-identical alone and batched on the AVX2 kernels too.
+    assert report["requires_batch_invariance"] and report["max_abs_batch_drift"] == native.max_abs_batch_drift == 0.0
 
 
 def test_full_range_int8_is_flagged_and_fails_on_avx2(int8_full_range_dir):

@@ -295,3 +295,38 @@ def test_cli_bulk_without_the_extra_or_with_another_tasks_option_exits_2(tmp_pat
     wrong = _bulk("embed", "--input", src, "--output", tmp_path / "o2", "--top-k", 3, check=False)
     assert wrong.returncode == 2 and wrong.stderr.strip() == ("xlm-onnx: error: --top-k applies to `bulk fill-mask`, "
                                                               "not `bulk embed`")
+
+
+@pytest.mark.parametrize("which,configs", [("int8_dir", ((3, 2), (25, 16))), ("demo", ((7, 8),))])
+def test_int8_rows_are_identical_to_the_api_alone(cluster, request, which, configs):
+    """Per-row int8 (the default): whatever Ray's batches (rows per call) and the task's own
+    (texts per ``session.run``), each row's answer equals the API's on that text alone, exactly."""
+    from test_batch_invariance import invariance_texts, masked
+
+    from xlm_onnx import default_model_dir
+
+    model_dir = request.getfixturevalue(which) if which != "demo" else default_model_dir()
+    model = Model.load(model_dir)
+    fm, embedder, scorer = FillMask.from_model(model), Embedder(model), Scorer(model)
+    texts = invariance_texts()
+    frame = pd.DataFrame({"id": range(len(texts)), "text": [masked(t) for t in texts]})
+    plain = pd.DataFrame({"id": range(len(texts)), "text": texts})
+    fills = [fm(t) for t in frame["text"]]
+    vectors = [embedder.embed(t) for t in texts]
+    scores = [scorer.score(t) for t in texts]
+
+    def run(cls, data, rows, **options):
+        ds = ray.data.from_pandas(_blocks(data, 4)).map_batches(
+            cls, fn_constructor_kwargs={"model_dir": str(model_dir), **options}, batch_size=rows,
+            batch_format="pandas", num_cpus=1, compute=ray.data.ActorPoolStrategy(size=2))
+        return ds.to_pandas().sort_values("id")
+
+    for rows, per_run in configs:
+        out = run(FillMaskBatch, frame, rows, batch_size=per_run)
+        for got, want in zip(out["result"], fills):
+            got = [{k: (np.float32(v) if k == "score" else v) for k, v in p.items()} for p in list(got[0])]
+            assert got == [{**p, "score": np.float32(p["score"])} for p in want]
+        out = run(EmbedBatch, plain, rows, batch_size=per_run)
+        assert all(np.array_equal(np.asarray(g, dtype=np.float32), w) for g, w in zip(out["embedding"], vectors))
+        out = run(ScoreBatch, plain, rows, max_tokens=per_run * 64)
+        assert out["score"].tolist() == scores

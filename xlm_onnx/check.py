@@ -16,6 +16,11 @@ Measured on the reference's own top-5 tokens, through the graph's ``target_ids``
 
 Directories of format 1 (or golden files of version 1) have no such heads / answers; the two v2
 figures are then ``None`` and not gated.
+
+Batch invariance is measured on the same probes: each alone (no padding), all in one padded
+batch, and all in reverse order with extra padding; every output a probe gets (its target
+scores, label log-probs and hidden states) must be bit-identical across the three for a per-row
+int8 directory. Other directories report the drift (per-tensor int8: answers move with the batch).
 """
 
 from __future__ import annotations
@@ -170,11 +175,17 @@ class CheckReport:
     tokenizer_mismatches: int = 0
     max_abs_label_log_prob_delta: float | None = None
     min_embedding_cosine: float | None = None
+    max_abs_batch_drift: float | None = None
+    requires_batch_invariance: bool = False
 
     def failures(self) -> list[str]:
         """Human-readable list of missed thresholds (empty when the gate passes)."""
         gate = Gate(**self.gate)
         out = []
+        drift = self.max_abs_batch_drift
+        if self.requires_batch_invariance and not drift == 0.0:
+            out.append(f"not batch-invariant here: max |alone - batched| {drift:.3g} (per-row int8 must give "
+                       "identical answers)")
         delta, cosine = self.max_abs_label_log_prob_delta, self.min_embedding_cosine
         if delta is not None and not delta <= gate.max_abs_label_log_prob:
             out.append(f"max |delta label log-prob| {delta:.3g} > {gate.max_abs_label_log_prob:g}")
@@ -198,7 +209,62 @@ class CheckReport:
         return asdict(self)
 
 
-def run_golden(session, golden: Golden, precision: str, tokenizer=None) -> CheckReport:
+def _split_by_text(session, feed: dict, fetch: list[str]) -> tuple[list[dict[str, np.ndarray]], np.ndarray]:
+    """Runs ``feed``; returns, per row, every output that belongs to that text alone, and the
+    row of each mask (row-major, as ``label_ids`` are ordered)."""
+    out = dict(zip(fetch, session.run(fetch, feed)))
+    rows = out[fmt.MASK_POSITIONS][:, 0]
+    per_text = []
+    for i, length in enumerate(feed[fmt.ATTENTION_MASK].sum(axis=1)):
+        mine = {fmt.TARGET_SCORES: out[fmt.TARGET_SCORES][rows == i]}
+        if fmt.LABEL_LOG_PROBS in out and out[fmt.LABEL_LOG_PROBS].size:
+            mine[fmt.LABEL_LOG_PROBS] = out[fmt.LABEL_LOG_PROBS][rows == i]
+        if fmt.LAST_HIDDEN_STATE in out:
+            mine[fmt.LAST_HIDDEN_STATE] = out[fmt.LAST_HIDDEN_STATE][i, :length]
+        per_text.append(mine)
+    return per_text, rows
+
+
+def batch_drift(session, golden: Golden) -> float:
+    """Largest |difference| between each probe's outputs run alone and run in two padded batches
+    (as stored, and reversed with 7 more padding positions); 0.0 means bit-identical (NaN if any
+    output is NaN)."""
+    outputs = {o.name for o in session.get_outputs()}
+    feed = golden.feed(with_labels=fmt.LABEL_IDS in {i.name for i in session.get_inputs()})
+    fetch = [fmt.MASK_POSITIONS, fmt.TARGET_SCORES] + [n for n in (fmt.LABEL_LOG_PROBS, fmt.LAST_HIDDEN_STATE)
+                                                        if n in outputs]
+    ids, attn, labels = feed[fmt.INPUT_IDS], feed[fmt.ATTENTION_MASK], feed.get(fmt.LABEL_IDS)
+    lengths = attn.sum(axis=1)
+    pad_id = int(ids[attn == 0][0]) if (attn == 0).any() else fmt.PAD_ID  # padded ids are masked out anyway
+    batched, mask_rows = _split_by_text(session, feed, fetch)
+
+    def subset(order: list[int], width: int) -> dict:
+        sub = dict(feed)
+        for name in (fmt.INPUT_IDS, fmt.ATTENTION_MASK, fmt.LANGS):
+            if name in feed:
+                block = np.full((len(order), width), pad_id if name == fmt.INPUT_IDS else 0, dtype=np.int64)
+                for row, i in enumerate(order):
+                    block[row, :lengths[i]] = feed[name][i, :lengths[i]]
+                sub[name] = block
+        if labels is not None and labels.size:
+            sub[fmt.LABEL_IDS] = np.concatenate([labels[mask_rows == i] for i in order])
+        return sub
+
+    order = list(range(len(lengths)))[::-1]
+    reversed_, _ = _split_by_text(session, subset(order, int(lengths.max()) + 7), fetch)
+    drift = 0.0
+    for i in range(len(lengths)):
+        alone = _split_by_text(session, subset([i], int(lengths[i])), fetch)[0][0]
+        for other in (batched[i], reversed_[order.index(i)]):
+            for name, value in alone.items():
+                diff = np.abs(other[name].astype(np.float64) - value)
+                if np.isnan(diff).any():
+                    return float("nan")
+                drift = max(drift, float(diff.max(initial=0.0)))
+    return drift
+
+
+def run_golden(session, golden: Golden, precision: str, tokenizer=None, activations: str | None = None) -> CheckReport:
     """Runs the probes through ``session`` and compares with the golden answers.
 
     Args:
@@ -207,6 +273,9 @@ def run_golden(session, golden: Golden, precision: str, tokenizer=None) -> Check
         precision: Selects the gate in :data:`GATES`.
         tokenizer: When given, the probe texts are re-tokenized and compared with the ids
             stored at export (a different tokenizer would shift every answer).
+        activations: An int8 directory's activation scheme (:data:`xlm_onnx.format.INT8_ACTIVATIONS`):
+            ``per-row`` fails the check unless every probe's outputs are bit-identical alone and
+            batched (:func:`batch_drift`); the drift is reported for every directory.
     """
     from .tasks.embed import pool
 
@@ -241,6 +310,8 @@ def run_golden(session, golden: Golden, precision: str, tokenizer=None) -> Check
         top5_overlap=float(np.mean(overlap)) if n else 1.0,
         gate=asdict(GATES[precision]), tokenizer_mismatches=int(mismatches),
         max_abs_label_log_prob_delta=delta, min_embedding_cosine=cosine,
+        max_abs_batch_drift=batch_drift(session, golden) if fmt.MASK_POSITIONS in outputs else None,
+        requires_batch_invariance=precision == "int8" and activations == fmt.INT8_PER_ROW,
     )
 
 
@@ -253,4 +324,5 @@ def check_model(path: str | os.PathLike | None = None, provider="cpu", threads: 
     from .model import Model  # the shared loader: no task object is needed to run the probes
 
     model = Model.load(path, provider=provider, threads=threads)
-    return run_golden(model.session, Golden.read(model.model_dir), model.manifest.precision, model.tokenizer)
+    return run_golden(model.session, Golden.read(model.model_dir), model.manifest.precision, model.tokenizer,
+                      activations=model.manifest.int8_activations)

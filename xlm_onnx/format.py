@@ -83,6 +83,15 @@ INT8_WEIGHT_MAX = {7: 64, 8: 127}
 INT8_SATURATION_SAFE_MAX = 64
 #: ``weight_max`` of int8 manifests written before the field existed (full-range weights).
 LEGACY_INT8_WEIGHT_MAX = 127
+#: How an int8 export quantizes activations (manifest ``quantization.activations``):
+#: ``per-row``: one symmetric scale per token row, computed from that row alone, so a text's
+#: scores, embedding and PLL are bit-identical alone or in any batch (for a given directory and
+#: CPU class); ``per-tensor``: onnxruntime's dynamic quantization, one scale per tensor, i.e. per
+#: batch, so answers move with the neighbours and the padding.
+INT8_PER_ROW, INT8_PER_TENSOR = "per-row", "per-tensor"
+INT8_ACTIVATIONS = (INT8_PER_ROW, INT8_PER_TENSOR)
+#: ``activations`` of int8 manifests written before the field existed.
+LEGACY_INT8_ACTIVATIONS = INT8_PER_TENSOR
 
 # Graph inputs.
 INPUT_IDS = "input_ids"  # int64 [batch, seq]
@@ -147,10 +156,12 @@ class Manifest:
         heads: What the graph answers (:data:`HEADS`); version-1 manifests lack the field and
             have :data:`V1_HEADS`.
         quantization: int8 only: ``weights``, ``per_channel``, ``tied_embedding`` (how the
-            embedding / LM head table is stored: ``int8``, ``fp16`` or ``fp32``), ``weight_bits``
-            and ``weight_max`` (the largest |q| of any int8 weight; see
-            :data:`INT8_SATURATION_SAFE_MAX`); empty otherwise. Optional on read (manifests written
-            before it existed lack it; their int8 table is int8 and their weights full range).
+            embedding / LM head table is stored: ``int8``, ``fp16`` or ``fp32``), ``weight_bits``,
+            ``weight_max`` (the largest |q| of any int8 weight; see
+            :data:`INT8_SATURATION_SAFE_MAX`) and ``activations`` (:data:`INT8_ACTIVATIONS`);
+            empty otherwise. Optional on read (manifests written before it existed lack it; their
+            int8 table is int8, their weights full range, their activations per tensor; manifests
+            without ``activations`` are per tensor).
     """
 
     format_version: int
@@ -182,6 +193,13 @@ class Manifest:
         if self.precision != "int8":
             return None
         return int(self.quantization.get("weight_max", LEGACY_INT8_WEIGHT_MAX))
+
+    @property
+    def int8_activations(self) -> str | None:
+        """How activations are quantized (:data:`INT8_ACTIVATIONS`; ``None`` unless int8)."""
+        if self.precision != "int8":
+            return None
+        return str(self.quantization.get("activations", LEGACY_INT8_ACTIVATIONS))
 
     def require_head(self, head: str, task: str) -> None:
         """Raises unless the graph has ``head``, naming the task that needs it.

@@ -41,5 +41,10 @@ def check(args: argparse.Namespace, model_dir) -> int:
         print(f"  top-1 agreement {report.top1_agreement:.3f} (gate >= {gate['min_top1']}), top-5 overlap "
               f"{report.top5_overlap:.3f} (>= {gate['min_top5_overlap']}), max |delta score| "
               f"{report.max_abs_score_delta:.2e} (<= {gate['max_abs_score']:g})")
+        drift = report.max_abs_batch_drift
+        if drift is not None:
+            print("  batch invariance: " + ("bit-identical alone and batched" if drift == 0 else
+                                            f"max |alone - batched| {drift:.2e}")
+                  + (" (required: per-row int8)" if report.requires_batch_invariance else ""))
         print("passed" if report.passed else "FAILED: " + "; ".join(report.failures()))
     return 0 if report.passed else 1

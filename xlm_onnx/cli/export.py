@@ -30,6 +30,8 @@ def add_parsers(sub) -> None:
                      help="int8: storage of the embedding / LM head table (default int8; fp16/fp32: fp32 LM head)")
     exp.add_argument("--weight-bits", type=int, choices=sorted(fmt.INT8_WEIGHT_MAX),
                      help="int8: 7 (default; exact on every CPU) or 8 (full range; exact on VNNI/AMX/ARM64 only)")
+    exp.add_argument("--activations", choices=fmt.INT8_ACTIVATIONS,
+                     help="int8: per-row (default; answers independent of the batch) or per-tensor (one scale per batch)")
     exp.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists")
     exp.add_argument("--quiet", action="store_true", help="no progress lines")
     # Listed for --help; its own options are parsed by the benchmark (see main.main()).
@@ -62,12 +64,14 @@ def bench(argv: list[str]) -> int:
 def export(args: argparse.Namespace) -> int:
     Exporter = _export_side("xlm_onnx_export", "Exporter")
     int8 = None
-    if args.per_tensor or args.tied_embedding or args.weight_bits:
+    if args.per_tensor or args.tied_embedding or args.weight_bits or args.activations:
         if args.precision != "int8":
-            raise ValueError("--per-tensor, --tied-embedding and --weight-bits apply to --precision int8 only")
+            raise ValueError("--per-tensor, --tied-embedding, --weight-bits and --activations apply to "
+                             "--precision int8 only")
         int8 = _export_side("xlm_onnx_export", "Int8Options")(per_channel=not args.per_tensor,
                                                                tied_embedding=args.tied_embedding or "int8",
-                                                               weight_bits=args.weight_bits or 7)
+                                                               weight_bits=args.weight_bits or 7,
+                                                               activations=args.activations or fmt.INT8_PER_ROW)
     from ..lookup import resolve_model
 
     exporter = Exporter(resolve_model(args.checkpoint, args.revision), args.out, precision=args.precision, opset=args.opset,
