@@ -55,7 +55,8 @@ def load_lines(path: Path) -> list[str]:
 
 def ensure_vocab(data: Path, lines: list[str]) -> Path:
     h = hashlib.sha256(data.read_bytes())
-    for mod in ("export/vocab.py", "xlm_onnx/_moses.py", "xlm_onnx/_moses_data.py", "xlm_onnx/_moses_port.py"):
+    for mod in ("export/fixtures/bpe_vocab.py", "xlm_onnx/tokenization/moses.py", "xlm_onnx/tokenization/moses_data.py",
+                "xlm_onnx/tokenization/moses_port.py"):
         h.update((REPO / mod).read_bytes())
     out = REPO / ".cache" / f"bench-vocab-udhr-{h.hexdigest()[:16]}"
     if not (out / "merges.txt").is_file():

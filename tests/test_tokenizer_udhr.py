@@ -42,10 +42,11 @@ def _lines() -> list[dict]:
 
 def _build_vocab() -> Path:
     """Cased and lowercasing tokenizer dirs over one vocab, cached by content hash."""
-    from xlm_onnx_export import vocab as vocab_mod
+    from xlm_onnx_export.fixtures import bpe_vocab as vocab_mod
 
     h = hashlib.sha256(UDHR.read_bytes())
-    for mod in ("export/vocab.py", "xlm_onnx/_moses.py", "xlm_onnx/_moses_data.py", "xlm_onnx/_moses_port.py"):
+    for mod in ("export/fixtures/bpe_vocab.py", "xlm_onnx/tokenization/moses.py", "xlm_onnx/tokenization/moses_data.py",
+                "xlm_onnx/tokenization/moses_port.py"):
         h.update((REPO / mod).read_bytes())
     h.update(str(NUM_MERGES).encode())
     root = REPO / ".cache" / f"test-vocab-udhr-{h.hexdigest()[:16]}"
