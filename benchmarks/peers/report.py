@@ -66,7 +66,7 @@ def markdown(data: dict) -> str:
         f"Measured {h['date']} on {h['cpu']} (class `{h['isa_class']}`; flags `{flags}`), {h['cores']} cores, "
         f"{h['threads']} threads per system; {h['rounds']} rounds x {h['repeat']} timed calls "
         f"(warm-up {h['warmup']}, at most {h['budget_s']:g} s per cell and round), p50 over all rounds.",
-        f"Load average (1/5/15 min) before {before}, after {after}.",
+        f"Load average (1/5/15 min) before {before}, after {after}." + (f" {h['note']}" if h.get("note") else ""),
         "",
         "**p50 latency, ms, batch 1** at " + " / ".join(lengths) + " tokens (with `<s>`/`</s>`). "
         "pipeline = text -> top-5 through the system's own pipeline; forward = the model call it makes "
