@@ -13,8 +13,8 @@ from pathlib import Path
 
 TOP_K = 5
 #: Why optimum is absent from the dev venv (checked with ``pip install --dry-run``, 2026-11).
-OPTIMUM_MISSING = ("optimum[onnxruntime] not installable: optimum-onnx 0.1.0 (its only release) requires "
-                   "transformers<4.58, installing it would downgrade transformers 5.23.0 -> 4.57.6")
+OPTIMUM_MISSING = ("optimum[onnxruntime] not in this venv: optimum-onnx 0.1.0 requires transformers<4.58 "
+                   "(the project pins 5.x); benchmarks/peers/ runs it and OpenVINO in venvs of their own")
 
 
 @dataclass(frozen=True)

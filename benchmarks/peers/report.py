@@ -1,0 +1,107 @@
+"""The peers benchmark's summary (p50 over all rounds) and its markdown table.
+
+Pure functions of the JSON that ``bench.py`` writes, so a results file can be re-rendered
+(``python benchmarks/peers/report.py RESULTS.json``) and the writer is tested without the models.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+MODES = (("e2e_ms", "pipeline"), ("forward_ms", "forward"), ("encoder_ms", "encoder"))
+BASELINE = "hf-fp32"
+
+
+def _p50(samples: list[float]) -> float:
+    return float(statistics.median(samples))
+
+
+def summarize(data: dict) -> None:
+    """Adds ``status`` and ``summary`` to each system of ``data["systems"]`` that has rounds:
+    p50 per mode and length over every round's samples, each round's own p50 (drift shows
+    there), load time, peak RSS, disk, versions, the system's tokenization and its notes."""
+    for row in data["systems"].values():
+        rounds = row.get("rounds")
+        if not rounds:
+            continue
+        ok = [r for r in rounds if r.get("status") == "ok"]
+        if not ok:
+            row["status"], row["note"] = "failed", rounds[-1].get("note", "no result")
+            continue
+        row["status"] = "ok"
+        if len(ok) < len(rounds):
+            row["note"] = f"{len(rounds) - len(ok)} of {len(rounds)} rounds failed: " + \
+                next(r.get("note", "") for r in rounds if r.get("status") != "ok")
+        summary: dict = {}
+        for key, _ in MODES:
+            names = ok[0][key].keys()
+            summary[key] = {n: _p50([t for r in ok for t in r[key][n]]) for n in names}
+            summary[key.replace("_ms", "_round_p50_ms")] = {n: [_p50(r[key][n]) for r in ok] for n in names}
+            summary[key.replace("_ms", "_samples")] = {n: sum(len(r[key][n]) for r in ok) for n in names}
+        summary.update(load_s=_p50([r["load_s"] for r in ok]), peak_rss_mb=max(r["peak_rss_mb"] for r in ok),
+                       model_bytes=ok[0].get("model_bytes"), versions=ok[0]["versions"],
+                       tokenizer=ok[0]["tokenizer"], top5=ok[0]["top5"],
+                       notes=sorted({n for r in ok for n in r.get("notes", [])}))
+        row["summary"] = summary
+
+
+def _ms(value) -> str:
+    return "-" if value is None else f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def _mb(n) -> str:
+    return "-" if not n else f"{n / 2**20:,.0f} MB"
+
+
+def markdown(data: dict) -> str:
+    h, systems = data["header"], data["systems"]
+    lengths = [str(n) for n in h["tokens"]]
+    flags = " ".join(h["cpu_isa"].get("flags", []))
+    before = " / ".join(f"{x:.2f}" for x in h["load_avg_before"])
+    after = " / ".join(f"{x:.2f}" for x in h.get("load_avg_after", h["load_avg_before"]))
+    lines = [
+        f"Measured {h['date']} on {h['cpu']} (class `{h['isa_class']}`; flags `{flags}`), {h['cores']} cores, "
+        f"{h['threads']} threads per system; {h['rounds']} rounds x {h['repeat']} timed calls "
+        f"(warm-up {h['warmup']}, at most {h['budget_s']:g} s per cell and round), p50 over all rounds.",
+        f"Load average (1/5/15 min) before {before}, after {after}." + (f" {h['note']}" if h.get("note") else ""),
+        "",
+        "**p50 latency, ms, batch 1** at " + " / ".join(lengths) + " tokens (with `<s>`/`</s>`). "
+        "pipeline = text -> top-5 through the system's own pipeline; forward = the model call it makes "
+        "(the peers' MaskedLM graphs compute logits at every position, xlm-onnx only at the mask); "
+        "encoder = the encoder alone, no LM head.",
+        "",
+        "| system | pipeline | forward | encoder | pipeline speed-up vs hf-fp32 | load | peak RSS | disk | status |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    base = systems.get(BASELINE, {}).get("summary", {}).get("e2e_ms", {})
+    for name, row in systems.items():
+        s = row.get("summary")
+        if not s:
+            lines.append(f"| {name} | - | - | - | - | - | - | - | {row.get('status', '?')} |")
+            continue
+        cells = [" / ".join(_ms(s[key].get(n)) for n in lengths) for key, _ in MODES]
+        speed = " / ".join(f"{base[n] / s['e2e_ms'][n]:.2f}x" if base.get(n) else "-" for n in lengths)
+        lines.append(f"| {name} | {' | '.join(cells)} | {speed} | {s['load_s']:.1f} s | "
+                     f"{s['peak_rss_mb']:,.0f} MB | {_mb(s['model_bytes'])} | ok |")
+    lines += ["", "Systems:"]
+    for name, row in systems.items():
+        lines.append(f"- `{name}`: {row['description']}" + (f" — **{row['status']}**: {row['note']}"
+                                                             if row.get("note") else ""))
+        s = row.get("summary")
+        if s:
+            toks = ", ".join(f"{n}: {t['n_tokens']}" for n, t in s["tokenizer"].items())
+            extra = "; returns token_type_ids" if any("token_type_ids" in t["keys"] for t in s["tokenizer"].values()) \
+                else ""
+            lines.append(f"  - its tokenizer: {toks} tokens{extra}; versions: "
+                         + ", ".join(f"{k} {v}" for k, v in s["versions"].items()))
+            lines += [f"  - {n}" for n in s["notes"]]
+            drift = "; ".join(f"{n} tokens " + " / ".join(_ms(x) for x in s["e2e_round_p50_ms"][n]) for n in lengths)
+            lines.append(f"  - pipeline p50 per round: {drift}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown(json.loads(Path(sys.argv[1]).read_text())))
