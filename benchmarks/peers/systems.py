@@ -6,8 +6,9 @@ optimum-onnx or optimum-intel). So it imports only the standard library at the t
 
 Every system answers three timed calls on the same texts and ids:
 
-- ``e2e(text)``: text -> top-5 through the system's pipeline (``transformers.pipeline("fill-mask")``
-  for the peers, :class:`xlm_onnx.FillMask` for xlm-onnx).
+- ``e2e(text)``: text -> top-5 through the system's pipeline: ``pipeline("fill-mask")`` of
+  transformers, or of optimum-onnx / optimum-intel (the same pipeline over their models), or
+  :class:`xlm_onnx.FillMask`.
 - ``forward(ids)``: the model call the pipeline makes. The peers' MaskedLM graphs compute the
   LM head at every position (125 x 200k logits at 125 tokens); xlm-onnx's graph only at the mask.
 - ``encoder(ids)``: the encoder alone, no LM head (a feature-extraction export for the peers,
@@ -45,10 +46,10 @@ def _np():
 
 
 class Peer:
-    """Shared by the transformers-pipeline systems: HF, optimum ORT and OpenVINO.
-
-    Subclasses set ``self.pipe`` (MaskedLM pipeline) in :meth:`load_mlm` and ``self.enc`` in
-    :meth:`load_encoder`; :meth:`prepare` builds what is missing under ``spec["work_dir"]``."""
+    """Base of every system. The pipeline-based ones (HF, optimum ORT, OpenVINO) set
+    ``self.pipe`` in :meth:`load_mlm` and ``self.enc`` in :meth:`load_encoder`; :meth:`prepare`
+    builds what is missing under ``spec["work_dir"]`` (run in a process of its own first, so
+    export memory and time stay out of the timed process)."""
 
     def __init__(self, name: str, spec: dict) -> None:
         self.name, self.spec, self.ckpt = name, spec, spec["checkpoint"]
