@@ -116,7 +116,8 @@ def build_inputs(checkpoint: Path, lengths: list[int]) -> tuple[list[dict], list
     import random
 
     from xlm_onnx import XLMTokenizer
-    from xlm_onnx_export.bench.inputs import sentence
+    sys.path.insert(0, str(HERE.parent))  # benchmarks/: the latency harness's inputs
+    from latency_harness.inputs import sentence
 
     tok = XLMTokenizer.from_pretrained(checkpoint)
     inputs = []
