@@ -104,13 +104,14 @@ def compare(reference: Path, schemes: dict[str, Path], cases: list[list[int]], t
     """Per scheme, against ``reference`` on ``cases`` (masked id rows, run in batches of ``batch``):
     ``top1_agreement``, ``max_abs_score`` / ``mean_max_abs_score`` (|Δp| over the whole vocabulary,
     per mask), ``batch_drift`` (max |Δp| between each row alone and in its batch) and, with
-    ``truth`` (the original id at each mask, in row-major order), ``top1_accuracy``. Streamed
+    ``truth`` (the original id at each mask, in row-major order), ``top1_accuracy`` and
+    ``top5_accuracy``. Streamed
     chunk by chunk: full-vocabulary probabilities of thousands of masks would not fit in memory."""
     manifest = fmt.read_manifest(reference)
     pad_id, vocab = manifest.pad_token_id, manifest.vocab_size
     sessions = {name: create_session(path / fmt.MODEL_FILE, "cpu", threads)
                 for name, path in {"reference": reference, **schemes}.items()}
-    stats = {name: {"agree": 0, "correct": 0, "max": 0.0, "sum": 0.0, "drift": 0.0} for name in schemes}
+    stats = {name: {"agree": 0, "correct": 0, "top5": 0, "max": 0.0, "sum": 0.0, "drift": 0.0} for name in schemes}
     n_masks = 0
     truth = None if truth is None else np.asarray(truth)
     for start in range(0, len(cases), batch):
@@ -123,7 +124,9 @@ def compare(reference: Path, schemes: dict[str, Path], cases: list[list[int]], t
             delta = np.abs(probs - ref).max(axis=1)
             s = stats[name]
             s["agree"] += int(np.sum(probs.argmax(1) == ref.argmax(1)))
-            s["correct"] += 0 if labels is None else int(np.sum(probs.argmax(1) == labels))
+            if labels is not None:
+                s["correct"] += int(np.sum(probs.argmax(1) == labels))
+                s["top5"] += int(np.sum(np.argpartition(-probs, 5, axis=1)[:, :5] == labels[:, None]))
             s["max"], s["sum"] = max(s["max"], float(delta.max())), s["sum"] + float(delta.sum())
             s["drift"] = max(s["drift"], float(np.abs(alone - probs).max()))
         n_masks += ref.shape[0]
@@ -132,7 +135,7 @@ def compare(reference: Path, schemes: dict[str, Path], cases: list[list[int]], t
         out[name] = {"top1_agreement": s["agree"] / n_masks, "max_abs_score": s["max"],
                      "mean_max_abs_score": s["sum"] / n_masks, "batch_drift": s["drift"]}
         if truth is not None:
-            out[name]["top1_accuracy"] = s["correct"] / n_masks
+            out[name]["top1_accuracy"], out[name]["top5_accuracy"] = s["correct"] / n_masks, s["top5"] / n_masks
     return out
 
 

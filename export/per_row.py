@@ -32,17 +32,14 @@ mean |Δp|: symmetric everywhere 0.0056 / 0.0012, GELU outputs shifted by 0.17 (
 Other inputs (LayerNorm and attention outputs) are about symmetric; asymmetric everywhere
 measured no better (0.0025 / 0.0006).
 
-Every int8 activation path of an export is rewritten:
+Every int8 activation path is rewritten: ``DynamicQuantizeLinear → MatMulInteger → Cast → Mul``
+(the encoder's MatMuls) as above; ``QAttention`` (per-tensor input) as the per-row QKV projection
+feeding a float ``MultiHeadAttention`` (QKV bias and padding lengths as ``QAttention`` took them)::
 
-* ``DynamicQuantizeLinear → MatMulInteger → Cast → Mul`` (the encoder's MatMuls), as above;
-* ``QAttention`` (per-tensor input scale) becomes the per-row int8 QKV projection feeding a
-  float ``MultiHeadAttention`` (``Split`` into Q, K, V; the QKV bias and the padding lengths go
-  to ``MultiHeadAttention`` as ``QAttention`` took them)::
+    x ─per-row int8 MatMul(W_qkv)─► qkv [B, S, 3D] ─Split─► Q, K, V ─MultiHeadAttention(bias, lengths)─► out
 
-      x ─per-row int8 MatMul(W_qkv)─► qkv [B, S, 3D] ─Split─► Q, K, V ─MultiHeadAttention(bias, lengths)─► out
-
-* ``DynamicQuantizeMatMul`` (the int8 tied LM head of :mod:`.head`) becomes the same per-row
-  MatMul on the transposed int8 table, then the bias ``Add``.
+and ``DynamicQuantizeMatMul`` (the int8 tied LM head of :mod:`.head`) as the per-row MatMul on the
+transposed int8 table, then the bias ``Add``.
 
 Why it is also more accurate: a row is quantized with its own range, so a short text beside a
 long one, or a token beside an outlier token, keeps its precision (ZeroQuant's "token-wise"
@@ -91,7 +88,7 @@ class _Graph:
         self.reduce_axes_input = opset >= 18  # ReduceMax takes axes as an input from opset 18
         self.producer = {out: n for n in self.graph.node for out in n.output}
         self.added: list[onnx.NodeProto] = []  # new nodes, inserted before the node they replace
-        self.rows: dict[str, tuple[str, str]] = {}  # activation -> (q, s) of its per-row quantization
+        self.rows: dict[tuple[str, bool], tuple] = {}  # (activation, asymmetric) -> quantize_rows()
 
     def consumers(self, name: str) -> list[onnx.NodeProto]:
         return [n for n in self.graph.node if name in n.input]
@@ -156,7 +153,7 @@ class _Graph:
             self.node("Max", [f"{p}.amax", c["per_row.tiny"]], [f"{p}.amax_floor"])
             self.node("Div", [f"{p}.amax_floor", c["per_row.qmax"]], [f"{p}.scale"])
         # QuantizeLinear takes a per-axis scale only as a 1-D tensor along one axis: quantize the
-        # [rows, K] view with one scale per row, then give q the shape of x back (views, no copy).
+        # [rows, K] reshape with one scale per row, then give q the shape of x back.
         self.node("Shape", [x], [f"{p}.shape"])
         self.node("Reshape", [x, self.constant(f"per_row.rows{k}", np.array([-1, k], np.int64))], [f"{p}.rows"])
         self.node("Reshape", [f"{p}.scale", c["per_row.last"]], [f"{p}.scale_1d"])
@@ -313,9 +310,7 @@ def to_per_row(model: onnx.ModelProto, base_dir=".") -> dict[str, int]:
 
 
 def _topological(nodes: list[onnx.NodeProto], graph: onnx.GraphProto) -> list[onnx.NodeProto]:
-    """Orders ``nodes`` so each comes after its inputs' producers (new nodes were appended where
-    the node they replace sat, but their own inputs, e.g. a DynamicQuantizeLinear's source, may
-    be produced later in the old order only if the old graph was unsorted; keep it robust)."""
+    """Orders ``nodes`` so each comes after the producers of its inputs (ONNX requires it)."""
     ready = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
     pending, ordered = list(nodes), []
     while pending:

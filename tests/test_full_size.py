@@ -21,7 +21,7 @@ from xlm_onnx.check import GATES, Golden
 pytestmark = pytest.mark.slow
 
 LIMITS_GB = {"fp32": 2.4, "fp16": 1.2, "int8": 0.6}
-ATTENTION = {"fp32": "Attention", "fp16": "Attention", "int8": "QAttention"}
+ATTENTION = {"fp32": "Attention", "fp16": "Attention", "int8": "MultiHeadAttention"}  # int8: after per-row QKV
 #: Weight draw of the peaked checkpoint. Matrices N(0, GAIN^2 / fan_in) keep activations of order
 #: one through 16 layers (HF's Linear init is ~0.58 / sqrt(fan_in), which washes the input out);
 #: the tied embedding's std sets the logits' spread (std ~ EMBEDDING_STD * sqrt(1280)). Chosen
@@ -30,7 +30,10 @@ ATTENTION = {"fp32": "Attention", "fp16": "Attention", "int8": "QAttention"}
 #: difference 4.6e-7, far inside the fp32 gate (1e-5). A gain of 0.64 made the model predict
 #: the mask token itself (top-1 ~0.98: degenerate, and fp32 vs fp64 then differs by 1e-4).
 #: At std 0.1 (golden top-1 median 0.09, max 0.31) fp32 (|delta| 2.2e-6, log p 1.5e-5) and fp16
-#: (1.5e-3) passed their gates but int8 failed its own (max |delta score| 0.077 > 0.05).
+#: (1.5e-3) passed their gates but int8 failed its own (max |delta score| 0.077 > 0.05). Per-row
+#: activations do not change that: 0.062 on the same 24 probe masks; against torch on 1008 masks
+#: of 120 UDHR lines, top-1 agreement 78.6% vs 80.2% and the worst |delta p| per mask averages
+#: 0.0334 vs 0.0343 per-tensor: at this size the 7-bit weights, not the activations, dominate.
 GAIN, EMBEDDING_STD, LAYER_NORM_STD = 1.0, 0.08, 0.1
 #: Uniform would be 1 / 200000 = 5e-6: the fixture must be far from it to be a real check.
 MIN_MEDIAN_TOP1 = 0.01

@@ -92,6 +92,8 @@ def _table_note(manifest: dict) -> str:
         return ""
     bits = (f"{quant['weight_bits']}-bit signed weights (|q| <= {quant['weight_max']}: the same answers on every "
             "CPU class, see the documentation's int8 guide)" if "weight_bits" in quant else "full-range int8 weights")
+    if quant.get("activations", fmt.LEGACY_INT8_ACTIVATIONS) == fmt.INT8_PER_ROW:
+        bits += "; per-row activation scales: a text's answers are the same alone or in any batch"
     table = quant.get("tied_embedding", "int8")
     if table == "int8":
         return f" ({bits})"
