@@ -346,8 +346,8 @@ def test_caches_are_bounded_in_bytes(sample_dir):
 def test_character_tables_are_bounded(pair):
     """Text holding more distinct characters than a table keeps tokenizes the same; the tables
     stop growing at their bound (every code point would be ~100 MB a table)."""
-    from xlm_onnx import _moses
-    from xlm_onnx._moses_data import _CharTable
+    from xlm_onnx.tokenization import moses as _moses
+    from xlm_onnx.tokenization.moses_data import _CharTable
 
     ours, ref = pair
     text = " ".join(chr(c) + "a" for c in range(0x4E00, 0x4E00 + 3000))  # CJK ideographs, ~3,000 new characters

@@ -72,7 +72,6 @@ def run(args: argparse.Namespace, model_dir) -> int:
         import ray.data
 
         from . import parts as bio
-        from .callables import TASKS, BulkTask
     except ImportError:
         raise missing_extra("ray", "ray[data]", "xlm-onnx bulk") from None
     for name in ("num_cpus", "actors", "cpus_per_actor", "batch_size"):
@@ -96,11 +95,12 @@ def run(args: argparse.Namespace, model_dir) -> int:
     quiet = logging.DEBUG if os.environ.get("XLM_ONNX_DEBUG") else logging.ERROR
     ray_defaults()  # usage statistics off unless the user turned them on
     with StderrFilter():
-        return _run_on_ray(ray, args, plan, pending, skipped, TASKS[args.task], options, model, quiet)
+        return _run_on_ray(ray, args, plan, pending, skipped, options, model, quiet)
 
 
-def _run_on_ray(ray, args, plan, pending, skipped, task, options, model, quiet) -> int:
-    from . import _bulk_io as bio
+def _run_on_ray(ray, args, plan, pending, skipped, options, model, quiet) -> int:
+    from . import parts as bio
+    from .callables import TASKS, BulkTask
 
     if args.address:
         ray.init(address=args.address, logging_level=quiet)

@@ -112,7 +112,6 @@ def build(args: argparse.Namespace, model_dir, threads: int | None = None):
     from .app import ServeSettings, build_app
     from .batcher import BatchSettings
     from .guards import GuardSettings
-    from .protocol import guarded_protocol
     from .schemas import Limits
     from .jobs import Tasks
 
