@@ -131,7 +131,7 @@ def test_sigterm_removes_the_app_and_exits_0(ray_server):
 def test_serve_run_builder_and_autoscaling_options():
     """``serve run xlm_onnx.serve.ray_serve:app_builder key=value``: the CLI's options, autoscaling
     on requests per replica (queue length) at half a batch."""
-    from xlm_onnx.cli import _parser
+    from xlm_onnx.cli.main import _parser
     from xlm_onnx.serve.ray_serve import _options, app_builder
 
     assert type(app_builder({"replicas": "2", "max_replicas": "4", "max_batch_size": "16"})).__name__ == "Application"

@@ -81,7 +81,7 @@ def app_builder(config: dict):
     """For ``serve run xlm_onnx.serve.ray_serve:app_builder key=value ...`` and Serve config files:
     the keys are ``xlm-onnx serve``'s options with underscores (``model``, ``replicas``,
     ``max_batch_size``, ``task``, ...); the defaults are the command's."""
-    from ..cli import _model_dir, _parser
+    from ..cli.main import _model_dir, _parser
 
     argv = ["serve", *([str(config["model"])] if config.get("model") else [])]
     for key, value in config.items():
