@@ -96,11 +96,14 @@ def texts() -> list[str]:
 
 @pytest.fixture(scope="module")
 def per_tensor_dir(tmp_path_factory, tiny_checkpoint):
-    from xlm_onnx_export import Exporter, Int8Options
+    """The old scheme, through the CLI's ``--activations per-tensor``."""
+    import subprocess
+    import sys
 
     out = tmp_path_factory.mktemp("exports") / "int8-per-tensor"
-    Exporter(tiny_checkpoint, out, precision="int8", int8=Int8Options(activations=fmt.INT8_PER_TENSOR),
-             progress=False).run()
+    proc = subprocess.run([sys.executable, "-m", "xlm_onnx", "export", str(tiny_checkpoint), str(out), "--precision",
+                           "int8", "--activations", "per-tensor", "--quiet"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
     return out
 
 
