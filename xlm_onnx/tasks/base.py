@@ -27,6 +27,7 @@ from ..batching import DEFAULT_MAX_TOKENS, Batch, pad, plan
 from ..limits import Cost, RequestLimits, check
 from ..model import Model
 from ..session import ProviderSpec
+from .params import TEXT, Params
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,12 @@ class Task(ABC):
     #: model run (:class:`~xlm_onnx.limits.RequestLimits`; ``None``: no limit; ``xlm-onnx serve``
     #: sets it on every task).
     request_limits: RequestLimits | None = None
+    #: The request options :meth:`options` takes, declared once (:mod:`xlm_onnx.tasks.params`):
+    #: the command line, JSON bodies, bulk jobs and the reference pages are generated from it.
+    params: ClassVar[Params] = TEXT
+    #: The field of :meth:`fields` that ``--npy`` writes as a float32 ``[texts, dim]`` array
+    #: (``None``: the task's answers are not vectors).
+    array_field: ClassVar[str | None] = None
 
     def __init__(self, model: Model) -> None:
         model.manifest.require_head(self.head, self.purpose)
@@ -156,8 +163,20 @@ class Task(ABC):
         """The API's answer for one request from its units' outputs (in unit order)."""
 
     def fields(self, answer: Any) -> dict[str, Any]:
-        """The answer for one text as named JSON values (``--json`` records, bulk columns)."""
+        """The one serializer: the answer for one text as named JSON values, the same field by
+        field in ``--json`` records, HTTP bodies and bulk columns."""
         return {"result": answer}
+
+    def records(self, answer: Any, single: bool) -> list[dict[str, Any]]:
+        """:meth:`fields` of each text of a request's answer (``single``: the request was one str)."""
+        return [self.fields(a) for a in ([answer] if single else answer)]
+
+    def show(self, text: str, answer: Any) -> str:
+        """The answer for one text as a terminal shows it (lines ending in a newline); default:
+        the :meth:`fields` as JSON, then the text."""
+        import json
+
+        return f"{json.dumps(self.fields(answer), ensure_ascii=False)}  {text}\n"
 
     # -- helpers -----------------------------------------------------------------------------------
     def prepare(self, inputs: Any, **options: Any) -> Prepared:
