@@ -54,6 +54,13 @@ class InputError(XLMOnnxError, ValueError):
         exc.reason, exc.fix = reason, fix
         return exc
 
+    def at(self, index: int) -> "InputError":
+        """This error about the text at ``index`` of the caller's list (a text answered on its own
+        is ``inputs[0]`` to the task); itself when it is not about one text."""
+        if self.index is None or self.reason is None or type(self) not in (InputError, InputTypeError):
+            return self
+        return type(self).about(self.field, self.reason, index, self.fix)
+
     def say(self, where: str | None = None, fix: "Callable[[Fix], str | None] | None" = None) -> str:
         """The message on one line, in a front end's words.
 

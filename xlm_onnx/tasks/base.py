@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, ClassVar, Hashable, Sequence
 
 from ..batching import DEFAULT_MAX_TOKENS, Batch, pad, plan
+from ..errors import InputError
 from ..limits import Cost, RequestLimits, check
 from ..model import Model
 from ..session import ProviderSpec
@@ -179,6 +180,18 @@ class Task(ABC):
         return f"{json.dumps(self.fields(answer), ensure_ascii=False)}  {text}\n"
 
     # -- helpers -----------------------------------------------------------------------------------
+    def resolve(self, values: dict[str, Any], front: str | None = None) -> Any:
+        """:meth:`options` from a front end's values (a JSON body's fields, a bulk job's options,
+        parsed flags): checked against :attr:`params` (unknown names, types, choices, bounds, with
+        the option named) and completed with its defaults.
+
+        Args:
+            values: Options by name; ``None`` is not given.
+            front: ``"cli"``, ``"json"`` or ``"bulk"`` (:mod:`~xlm_onnx.tasks.params`): only that
+                front's options are known (``None``: all).
+        """
+        return self.options(**self.params.resolve(values, front))
+
     def prepare(self, inputs: Any, **options: Any) -> Prepared:
         """:meth:`options` then :meth:`encode`: a request as the Python API takes it.
 
@@ -210,6 +223,31 @@ class Task(ABC):
     def __call__(self, inputs: Any, **options: Any) -> Any:
         """Answers ``inputs`` (a str or a list of them): the Python API of any task."""
         return self.answer(self.prepare(inputs, **options))
+
+
+def run_each(task: Task, inputs: Sequence[Any], options: Any, max_rows: int | None = None,
+             max_tokens: int | None = None) -> list[Any]:
+    """Answers each text on its own terms: the one bad-input policy of every front end.
+
+    Each text is validated and encoded as a request of its own, so a bad one (not a str, no mask
+    token, too long) is reported without failing the others; the good ones then share runs in
+    one :func:`run_all` (the same runs as one request of them all).
+
+    Returns:
+        Per text, in order: its answer (as for one str), or the :class:`~xlm_onnx.errors.InputError`
+        that refused it, with ``index`` its position in ``inputs``.
+    """
+    out: list[Any] = [None] * len(inputs)
+    requests, places = [], []
+    for i, text in enumerate(inputs):
+        try:
+            requests.append(task.encode(text if isinstance(text, str) else [text], options))
+            places.append(i)
+        except InputError as exc:
+            out[i] = exc.at(i)
+    for i, answer in zip(places, run_all(requests, max_rows, max_tokens)):
+        out[i] = answer
+    return out
 
 
 def _limit(a: int | None, b: int | None) -> int | None:
