@@ -16,8 +16,20 @@ from ..model import Model, default_model_dir  # noqa: F401  (default_model_dir: 
 from ..session import ProviderSpec
 from .base import Prepared, Task, Unit
 from .fill_mask_inputs import encode_requests, resolve_targets
+from .params import TEXT, Param, Params
 from .score import DEFAULT_MAX_ROWS, LabelRun, masked_log_probs
 from .whole_word import Target, check_fit, decode, target_pieces, word_units
+
+
+#: The options of a fill-mask request (the only place their defaults are written).
+PARAMS = Params(
+    Param("top_k", int, 5, "predictions per mask", minimum=1, metavar="K"),
+    Param("targets", list, None, "score only this word; repeat for several (outside the vocabulary: its first "
+          "BPE piece)", flag="--target", metavar="WORD"),
+    Param("whole_word_targets", bool, False, "score each target as the whole word (all its pieces, by PLL), "
+          "not one piece", flag="--whole-word"),
+) + TEXT
+_D = PARAMS.defaults()
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,7 @@ class FillMask(Task):
     purpose = "fill-mask"
     batch_tokens = None  # batch_size rows, no token budget: results are as they always were
     probe = "Hello <mask> !"
+    params = PARAMS
 
     def __init__(self, model: Model, batch_size: int = 8) -> None:
         self.check_construction(batch_size)
@@ -104,8 +117,9 @@ class FillMask(Task):
         """
         return super().from_pretrained(path, provider, threads, verify, optimization_level, batch_size=batch_size)
 
-    def __call__(self, inputs: str | Sequence[str], top_k: int = 5, targets: str | Sequence[str] | None = None,
-                 lang: str | None = None, truncation: bool = False, whole_word_targets: bool = False) -> list:
+    def __call__(self, inputs: str | Sequence[str], top_k: int = _D["top_k"],
+                 targets: str | Sequence[str] | None = _D["targets"], lang: str | None = _D["lang"],
+                 truncation: bool = _D["truncation"], whole_word_targets: bool = _D["whole_word_targets"]) -> list:
         """Predicts the masked tokens.
 
         Args:
@@ -129,16 +143,18 @@ class FillMask(Task):
         """
         return self.answer(self.prepare(inputs, top_k, targets, lang, truncation, whole_word_targets))
 
-    def prepare(self, inputs: str | Sequence[str], top_k: int = 5, targets: str | Sequence[str] | None = None,
-                lang: str | None = None, truncation: bool = False, whole_word_targets: bool = False) -> Prepared:
+    def prepare(self, inputs: str | Sequence[str], top_k: int = _D["top_k"],
+                targets: str | Sequence[str] | None = _D["targets"], lang: str | None = _D["lang"],
+                truncation: bool = _D["truncation"], whole_word_targets: bool = _D["whole_word_targets"]) -> Prepared:
         """Validates and encodes a request: the first step of :meth:`__call__` (arguments and errors
         are its own). Its units are the texts' rows, or with whole-word targets the masked copies
         that score them (:mod:`xlm_onnx.tasks.whole_word`)."""
         text_list(inputs, "inputs")  # an empty list is named before any option
         return self.encode(inputs, self.options(top_k, targets, lang, truncation, whole_word_targets))
 
-    def options(self, top_k: int = 5, targets: str | Sequence[str] | None = None, lang: str | None = None,
-                truncation: bool = False, whole_word_targets: bool = False) -> FillMaskOptions:
+    def options(self, top_k: int = _D["top_k"], targets: str | Sequence[str] | None = _D["targets"],
+                lang: str | None = _D["lang"], truncation: bool = _D["truncation"],
+                whole_word_targets: bool = _D["whole_word_targets"]) -> FillMaskOptions:
         top_k = self._check_top_k(top_k)
         check_bool("whole_word_targets", whole_word_targets)
         if whole_word_targets and targets is None:
