@@ -23,6 +23,7 @@ import httpx  # noqa: E402
 
 from xlm_onnx import Embedder, FillMask, Model, Scorer  # noqa: E402
 from xlm_onnx.errors import Fix, InputError  # noqa: E402
+from xlm_onnx.tasks import registry  # noqa: E402
 from xlm_onnx.serve.adapters import openai as openai_adapter, tei  # noqa: E402
 from xlm_onnx.serve.failures import JSON_WORDS  # noqa: E402
 from xlm_onnx.serve.process import ServerProcess  # noqa: E402
@@ -107,12 +108,14 @@ def test_tokenize_equals_api(server, api):
     assert got[0]["tokens"] == api["model"].tokenizer.convert_ids_to_tokens(api["model"].encode(TEXTS[:1])[0])
 
 
-def _api_error(call) -> Exception:
+def _api_error(call, accepted: object = AssertionError) -> Exception | None:
     try:
         call()
     except (TypeError, ValueError) as exc:
         return exc
-    raise AssertionError("the API accepted it")
+    if accepted is AssertionError:
+        raise AssertionError("the API accepted it")
+    return None
 
 
 BAD = [  # (route, body, the same request to the Python API)
@@ -133,8 +136,12 @@ BAD = [  # (route, body, the same request to the Python API)
 def test_422_has_the_api_message(server, api, route, body, call):
     response = server.post(route, json=body)
     assert response.status_code == 422
-    # The API's message, in the field names of the request (truncation=True -> "truncation": true).
-    expected = (tei.WORDS if route == "/embed" else JSON_WORDS).say(_api_error(lambda: call(api)))
+    # The message of the task's parameter schema (what the command line and bulk jobs say too), or
+    # the API's for what the schema lets through, in the request's field names ("truncation": true).
+    options = {k: v for k, v in body.items() if k != "inputs"}
+    refused = route != "/embed" and _api_error(lambda: registry.task_class(route[1:]).params.resolve(options, "json"),
+                                               accepted=None)
+    expected = (tei.WORDS if route == "/embed" else JSON_WORDS).say(refused or _api_error(lambda: call(api)))
     assert response.json() == {"error": expected, "error_type": "Validation"}
 
 

@@ -75,9 +75,13 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
 
 
 async def _not_routed(request: Request, exc: Exception) -> Response:
-    """404 and 405 as JSON like every other error (405 with ``Allow``: the methods the route takes)."""
+    """404 and 405 as JSON like every other error (405 with ``Allow``: the methods the route takes,
+    sorted: Starlette joins a set)."""
+    headers = dict(getattr(exc, "headers", None) or {})
+    if "Allow" in headers:
+        headers["Allow"] = ", ".join(sorted(headers["Allow"].split(", ")))
     return error_response(getattr(exc, "status_code", 500), getattr(exc, "detail", "error"), request.url.path,
-                          getattr(exc, "headers", None))
+                          headers)
 
 
 @asynccontextmanager
