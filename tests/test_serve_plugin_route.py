@@ -54,3 +54,25 @@ def test_it_is_described(client):
     schema = doc["paths"]["/hidden-mean"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert set(schema["properties"]) == {"inputs", "lang", "truncation", "parameters"}
     assert "hidden-mean" in doc["paths"]["/tasks/{task}"]["post"]["parameters"][0]["schema"]["enum"]
+
+
+def test_no_builtin_task_is_named_in_the_server_outside_its_adapters():
+    """Routes, validation and answers come from the registry: only the foreign-protocol adapters
+    (``serve/adapters/``), which translate other servers' payloads to a task's, name a task."""
+    import io
+    import re
+    import tokenize
+    from pathlib import Path
+
+    import xlm_onnx.serve
+
+    names = re.compile(r"fill[-_ ]?mask|\bembed(der)?\b|\bscor(e|er)\b", re.IGNORECASE)
+    root = Path(xlm_onnx.serve.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if "adapters" in path.relative_to(root).parts:
+            continue
+        for token in tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline):
+            if token.type in (tokenize.NAME, tokenize.STRING, tokenize.COMMENT) and names.search(token.string):
+                found.append(f"{path.name}:{token.start[0]}: {token.string[:60]!r}")
+    assert not found, "\n".join(found)

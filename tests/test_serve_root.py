@@ -24,6 +24,7 @@ import httpx  # noqa: E402
 from xlm_onnx import Embedder, FillMask, Model, Scorer  # noqa: E402
 from xlm_onnx.errors import HTTPError  # noqa: E402
 from xlm_onnx.serve import task_routes  # noqa: E402
+from xlm_onnx.serve import adapters  # noqa: E402
 from xlm_onnx.serve.adapters import tei  # noqa: E402
 from xlm_onnx.serve.body import BodyLimits  # noqa: E402
 from xlm_onnx.serve.process import ServerProcess  # noqa: E402
@@ -151,8 +152,8 @@ def test_root_payloads_map_to_the_task_routes():
         embed({"inputs": "x", "bogus": 1})
     with pytest.raises(HTTPError, match="given both flat and in parameters"):
         score({"inputs": "x", "metric": "original", "parameters": {"metric": "word_l2r"}})
-    assert tei.default_root_task(["embed", "score"]) == "embed"
-    assert tei.default_root_task(["fill-mask", "embed"]) == "fill-mask"
+    assert adapters.default_root_task(["embed", "score"]) == "embed"
+    assert adapters.default_root_task(["fill-mask", "embed"]) == "fill-mask"
 
 
 def test_root_refuses_base64_on_tei_root(embed_server):

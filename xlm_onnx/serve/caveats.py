@@ -1,11 +1,11 @@
 """The warnings a request caused, for its answer's ``X-Warnings`` header.
 
-The Python API logs what it did differently from what was asked, and still answers (a fill-mask
-target outside the vocabulary is replaced by its first piece): a log line on the server that the
+The Python API logs what it did differently from what was asked, and still answers (a target word
+outside the vocabulary is replaced by its first piece): a log line on the server that the
 client never sees. While a request is validated and encoded (on a tokenizer thread), the
 ``xlm_onnx`` logger's warnings of that thread are collected here and sent back as a JSON array of
 strings in ``X-Warnings``, on any route and for any task, since the answer's body is the API's
-(a fill-mask answer is a list: it has no room for a field).
+(an answer may be a list: it has no room for a field).
 
 A header is bounded: at most :data:`MOST` messages of at most :data:`LONGEST` characters, then
 one saying how many more there were (a request with 50,000 unknown targets gets 9 lines, not

@@ -14,6 +14,7 @@ import socket
 import sys
 
 from . import limit_options
+from .adapters import ROOT_TASK
 
 from ..cli.arguments import add_model, add_runtime
 from ..errors import require_extra
@@ -53,7 +54,7 @@ def add_parser(sub) -> None:
     limit_options.add_options(p)  # per-request limits, read timeouts, Host/Origin guards
     p.add_argument("--task", metavar="TASK",
                    help="the task POST / answers, as TEI and HF Inference Endpoints do: any task of the model "
-                        "(default: fill-mask if it has it, else its first task)")
+                        f"(default: {ROOT_TASK} if it has it, else its first task)")
     p.add_argument("--graceful-timeout", type=float, default=30.0, metavar="S",
                    help="on SIGTERM: answer queued requests for up to S seconds, 503 the rest, exit 0 (default 30)")
     p.add_argument("--workers", type=int, default=1, metavar="N",

@@ -6,8 +6,8 @@ request's argument names it in the words of the route that received it: an
 :class:`~xlm_onnx.errors.InputError` keeps its parts (the field, the text's index, the option
 that would fix it), and a route says them with its own field names (:class:`Words`), so
 ``inputs[0] ... (pass truncation=True to cut it)`` of the Python API reads
-``input[0] ... (shorten it)`` on ``/v1/embeddings`` and ``... (send "truncate": true to cut it)``
-on TEI's ``/embed``. Nothing is rewritten from the text.
+``input[0] ... (shorten it)`` on OpenAI's route and ``... (send "truncate": true to cut it)`` on
+TEI's. Nothing is rewritten from the text.
 """
 
 from __future__ import annotations

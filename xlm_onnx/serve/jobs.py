@@ -72,7 +72,7 @@ class Tasks:
         for name in registry.names():
             try:
                 self.tasks[name] = registry.task_class(name)(model)
-            except ModelFormatError:  # a format-1 directory: fill-mask only
+            except ModelFormatError:  # a format-1 directory: the tasks of its one head only
                 pass
         for task in self.tasks.values():  # each encode refuses what the limits do not allow (413)
             task.request_limits = limits

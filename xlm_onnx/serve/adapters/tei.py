@@ -40,11 +40,6 @@ _EMBED_FIELDS = ("inputs", "normalize", "truncate", "truncation_direction", "pro
 _MASKS = ("<mask>", "[MASK]", "<special1>")
 
 
-def default_root_task(available: list[str]) -> str:
-    """The root's task when ``--task`` is not given: fill-mask, else the model's first task."""
-    return FILL_MASK if FILL_MASK in available else available[0]
-
-
 def _bool(fields: dict, name: str, default: bool) -> bool:
     value = fields.get(name, default)
     if not isinstance(value, bool):
