@@ -10,7 +10,6 @@ import argparse
 import json
 
 import pytest
-
 from serve_util import metric, require_serve_extra
 
 require_serve_extra()

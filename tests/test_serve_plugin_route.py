@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from serve_util import require_serve_extra
 
 require_serve_extra()
 
 import httpx  # noqa: E402
-
 from toy_tasks import HiddenMean, pythonpath, write_distribution  # noqa: E402
+
 from xlm_onnx import Model  # noqa: E402
 from xlm_onnx.serve.process import ServerProcess  # noqa: E402
 

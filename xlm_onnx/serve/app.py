@@ -36,7 +36,7 @@ from .failures import error_response
 from .guards import Guards
 from .jobs import Tasks
 from .shutdown import drain
-from .state import ServeSettings, ServerState
+from .state import ServerState, ServeSettings
 from .timing import RefusalTimer, refusal_histogram
 
 __all__ = ["ServeSettings", "build_app", "endpoints"]
@@ -109,7 +109,7 @@ async def _warm_up(state: ServerState) -> None:
     try:
         for task in tasks.available:
             job = tasks.probe(task)
-            await state.batcher.call(lambda: tasks.run([job], 1, state.settings.batch.max_batch_tokens))
+            await state.batcher.call(lambda job=job: tasks.run([job], 1, state.settings.batch.max_batch_tokens))
     except Exception as exc:  # noqa: BLE001 - a model that cannot run stays not ready, and says why
         state.warm_error = f"{type(exc).__name__}: {exc}"
         logger.error("warm-up failed, the server stays not ready: %s", state.warm_error)

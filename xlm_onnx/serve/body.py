@@ -60,7 +60,8 @@ def check_inputs(texts: Any, limits: BodyLimits, name: str = "inputs") -> None:
     """413 for too many texts or too long a text (types are left to the task's own checks)."""
     items = texts if isinstance(texts, list) else [texts]
     if len(items) > limits.max_inputs:
-        raise HTTPError(413, f"{name} has {len(items)} texts; this server takes at most {limits.max_inputs} per request")
+        raise HTTPError(413, f"{name} has {len(items)} texts; this server takes at most {limits.max_inputs} "
+                             "per request")
     for i, text in enumerate(items):
         if isinstance(text, str) and len(text) > limits.max_chars:
             raise HTTPError(413, f"{name}[{i}] is {len(text)} characters long; this server takes at most "

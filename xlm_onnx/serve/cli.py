@@ -13,12 +13,11 @@ import signal
 import socket
 import sys
 
-from . import limit_options
-from .adapters import ROOT_TASK
-
 from ..cli.arguments import add_model, add_runtime
 from ..errors import require_extra
 from ..tasks.choices import POOLINGS
+from . import limit_options
+from .adapters import ROOT_TASK
 
 #: The API key may come from the environment instead of the command line (where ``ps`` shows it).
 API_KEY_ENV = "XLM_ONNX_API_KEY"
@@ -118,7 +117,7 @@ def _api_key(args: argparse.Namespace) -> str | None:
 
 def _warn_if_open(args: argparse.Namespace) -> None:
     """One line on stderr when the server listens beyond this machine and takes requests from anyone."""
-    from .guards import host_allowed, GuardSettings, split_host
+    from .guards import GuardSettings, host_allowed, split_host
 
     host = split_host(args.host)
     if host_allowed(host, GuardSettings(bound_host="127.0.0.1")) or _api_key(args) is not None:
@@ -133,8 +132,8 @@ def build(args: argparse.Namespace, model_dir, threads: int | None = None):
     from ..model import Model
     from .app import ServeSettings, build_app
     from .batcher import BatchSettings
-    from .guards import GuardSettings
     from .body import BodyLimits
+    from .guards import GuardSettings
     from .jobs import Tasks
 
     api_key = _api_key(args)

@@ -71,7 +71,8 @@ fetch("openapi.json").then(r => r.json()).then(doc => {
   let html = "";
   for (const [path, ops] of Object.entries(doc.paths)) for (const [method, op] of Object.entries(ops)) {
     const body = op.requestBody ? op.requestBody.content["application/json"].schema : null;
-    const statuses = Object.entries(op.responses).map(([s, r]) => `<tr><td>${s}</td><td>${esc(r.description)}</td></tr>`);
+    const statuses = Object.entries(op.responses)
+      .map(([s, r]) => `<tr><td>${s}</td><td>${esc(r.description)}</td></tr>`);
     html += `<h2><span class="m">${method.toUpperCase()}</span><code>${esc(path)}</code></h2><p>${esc(op.summary)}</p>
       ${fields(body)}<table><tr><th>status</th><th>when</th></tr>${statuses.join("")}</table>`;
   }

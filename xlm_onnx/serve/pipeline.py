@@ -16,8 +16,8 @@ from typing import Any
 
 from starlette.requests import Request
 
-from . import caveats
 from ..errors import HTTPError
+from . import caveats
 from .jobs import Job
 from .state import ServerState
 
