@@ -99,6 +99,8 @@ class Task(ABC):
     #: The graph head the task needs (``format.HEAD_*``), and what to call the task in the error.
     head: ClassVar[str]
     purpose: ClassVar[str]
+    #: One line for ``--help`` and the reference pages (default: :attr:`purpose`).
+    summary: ClassVar[str | None] = None
     #: Rows per run by default (``None``: no limit but the token budget).
     batch_rows: ClassVar[int | None] = None
     #: Padded tokens per run by default (rows x longest; ``None``: rows only).

@@ -84,6 +84,7 @@ class Embedder(Task):
     batch_rows = 32
     params = PARAMS
     array_field = "embedding"
+    summary = "sentence embeddings (mean or <s> pooling of the last hidden state)"
 
     def embed(self, inputs: str | Sequence[str], pooling: str = _D["pooling"], normalize: bool = _D["normalize"],
               batch_size: int = 32, lang: str | None = _D["lang"], truncation: bool = _D["truncation"],
@@ -140,3 +141,7 @@ class Embedder(Task):
 
     def fields(self, answer: np.ndarray) -> dict:
         return {"embedding": answer.tolist()}
+
+    def show(self, text: str, answer: np.ndarray) -> str:
+        head = " ".join(f"{x:+.4f}" for x in answer[:4])
+        return f"[{head} ...] dim {len(answer)}, norm {np.linalg.norm(answer):.4f}  {text}\n"

@@ -23,9 +23,10 @@ from .whole_word import Target, check_fit, decode, target_pieces, word_units
 
 #: The options of a fill-mask request (the only place their defaults are written).
 PARAMS = Params(
-    Param("top_k", int, 5, "predictions per mask", minimum=1, metavar="K"),
+    # No minimum here: the API checks 1 <= top_k <= the vocabulary size, which only the model knows.
+    Param("top_k", int, 5, "predictions per mask", metavar="K"),
     Param("targets", list, None, "score only this word; repeat for several (outside the vocabulary: its first "
-          "BPE piece)", flag="--target", metavar="WORD"),
+          "BPE piece)", flag="--target", metavar="WORD", csv_flag="--targets"),
     Param("whole_word_targets", bool, False, "score each target as the whole word (all its pieces, by PLL), "
           "not one piece", flag="--whole-word"),
 ) + TEXT
@@ -80,19 +81,17 @@ class FillMask(Task):
     batch_tokens = None  # batch_size rows, no token budget: results are as they always were
     probe = "Hello <mask> !"
     params = PARAMS
+    summary = "predict <special1> / <mask> / [MASK] tokens"
+    batch_rows = 8  # texts per run (the constructor's batch_size)
 
     def __init__(self, model: Model, batch_size: int = 8) -> None:
         self.check_construction(batch_size)
         super().__init__(model)
-        self.batch_size = batch_size
+        self.batch_size = self.batch_rows = batch_size
 
     @classmethod
     def check_construction(cls, batch_size: int = 8) -> None:
         positive_int("batch_size", batch_size)
-
-    @property
-    def batch_rows(self) -> int:
-        return self.batch_size
 
     # The loaded model's parts, as attributes of FillMask since v0.1.
     session = property(lambda self: self.model.session)
@@ -230,6 +229,18 @@ class FillMask(Task):
             outputs = decode(self.tokenizer, self.manifest.pad_token_id, copies, outputs, top_k)
         return outputs[0] if prepared.single else outputs
 
+    def show(self, text: str, answer: list) -> str:
+        """The text, then one row per candidate (score, token, filled sentence)."""
+        out = [f"{text}\n"]
+        per_mask = answer if answer and isinstance(answer[0], list) else [answer]
+        for index, props in enumerate(per_mask):
+            if len(per_mask) > 1:
+                out.append(f"  mask {index + 1}:\n")
+            scores = format_scores([p["score"] for p in props])
+            width = max(len(s) for s in scores)
+            out += [f"  {score:<{width}}  {p['token_str']!s:<16} {p['sequence']}\n" for score, p in zip(scores, props)]
+        return "".join(out)
+
     def _propositions(self, ids: list[int], position: int, scores, token_ids, single_mask: bool) -> list[dict]:
         decode = self.tokenizer.decode
         props = []
@@ -240,3 +251,17 @@ class FillMask(Task):
             props.append({"score": score, "token": token, "token_str": decode([token]),
                           "sequence": decode(filled, skip_special_tokens=single_mask)})
         return props
+
+
+def format_scores(scores: list[float]) -> list[str]:
+    """Scores with the fewest significant digits (at least 4) that keep distinct scores distinct.
+
+    ``0.0001`` for every small score hid the ranking; ``{:.4g}`` switches to scientific notation
+    below 1e-4, and more digits are used only when four would print two different scores alike.
+    """
+    distinct = len(set(scores))
+    for digits in range(4, 10):
+        texts = [f"{s:.{digits}g}" for s in scores]
+        if len(set(texts)) == distinct:
+            return texts
+    return [repr(s) for s in scores]

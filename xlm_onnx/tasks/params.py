@@ -47,6 +47,8 @@ class Param:
         maximum: Largest allowed number (``int``/``float``).
         flag: The command line's flag (a ``list`` option is repeated: ``--target WORD --target ...``).
         metavar: The value's name in ``--help``.
+        csv_flag: A deprecated command-line flag that takes the list as one comma-separated value
+            (``list`` options only; it warns when used).
         fronts: Where the option appears (:data:`CLI`, :data:`JSON`, :data:`BULK`); the Python API
             takes every option.
     """
@@ -60,6 +62,7 @@ class Param:
     maximum: float | None = None
     flag: str | None = None
     metavar: str | None = None
+    csv_flag: str | None = None
     fronts: frozenset = EVERYWHERE
 
     def __post_init__(self) -> None:
@@ -179,23 +182,24 @@ class Params:
 
 def unknown(given: Iterable[str], known: Iterable[str], what: str = "option") -> None:
     """Raises :class:`InputError` for the first of ``given`` not in ``known``, with the closest
-    known name when one is close (``topk`` → ``did you mean top_k?``)."""
+    known name when one is close (``topk`` → ``did you mean 'top_k'?``)."""
     known = list(known)
     for name in given:
         if name not in known:
-            raise InputError(f"unknown {what} {name!r}{suggestion(name, known)}; known: {', '.join(known) or 'none'}",
-                             field=name)
+            close = closest(name, known)
+            hint = f"; did you mean {close!r}?" if close else ""
+            raise InputError(f"unknown {what} {name!r}{hint}; known: {', '.join(known) or 'none'}", field=name)
 
 
-def suggestion(name: str, known: Iterable[str]) -> str:
-    """``"; did you mean 'top_k'?"`` when a known name is close to ``name`` (``""`` otherwise);
-    ``-``/``_`` and case do not count (``topk``, ``top-k`` and ``Top_K`` all find ``top_k``)."""
+def closest(name: str, known: Iterable[str]) -> str | None:
+    """The known name closest to ``name``, if one is close; ``-``/``_``, leading dashes and case do
+    not count (``topk``, ``--top_k`` and ``Top-K`` all find ``top_k`` or ``--top-k``)."""
     def norm(s: str) -> str:
         return s.lower().lstrip("-").replace("-", "").replace("_", "")
 
     by_norm = {norm(k): k for k in known}
     close = difflib.get_close_matches(norm(name), list(by_norm), n=1, cutoff=0.75)
-    return f"; did you mean {by_norm[close[0]]!r}?" if close else ""
+    return by_norm[close[0]] if close else None
 
 
 #: The options every text task takes (``Task.params`` by default).

@@ -127,6 +127,7 @@ class Scorer(Task):
     purpose = "pseudo-log-likelihood scoring"
     max_rows = DEFAULT_MAX_ROWS
     params = PARAMS
+    summary = "pseudo-log-likelihood of each sentence (higher: more likely)"
 
     def __init__(self, model: Model) -> None:
         super().__init__(model)
@@ -199,6 +200,9 @@ class Scorer(Task):
             return {"score": answer.score, "tokens": list(answer.tokens), "token_ids": list(answer.token_ids),
                     "token_log_probs": list(answer.token_log_probs)}
         return {"score": float(answer)}
+
+    def show(self, text: str, answer) -> str:
+        return f"{self.fields(answer)['score']:12.4f}  {text}\n"
 
     def _pieces(self, text: str, ids: Sequence[int]) -> list[str]:
         """``<s>``, the BPE pieces of ``text`` (unknown ones still spelt, ``</w>`` kept), ``</s>``;
