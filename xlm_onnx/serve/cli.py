@@ -17,7 +17,7 @@ from . import limit_options
 
 from ..front.arguments import add_model, add_runtime
 from ..errors import require_extra
-from ..tasks.choices import POOLINGS
+from ..pooling import POOLINGS
 
 #: The API key may come from the environment instead of the command line (where ``ps`` shows it).
 API_KEY_ENV = "XLM_ONNX_API_KEY"
