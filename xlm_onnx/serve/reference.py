@@ -19,7 +19,7 @@ _GROUPS = (("task", "Task routes (one per registered task)"),
 
 
 def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return str(text).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
 
 
 def _type(schema: dict) -> str:

@@ -47,6 +47,8 @@ class Param:
         maximum: Largest allowed number (``int``/``float``).
         flag: The command line's flag (a ``list`` option is repeated: ``--target WORD --target ...``).
         metavar: The value's name in ``--help``.
+        csv_flag: A deprecated command-line flag that takes the list as one comma-separated value
+            (``list`` options only; it warns when used).
         fronts: Where the option appears (:data:`CLI`, :data:`JSON`, :data:`BULK`); the Python API
             takes every option.
     """
@@ -60,20 +62,21 @@ class Param:
     maximum: float | None = None
     flag: str | None = None
     metavar: str | None = None
+    csv_flag: str | None = None
     fronts: frozenset = EVERYWHERE
 
     def __post_init__(self) -> None:
         if self.type not in TYPES:
             raise TypeError(f"Param {self.name!r}: type must be one of int, float, str, bool, list, not {self.type!r}")
         if self.default is not None:
-            self.check(self.default)  # a default the schema refuses is a bug in the task, found at import
+            self.validate(self.default)  # a default the schema refuses is a bug in the task, found at import
 
     @property
     def cli_flag(self) -> str:
         """``--top-k`` for ``top_k`` (or :attr:`flag`)."""
         return self.flag or "--" + self.name.replace("_", "-")
 
-    def check(self, value: Any) -> Any:
+    def validate(self, value: Any) -> Any:
         """``value`` if it is valid for this option (a str as a one-item list for ``list``).
 
         Raises:
@@ -166,36 +169,37 @@ class Params:
 
         Raises:
             InputError: An unknown option (naming the closest known one), or a value the option
-                refuses (:meth:`Param.check`), naming it.
+                refuses (:meth:`Param.validate`), naming it.
         """
         known = {p.name: p for p in (self.items if front is None else self.on(front))}
         unknown(values, known)
         out = self.defaults() if front is None else {p.name: p.default for p in known.values()}
         for name, value in values.items():
             if value is not None:
-                out[name] = known[name].check(value)
+                out[name] = known[name].validate(value)
         return out
 
 
 def unknown(given: Iterable[str], known: Iterable[str], what: str = "option") -> None:
     """Raises :class:`InputError` for the first of ``given`` not in ``known``, with the closest
-    known name when one is close (``topk`` → ``did you mean top_k?``)."""
+    known name when one is close (``topk`` → ``did you mean 'top_k'?``)."""
     known = list(known)
     for name in given:
         if name not in known:
-            raise InputError(f"unknown {what} {name!r}{suggestion(name, known)}; known: {', '.join(known) or 'none'}",
-                             field=name)
+            close = closest(name, known)
+            hint = f"; did you mean {close!r}?" if close else ""
+            raise InputError(f"unknown {what} {name!r}{hint}; known: {', '.join(known) or 'none'}", field=name)
 
 
-def suggestion(name: str, known: Iterable[str]) -> str:
-    """``"; did you mean 'top_k'?"`` when a known name is close to ``name`` (``""`` otherwise);
-    ``-``/``_`` and case do not count (``topk``, ``top-k`` and ``Top_K`` all find ``top_k``)."""
+def closest(name: str, known: Iterable[str]) -> str | None:
+    """The known name closest to ``name``, if one is close; ``-``/``_``, leading dashes and case do
+    not count (``topk``, ``--top_k`` and ``Top-K`` all find ``top_k`` or ``--top-k``)."""
     def norm(s: str) -> str:
         return s.lower().lstrip("-").replace("-", "").replace("_", "")
 
     by_norm = {norm(k): k for k in known}
     close = difflib.get_close_matches(norm(name), list(by_norm), n=1, cutoff=0.75)
-    return f"; did you mean {by_norm[close[0]]!r}?" if close else ""
+    return by_norm[close[0]] if close else None
 
 
 #: The options every text task takes (``Task.params`` by default).
