@@ -131,8 +131,8 @@ def endpoints(tasks: list[str], taken: set[str]) -> list[Endpoint]:
                        request=request_schema(task), answer=ANY, runs_model=True, group="task")
               for task in tasks if f"/{task}" not in taken]
     routes.append(Endpoint("/tasks/{task}", any_task, summary="Any task of the model by name: its own request "
-                           "and answer (as on POST /<task>)", request=obj({"inputs": TEXTS}, extra=True,
-                                                                           required=("inputs",)),
+                           "and answer (as on POST /<task>)",
+                           request={"anyOf": [request_schema(task) for task in tasks]},
                            answer=ANY, runs_model=True, group="task"))
     return routes
 
