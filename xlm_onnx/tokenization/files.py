@@ -52,6 +52,13 @@ def _read_json(path: Path) -> Any:
         raise TokenizerFileError(f"cannot read tokenizer file {path}: {e}") from e
 
 
+def _read_object(path: Path) -> dict:
+    value = _read_json(path)
+    if not isinstance(value, dict):
+        raise TokenizerFileError(f"{path} must hold a JSON object")
+    return value
+
+
 def _read_vocab(path: Path) -> dict[str, int]:
     for p in (path, path.with_name(MERGES_FILE)):
         if not p.is_file():
@@ -78,10 +85,7 @@ def _read_merges(path: Path) -> dict[tuple[str, ...], int]:
 def _read_config(cfg_path: Path) -> dict[str, Any]:
     init: dict[str, Any] = {}
     if cfg_path.is_file():
-        init = _read_json(cfg_path)
-        if not isinstance(init, dict):
-            raise TokenizerFileError(f"{cfg_path} must hold a JSON object")
-        init = dict(init)
+        init = dict(_read_object(cfg_path))
     if "additional_special_tokens" in init and not init.get("extra_special_tokens"):
         init["extra_special_tokens"] = init.pop("additional_special_tokens")
     return init
@@ -99,9 +103,7 @@ def _legacy_added_tokens(d: Path, init: dict[str, Any]) -> dict[int, AddedToken]
     added_decoder: dict[int, AddedToken] = {}
     map_path = d / SPECIAL_TOKENS_MAP_FILE
     if map_path.is_file():
-        smap = _read_json(map_path)
-        if not isinstance(smap, dict):
-            raise TokenizerFileError(f"{map_path} must hold a JSON object")
+        smap = _read_object(map_path)
         for key, value in smap.items():
             if key == "extra_special_tokens" and isinstance(value, list):
                 existing = list(init.get("extra_special_tokens") or [])
@@ -115,9 +117,7 @@ def _legacy_added_tokens(d: Path, init: dict[str, Any]) -> dict[int, AddedToken]
     if added_path.is_file():
         specials = {_token_str(init[k], added_path) for k in SPECIAL_ATTRS if init.get(k)}
         specials.update(_token_str(t, added_path) for t in (init.get("extra_special_tokens") or []))
-        added = _read_json(added_path)
-        if not isinstance(added, dict):
-            raise TokenizerFileError(f"{added_path} must hold a JSON object")
+        added = _read_object(added_path)
         for content, index in added.items():
             is_special = content in specials
             added_decoder[int(index)] = AddedToken(content, normalized=not is_special, special=is_special)
