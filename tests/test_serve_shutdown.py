@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -132,3 +133,57 @@ def test_option_errors_are_one_line_exit_2(options, message):
                           timeout=120)
     assert proc.returncode == 2 and proc.stderr.startswith(f"xlm-onnx: error: {message}")
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether ``exc`` is a connection the kernel refused (nothing sent: not an accepted request)."""
+    while exc is not None:
+        if isinstance(exc, ConnectionRefusedError) or "Connection refused" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _client_loop(url: str, signalled: threading.Event, ready: threading.Barrier, log: list) -> None:
+    """Sends /score back to back, through the drain's 503s, until the server refuses to connect
+    (it stopped listening); records ``(status or error, sent after the signal)`` for every request.
+    Bounded: 10,000 requests."""
+    with httpx.Client(base_url=url, timeout=60) as client:
+        for i in range(10_000):
+            after = signalled.is_set()
+            try:
+                status = client.post("/score", json={"inputs": "Bonjour le monde ."}).status_code
+            except httpx.TransportError as exc:
+                log.append(("refused" if _refused(exc) else repr(exc), after))
+                return
+            log.append((status, after))
+            if i == 2:
+                ready.wait(timeout=120)  # every client has had answers: the test may signal
+
+
+def test_workers_answer_every_accepted_request_through_sigterm():
+    """8 clients send /score back to back to ``--workers 2`` while SIGTERM arrives: no connection
+    is reset, every request sent on an accepted connection is answered (200 before the signal or
+    while draining, 503 once the drain refuses new work), and both workers drain and exit."""
+    clients = 8
+    signalled, ready = threading.Event(), threading.Barrier(clients + 1)
+    logs: list[list] = [[] for _ in range(clients)]
+    with ServerProcess(None, ["--workers", "2", "--graceful-timeout", "20"]) as server:
+        threads = [threading.Thread(target=_client_loop, args=(server.url, signalled, ready, log))
+                   for log in logs]
+        for thread in threads:
+            thread.start()
+        ready.wait(timeout=120)
+        signalled.set()
+        server.terminate()
+        for thread in threads:
+            thread.join(timeout=120)
+        status = server.proc.wait(timeout=60)
+        stderr = server.stderr()
+    assert not any(t.is_alive() for t in threads)
+    outcomes = [outcome for log in logs for outcome, _ in log]
+    lost = [o for o in outcomes if o not in (200, 503, "refused")]
+    assert not lost, f"requests without an answer: {lost}"
+    assert all(log[0][0] == 200 and log[-1][0] == "refused" for log in logs), logs
+    assert all(o != "refused" for log in logs for o, after in log if not after), logs
+    assert status == 0 and stderr.count("every accepted request answered") == 2, stderr

@@ -98,11 +98,11 @@ def run(args: argparse.Namespace, model_dir) -> int:
         return run_on_ray(args, model_dir)
     from . import listen
 
-    sock = listen.bind(args.host, args.port)  # before the model loads, so --port 0 can print the port
     if args.workers > 1:
         from .workers import supervise
 
-        return supervise(args, model_dir, sock)
+        return supervise(args, model_dir)  # a listener per worker (see serve.workers)
+    sock = listen.bind(args.host, args.port)  # before the model loads, so --port 0 can print the port
     return serve_on(args, model_dir, sock)
 
 
