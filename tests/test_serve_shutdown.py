@@ -73,17 +73,18 @@ def test_sigterm_drain_is_bounded_and_exits_0():
 
 
 def test_workers_share_one_port_and_stop_cleanly():
+    """Both workers answer on the port, new connections spread over them (each worker has its
+    own socket and the kernel hashes connections: 40 connections leave a worker fewer than 6
+    with probability ~1e-6), and both drain on SIGTERM."""
     with ServerProcess(None, ["--workers", "2", "--graceful-timeout", "10"]) as server:
-        pids = set()
-        for _ in range(200):  # each request on a new connection: the kernel picks the worker
-            with httpx.Client(base_url=server.url, timeout=30) as client:
-                _wait(lambda: client.get("/ready").status_code == 200, "a worker ready")
-                pids.add(client.get("/info").json()["pid"])
-            if len(pids) == 2:
-                break
+        # A worker listens once its model is loaded; until then the other gets every connection.
+        _wait(lambda: len({httpx.get(server.url + "/info", timeout=30).json()["pid"] for _ in range(8)}) == 2,
+              "both workers listening")
+        pids = [httpx.get(server.url + "/info", timeout=30).json()["pid"] for _ in range(40)]  # a connection each
         answer = httpx.post(server.url + "/fill-mask", json={"inputs": "Bonjour <mask>."}, timeout=30)
         status, stderr = server.stop()
-    assert len(pids) == 2 and server.proc.pid not in pids
+    counts = sorted(pids.count(pid) for pid in set(pids))
+    assert len(counts) == 2 and server.proc.pid not in pids and counts[0] >= 6, counts
     assert answer.status_code == 200
     assert status == 0 and stderr.count("every accepted request answered") == 2, stderr
 
