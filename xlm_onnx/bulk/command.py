@@ -20,7 +20,7 @@ import os
 import sys
 import time
 
-from .._ray_env import StderrFilter, ray_defaults
+from .._ray_env import filtered_output, ray_defaults
 from ..cli import arguments
 from ..cli.task_commands import COMMANDS
 from ..errors import missing_extra
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace, model_dir) -> int:
     # our one-line progress; its errors still print. XLM_ONNX_DEBUG=1 shows everything.
     quiet = logging.DEBUG if os.environ.get("XLM_ONNX_DEBUG") else logging.ERROR
     ray_defaults()  # usage statistics off unless the user turned them on
-    with StderrFilter():
+    with filtered_output():
         return _run_on_ray(ray, args, plan, pending, skipped, options, model, quiet)
 
 
