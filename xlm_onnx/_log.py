@@ -7,11 +7,12 @@
   printed is remembered as 16-byte digests in a :class:`~xlm_onnx._lru.ByteLRU` (1 MiB), not as
   the messages: 50,000 distinct targets per request must not grow memory without end.
 * **At most** ``burst`` **lines per call site** (logger, level, format string) per ``interval``
-  seconds; the rest are counted, and one line says how many (``... 49,995 more like this in the
-  last 60 s: target %r is not in the vocabulary ...``) when the window ends (at the next record,
-  or when logging shuts down). A request with 50,000 unknown targets logs 5 lines, not 4.6 MB.
-  Past the burst a record is only counted (not formatted, hashed or remembered): a flood costs
-  little.
+  seconds; the rest are counted, and one line says how many, with the last of them formatted
+  (``... 49,995 more like this in the last 60 s, the last: target 'zzq' is not in the vocabulary
+  ...``) when the window ends (at the next record, or when logging shuts down). A request with
+  50,000 unknown targets logs 5 lines, not 4.6 MB. Past the burst a record is only counted and
+  kept as the window's last (not formatted, hashed or remembered): a flood costs little, and
+  only the one record the summary shows is formatted.
 * **Errors are never hidden**: repeats of an error are not dropped as seen, they are counted in
   that summary line. A server counts repeated warnings too (``count_repeats``: 1,000 invalid
   HTTP requests are one line and a count, not one line); a command prints a warning once.
@@ -40,6 +41,7 @@ class _Window:
     start: float
     printed: int = 0
     suppressed: int = 0
+    last: logging.LogRecord | None = None  # the last record counted, formatted by the summary
 
 
 class OneLineLog(logging.Handler):
@@ -71,6 +73,7 @@ class OneLineLog(logging.Handler):
             window = self.sites.get(site)
             if window is not None and window.printed >= self.burst:  # a flood: count it, nothing else
                 window.suppressed += 1
+                window.last = record
                 return
             message = " ".join(record.getMessage().split())
             if record.levelno < logging.ERROR:
@@ -79,8 +82,9 @@ class OneLineLog(logging.Handler):
                     self.seen.get(digest)  # most recently used again
                     if self.count_repeats and window is not None:
                         window.suppressed += 1
+                        window.last = record
                     elif self.count_repeats:
-                        self.sites.put(site, _Window(now, suppressed=1))
+                        self.sites.put(site, _Window(now, suppressed=1, last=record))
                     return
                 self.seen.put(digest, True)
             if window is None:
@@ -108,8 +112,13 @@ class OneLineLog(logging.Handler):
         if window.suppressed:
             name, level, msg = site
             seconds = max(1, round(now - window.start))
+            try:
+                last = window.last.getMessage() if window.last is not None else msg
+            except Exception:  # noqa: BLE001 - arguments that do not fit the format: show the format
+                last = msg
+            which = ":" if last == msg else ", the last:"  # the same line again, or one of a kind
             self._write(f"xlm-onnx: {logging.getLevelName(level).lower()}: {window.suppressed:,} more like this "
-                        f"in the last {seconds} s: {' '.join(msg.split())}")
+                        f"in the last {seconds} s{which} {' '.join(last.split())}")
 
     def _write(self, line: str) -> None:
         print(line, file=self.stream or sys.stderr, flush=True)
