@@ -133,7 +133,8 @@ def test_422_has_the_api_message(server, api, route, body, call):
     assert response.status_code == 422
     # The API's message, in the field names of the request (texts -> inputs, truncation=True -> "truncation": true).
     expected = http_message(_api_error(lambda: call(api)), route)
-    assert response.json() == {"error": expected, "error_type": "Validation"}
+    rid = response.headers["x-request-id"]  # every error body carries the request's id
+    assert response.json() == {"error": expected, "error_type": "Validation", "request_id": rid}
 
 
 def test_messages_name_the_http_fields():
@@ -164,7 +165,9 @@ def test_422_malformed_body(server, content, needle):
 
 
 def test_unknown_route_and_method_are_json(server):
-    assert server.get("/fill-mask").json() == {"error": "Method Not Allowed", "error_type": "Error"}
+    wrong = server.get("/fill-mask")
+    assert wrong.json() == {"error": "Method Not Allowed", "error_type": "Error",
+                            "request_id": wrong.headers["x-request-id"]}
     assert server.post("/nope", json={}).status_code == 404
 
 

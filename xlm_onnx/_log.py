@@ -23,7 +23,9 @@ Tracebacks (``exc_info``) are printed only when the record's logger is enabled f
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import json
 import logging
 import sys
 import time
@@ -53,6 +55,7 @@ class OneLineLog(logging.Handler):
         stream: Where lines go (default: ``sys.stderr`` at the time of each line).
 
     Attributes:
+        json: Write each line as a JSON object (``time``, ``level``, ``message``, ``traceback``).
         count_repeats: Count repeats of a printed warning in the summary line (a server) instead of
             dropping them (a command, where the same warning comes once per chunk).
     """
@@ -61,6 +64,7 @@ class OneLineLog(logging.Handler):
         super().__init__()
         self.burst, self.interval, self.stream = burst, interval, stream
         self.count_repeats = False
+        self.json = False  # one JSON object a line (serve --log-format json)
         self.seen = ByteLRU(SEEN_BYTES, lambda key, value: 33 + len(key))
         self.sites = ByteLRU(SITES_BYTES, lambda key, value: 200 + len(key[2]))
         self._swept = time.monotonic()
@@ -91,10 +95,10 @@ class OneLineLog(logging.Handler):
                 window = _Window(now)
                 self.sites.put(site, window)
             window.printed += 1
-            line = f"xlm-onnx: {record.levelname.lower()}: {message}"
+            trace = None
             if record.exc_info and logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
-                line += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
-            self._write(line)
+                trace = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+            self._write(record.levelname.lower(), message, trace)
         except Exception:  # noqa: BLE001 - logging must never take the program down
             self.handleError(record)
 
@@ -117,10 +121,16 @@ class OneLineLog(logging.Handler):
             except Exception:  # noqa: BLE001 - arguments that do not fit the format: show the format
                 last = msg
             which = ":" if last == msg else ", the last:"  # the same line again, or one of a kind
-            self._write(f"xlm-onnx: {logging.getLevelName(level).lower()}: {window.suppressed:,} more like this "
-                        f"in the last {seconds} s{which} {' '.join(last.split())}")
+            self._write(logging.getLevelName(level).lower(), f"{window.suppressed:,} more like this in the last "
+                        f"{seconds} s{which} {' '.join(last.split())}")
 
-    def _write(self, line: str) -> None:
+    def _write(self, level: str, message: str, trace: str | None = None) -> None:
+        if self.json:
+            record = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
+                      "level": level, "message": message, **({"traceback": trace} if trace else {})}
+            line = json.dumps(record, ensure_ascii=False)
+        else:
+            line = f"xlm-onnx: {level}: {message}" + (f"\n{trace}" if trace else "")
         print(line, file=self.stream or sys.stderr, flush=True)
 
     def flush(self) -> None:
