@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
 from ..tasks.choices import POOLINGS
 from . import arguments, lines
 
@@ -94,7 +95,12 @@ def run(args: argparse.Namespace, model_dir) -> int:
                           human=_embed_human)
     if rows is None:
         return lines.run_lines(args, task)
-    status = lines.run_lines(args, task, write=rows)
+    try:
+        status = lines.run_lines(args, task, write=rows)
+    except InputError as exc:  # the array is written whole or not at all: nothing was answered
+        message = str(exc).split("; stopped there,", 1)[0]
+        raise InputError(f"{message}; stopped there, nothing written to {args.npy} "
+                         "(--on-error skip writes a row of NaN for it and goes on)") from None
     print(f"wrote {rows.save():,} embeddings to {args.npy}", file=sys.stderr)
     return status
 
