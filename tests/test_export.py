@@ -166,7 +166,7 @@ def test_bench_and_export_without_the_extra_one_line(blocked, tiny_checkpoint, t
     first = {"torch": "torch", "transformers,torch": "torch", "onnxscript": "onnxscript"}[blocked]
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr == (f"xlm-onnx: error: this command needs the [export] extra ({first} is not installed): "
-                           "pip install 'xlm-onnx[export]'\n")
+                           "pip install '.[export]' in the xlm-onnx repository\n")
     if blocked != "onnxscript":  # the exporter imports onnxscript only inside torch.onnx
         proc = subprocess.run([sys.executable, "-c", BLOCK_AND_RUN, blocked, "export", str(tiny_checkpoint),
                                str(tmp_path / "out")], capture_output=True, text=True)

@@ -296,7 +296,7 @@ def test_cli_bulk_without_the_extra_or_with_another_tasks_option_exits_2(tmp_pat
     missing = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2
     assert missing.stderr.strip() == ("xlm-onnx: error: xlm-onnx bulk needs the [ray] extra (ray[data] is not "
-                                      "installed): pip install 'xlm-onnx[ray]'")
+                                      "installed): pip install '.[ray]' in the xlm-onnx repository")
     wrong = _bulk("embed", "--input", src, "--output", tmp_path / "o2", "--top-k", 3, check=False)
     assert wrong.returncode == 2 and wrong.stderr.strip() == ("xlm-onnx: error: --top-k applies to `bulk fill-mask`, "
                                                               "not `bulk embed`")

@@ -222,4 +222,4 @@ def test_missing_extra_is_one_line_exit_2():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr == ("xlm-onnx: error: this command needs the [serve] extra (uvicorn is not installed): "
-                           "pip install 'xlm-onnx[serve]'\n")
+                           "pip install '.[serve]' in the xlm-onnx repository\n")

@@ -113,7 +113,7 @@ def run_on_ray(args: argparse.Namespace, model_dir) -> int:
         from ray import serve
     except ImportError:
         raise XLMOnnxError("--ray-address needs the [ray] extra (ray[serve] is not installed): "
-                           "pip install 'xlm-onnx[ray]'") from None
+                           "pip install '.[ray]' in the xlm-onnx repository") from None
     import logging
 
     from .. import format as fmt
