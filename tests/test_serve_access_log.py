@@ -97,6 +97,7 @@ def test_the_server_logs_each_request_with_its_id():
         status, stderr = server.stop()
     assert ok.status_code == 200 and ok.headers["x-request-id"] == "trace-42"
     assert bad.status_code == 422 and bad.json()["request_id"] == bad.headers["x-request-id"]
-    assert re.search(r"^xlm-onnx: access: POST /score 200 \d+\.\d ms id=trace-42 client=127\.0\.0\.1:\d+$", stderr, re.M)
+    line = r"^xlm-onnx: access: POST /score 200 \d+\.\d ms id=trace-42 client=127\.0\.0\.1:\d+$"
+    assert re.search(line, stderr, re.M)
     assert "POST /fill-mask 422 " in stderr and f"id={bad.headers['x-request-id']} " in stderr
     assert status == 0

@@ -130,7 +130,8 @@ class AccessLog:
                                "method": scope.get("method"), "route": _route(scope), "status": status,
                                "ms": round(ms, 2), "request_id": rid, "client": client}, ensure_ascii=False)
         else:
-            line = f"xlm-onnx: access: {scope.get('method')} {_route(scope)} {status} {ms:.1f} ms id={rid} client={client}"
+            line = (f"xlm-onnx: access: {scope.get('method')} {_route(scope)} {status} {ms:.1f} ms "
+                    f"id={rid} client={client}")
         try:
             print(line, file=self.stream or sys.stderr, flush=True)
         except (OSError, ValueError):  # a closed or full stderr must not fail the request

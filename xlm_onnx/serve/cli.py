@@ -155,7 +155,8 @@ def serve_on(args: argparse.Namespace, model_dir, sock: socket.socket, worker: i
         logging.getLogger(logger_name).setLevel(args.log_level.upper())  # debug: tracebacks of server errors
     if worker is None:
         print(f"xlm-onnx: serving {name} ({', '.join(available)}) on {listen.url_of(sock)}", flush=True)
-    config = uvicorn.Config(access_log.install(app, args.log_format, args.log_level), log_config=None, access_log=False,
+    config = uvicorn.Config(access_log.install(app, args.log_format, args.log_level),  # ids, access lines
+                            log_config=None, access_log=False,
                             http=guarded_protocol(args.header_timeout, args.max_header_bytes,
                                                   lambda reason: app.state.refused.labels(reason).inc()))
     server = DrainingServer(config, app.state.drain, args.graceful_timeout,
