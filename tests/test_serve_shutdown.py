@@ -162,10 +162,12 @@ def _client_loop(url: str, signalled: threading.Event, ready: threading.Barrier,
                 ready.wait(timeout=120)  # every client has had answers: the test may signal
 
 
-def test_workers_answer_every_accepted_request_through_sigterm():
-    """8 clients send /score back to back to ``--workers 2`` while SIGTERM arrives: no connection
-    is reset, every request sent on an accepted connection is answered (200 before the signal or
-    while draining, 503 once the drain refuses new work), and both workers drain and exit."""
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_workers_answer_every_accepted_request_through_sigterm(sig):
+    """8 clients send /score back to back to ``--workers 2`` while SIGTERM (or Ctrl-C's SIGINT,
+    which the parent turns into SIGTERM for each worker) arrives: no connection is reset, every
+    request sent on an accepted connection is answered (200 before the signal or while draining,
+    503 once the drain refuses new work), and both workers drain and exit."""
     clients = 8
     signalled, ready = threading.Event(), threading.Barrier(clients + 1)
     logs: list[list] = [[] for _ in range(clients)]
@@ -176,7 +178,7 @@ def test_workers_answer_every_accepted_request_through_sigterm():
             thread.start()
         ready.wait(timeout=120)
         signalled.set()
-        server.terminate()
+        server.proc.send_signal(sig)
         for thread in threads:
             thread.join(timeout=120)
         status = server.proc.wait(timeout=60)
