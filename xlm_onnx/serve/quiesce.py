@@ -18,7 +18,7 @@ soon as it stops. Before it does, :class:`~xlm_onnx.serve.shutdown.DrainingServe
    closes the rest.
 
 Written here because neither uvicorn nor asyncio offers a "stop the handshakes, then drain the
-queue" close; the socket filter is six classic-BPF instructions.
+queue" close; the socket filter is five classic-BPF instructions.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ SO_ATTACH_FILTER = 26
 _TCP_INFO_UNACKED = 24  # offset of tcpi_unacked in struct tcp_info: a listener's accept queue length
 #: Classic BPF on the TCP header (a filter on a TCP socket sees the segment from its TCP header):
 #: a segment whose flags are SYN without ACK (a new handshake) is dropped, every other one kept.
-_DROP_SYN = ((0x30, 0, 0, 13),          # ldb [13]           the flags byte
-             (0x54, 0, 0, 0x12),        # and #(SYN|ACK)
-             (0x15, 0, 1, 0x02),        # jeq #SYN, drop, keep
-             (0x06, 0, 0, 0),           # drop: ret #0
-             (0x06, 0, 0, 0xFFFFFFFF))  # keep: ret #-1
+_DROP_SYN = ((0x30, 0, 0, 13),          # load the byte at offset 13: the flags
+             (0x54, 0, 0, 0x12),        # AND SYN|ACK
+             (0x15, 0, 1, 0x02),        # equal to SYN alone? next instruction, else skip it
+             (0x06, 0, 0, 0),           # return 0: drop the segment
+             (0x06, 0, 0, 0xFFFFFFFF))  # return all of it: keep the segment
 
 
 def stop_new_connections(sock: socket.socket) -> bool:
