@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import sys
+from typing import Callable
 
 from . import limit_options
 
@@ -136,7 +137,7 @@ def build(args: argparse.Namespace, model_dir, threads: int | None = None):
     return build_app(tasks, settings), name, tasks.available
 
 
-def serve_on(args: argparse.Namespace, model_dir, sock: socket.socket, worker: int | None = None,
+def serve_on(args: argparse.Namespace, model_dir, sock: socket.socket | Callable, worker: int | None = None,
              threads: int | None = None) -> int:
     """Serves on a bound socket until a signal (one process; a worker of several when ``worker`` is set)."""
     import uvicorn
@@ -147,6 +148,7 @@ def serve_on(args: argparse.Namespace, model_dir, sock: socket.socket, worker: i
     from .shutdown import DrainingServer
 
     app, name, available = build(args, model_dir, threads)
+    sock = sock() if callable(sock) else sock  # a worker's own listener, bound now its model is loaded
     # uvicorn's own lines (an invalid HTTP request, an ASGI error) go through the same bounded
     # one-line handler as ours: a client sending garbage in a loop cannot flood the log.
     for logger_name in ("xlm_onnx", "uvicorn"):

@@ -28,6 +28,7 @@ restart the whole server, instead of serving on with fewer workers than configur
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing
 import os
 import signal
@@ -55,7 +56,9 @@ def _worker(args: argparse.Namespace, model_dir, where: socket.socket | tuple[st
     from .cli import serve_on
     from .listen import bind_worker
 
-    sock = where if isinstance(where, socket.socket) else bind_worker(*where)
+    # Its own socket is bound once its model is loaded: until then the kernel gives every new
+    # connection to the workers that can answer it.
+    sock = where if isinstance(where, socket.socket) else functools.partial(bind_worker, *where)
     sys.exit(serve_on(args, model_dir, sock, worker=index, threads=threads))
 
 
