@@ -126,8 +126,7 @@ class OneLineLog(logging.Handler):
 
     def _write(self, level: str, message: str, trace: str | None = None) -> None:
         if self.json:
-            record = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
-                      "level": level, "message": message, **({"traceback": trace} if trace else {})}
+            record = {"time": utc_now(), "level": level, "message": message, **({"traceback": trace} if trace else {})}
             line = json.dumps(record, ensure_ascii=False)
         else:
             line = f"xlm-onnx: {level}: {message}" + (f"\n{trace}" if trace else "")
@@ -146,6 +145,11 @@ class OneLineLog(logging.Handler):
             self.flush()
         finally:
             super().close()
+
+
+def utc_now() -> str:
+    """The time of a JSON log line: ISO 8601, UTC, milliseconds."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def flush_all(*logger_names: str) -> None:

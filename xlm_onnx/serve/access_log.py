@@ -24,12 +24,13 @@ no JSON, and logs through ``logging`` line by line where ours is one write per r
 
 from __future__ import annotations
 
-import datetime
 import json
 import re
 import sys
 import time
 import uuid
+
+from .._log import utc_now
 
 HEADER = b"x-request-id"
 _ID = re.compile(rb"[A-Za-z0-9._~:/+=@-]{1,128}")
@@ -126,9 +127,9 @@ class AccessLog:
         client = scope.get("client")
         client = f"{client[0]}:{client[1]}" if client else "-"
         if self.json:
-            line = json.dumps({"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
-                               "method": scope.get("method"), "route": _route(scope), "status": status,
-                               "ms": round(ms, 2), "request_id": rid, "client": client}, ensure_ascii=False)
+            line = json.dumps({"time": utc_now(), "method": scope.get("method"), "route": _route(scope),
+                               "status": status, "ms": round(ms, 2), "request_id": rid, "client": client},
+                              ensure_ascii=False)
         else:
             line = (f"xlm-onnx: access: {scope.get('method')} {_route(scope)} {status} {ms:.1f} ms "
                     f"id={rid} client={client}")
