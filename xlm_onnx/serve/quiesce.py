@@ -15,7 +15,8 @@ soon as it stops. Before it does, :class:`~xlm_onnx.serve.shutdown.DrainingServe
    was sent, the client may retry elsewhere) or, with ``--workers``, another worker's socket;
 3. keeps accepting until the kernel queue is empty (:func:`accept_queue`) and every connection
    has had its answer (:func:`waiting`), for at most part of the close reserve; then uvicorn
-   closes the rest.
+   closes the rest. What is left open then is only connections idle through the whole drain (a
+   request sent on one at the instant it closes is the race HTTP/1.1 leaves to clients' retries).
 
 Written here because neither uvicorn nor asyncio offers a "stop the handshakes, then drain the
 queue" close; the socket filter is five classic-BPF instructions.
