@@ -5,6 +5,7 @@ bytes, tracebacks only at debug level."""
 from __future__ import annotations
 
 import io
+import json
 import logging
 
 import pytest
@@ -86,3 +87,12 @@ def test_a_server_counts_repeated_warnings(log):
     assert stream.getvalue().splitlines() == [
         "xlm-onnx: warning: Invalid HTTP request received.",
         "xlm-onnx: warning: 19 more like this in the last 1 s: Invalid HTTP request received."]
+
+
+def test_json_lines_for_log_collectors(log):
+    logger, handler, stream = log
+    handler.json = True
+    logger.warning("target %r is not in the vocabulary", "zzq")
+    line = json.loads(stream.getvalue())
+    assert line.keys() == {"time", "level", "message"} and line["time"].endswith("+00:00")
+    assert (line["level"], line["message"]) == ("warning", "target 'zzq' is not in the vocabulary")
