@@ -16,6 +16,10 @@ invisible on GitHub and in the built site:
   minutes and a 1 GB download).
 * ``<!-- test: tests -->``: ``bash .ci/run`` is syntax-checked and a pytest line is collected
   (running either would run this test again).
+* ``<!-- not run: REASON -->``: a block no test can run here, and why (it needs the exported
+  XLM-100, a GPU, a Ray cluster, the network, files of the reader's own); the reason is required.
+
+Every shell and Python block of the README and of ``docs/`` carries one of these markers.
 """
 
 from __future__ import annotations
@@ -29,10 +33,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 #: Pages whose every shell / Python block must carry a marker.
 QUICKSTART_PAGES = ("README.md", "docs/getting-started.md")
-KINDS = ("run", "output", "output json", "server", "client", "export", "tests")
+ALL_PAGES = ("README.md", *sorted(str(p.relative_to(REPO)) for p in (REPO / "docs").rglob("*.md")))
+KINDS = ("run", "output", "output json", "server", "client", "export", "tests", "not run")
+#: Kinds no test runs as such (``export`` and ``tests`` have tests of their own).
+NOT_RUN_HERE = (None, "not run", "export", "tests")
 CODE_LANGUAGES = ("bash", "sh", "shell", "console", "python", "py")
 
-_MARKER = re.compile(r"^<!--\s*test(?::\s*(?P<kind>[a-z ]+?))?\s*-->\s*$")
+_MARKER = re.compile(r"^<!--\s*(?:test(?::\s*(?P<kind>[a-z ]+?))?|(?P<skip>not run):\s*\S.*?)\s*-->\s*$")
 _FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})\s*(?P<lang>[\w+-]*)")
 #: The port the documents show; a server started by the tests gets a free one instead.
 DOC_ADDRESS = re.compile(r"\b(?:localhost|127\.0\.0\.1):8080\b")
@@ -64,7 +71,7 @@ def read_blocks(page: str) -> list[Block]:
     while i < len(lines):
         marker, fence = _MARKER.match(lines[i].strip()), _FENCE.match(lines[i])
         if marker:
-            kind = marker.group("kind") or "run"
+            kind = marker.group("skip") or marker.group("kind") or "run"
             if kind not in KINDS:
                 raise ValueError(f"{page}:{i + 1}: unknown marker kind {kind!r} (known: {', '.join(KINDS)})")
         elif fence:
@@ -134,3 +141,46 @@ def is_install_line(line: str) -> bool:
     words = command_part(line).split()
     return words[:3] in (["python3", "-m", "venv"], ["python", "-m", "venv"]) or words[:2] == ["pip", "install"] \
         or words[1:4] == ["-m", "pip", "install"]
+
+
+#: The extras table's row for what ``pip install .`` alone installs.
+RUNTIME_ROW = "(runtime, no extra)"
+
+
+def brings(requirements: list[str]) -> str:
+    """The extras table's "brings" cell for a list of requirements: each distribution with its
+    extras, and its version where pyproject.toml pins one (``ray[data,serve] 2.60.0``); the
+    package's own extras it pulls in last (``+ the export, ray, serve extras``)."""
+    names, own = [], []
+    for requirement in requirements:
+        match = re.match(r"\s*([A-Za-z0-9_.-]+)(\[[^\]]*\])?\s*(?:==\s*([^;,\s]+))?", requirement)
+        name, extras, pin = match.group(1), match.group(2) or "", match.group(3)
+        if name == "xlm-onnx":
+            own += extras.strip("[]").split(",")
+        else:
+            names.append(f"{name}{extras}" + (f" {pin}" if pin else ""))
+    return ", ".join(names) + (f" + the {', '.join(sorted(own))} extras" if own else "")
+
+
+def extras_table_problems(page: str) -> list[str]:
+    """How ``page``'s ``| extra | brings | for |`` table differs from pyproject.toml (empty: it
+    does not): one row per extra and one for the runtime, each "brings" cell as :func:`brings`
+    writes it."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    want = {RUNTIME_ROW: brings(project["dependencies"]),
+            **{extra: brings(reqs) for extra, reqs in project["optional-dependencies"].items()}}
+    lines = (REPO / page).read_text(encoding="utf-8").splitlines()
+    start = next((i for i, line in enumerate(lines) if re.match(r"^\|\s*extra\s*\|\s*brings\s*\|", line)), None)
+    if start is None:
+        return [f"{page}: no | extra | brings | for | table"]
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0].strip("`")] = cells[1]
+    problems = [f"{page}: no row for {name!r}" for name in want if name not in rows]
+    problems += [f"{page}: row {name!r} is not an extra of pyproject.toml" for name in rows if name not in want]
+    problems += [f"{page}: {name!r} brings {rows[name]!r}, pyproject.toml says {want[name]!r}"
+                 for name in want if name in rows and rows[name] != want[name]]
+    return problems

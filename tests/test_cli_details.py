@@ -74,3 +74,24 @@ def test_stderr_filter_drops_only_the_known_line():
                           env={k: v for k, v in os.environ.items() if k != "XLM_ONNX_DEBUG"})
     assert proc.returncode == 0 and proc.stdout == "dropped 1\n"
     assert proc.stderr == "before\nafter (C level)\npython level\n"
+
+
+def test_output_filter_drops_the_kill_lines_of_a_normal_stop_on_stdout():
+    line = ("\x1b[33m(raylet)\x1b[0m Task ServeController.graceful_shutdown failed. There are infinite retries "
+            "remaining, so the task will be retried. Error: The actor is dead because it was killed by `ray.kill`.")
+    code = textwrap.dedent(f"""
+        import os
+        from xlm_onnx._ray_env import filtered_output
+        with filtered_output():
+            os.write(1, b"kept\\n" + {line.encode()!r} + b"\\n")
+            os.write(2, {line.replace("ServeController.graceful_shutdown", "MapWorker(x).submit").encode()!r} + b"\\n")
+            print("also kept", flush=True)
+        """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={k: v for k, v in os.environ.items() if k != "XLM_ONNX_DEBUG"})
+    assert proc.returncode == 0 and proc.stdout == "kept\nalso kept\n" and proc.stderr == ""
+
+
+def test_ray_colours_off_when_the_output_is_not_a_terminal():
+    assert ray_defaults({})["RAY_COLOR_PREFIX"] == "0"  # pytest captures both streams
+    assert ray_defaults({"RAY_COLOR_PREFIX": "1"})["RAY_COLOR_PREFIX"] == "1"

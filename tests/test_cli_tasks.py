@@ -98,8 +98,11 @@ def test_embed_and_score_share_fill_masks_line_policy(fp32_dir, tmp_path, capsys
                                           "(pass --truncation to cut it)")
 
     out = tmp_path / "e.npy"
+    capsys.readouterr()
     assert main(["embed", "--input", str(source), "--model", str(fp32_dir), "--npy", str(out)]) == 2
     assert not out.exists() and not list(tmp_path.glob(".e.npy.*"))  # nothing half-written
+    assert capsys.readouterr().err == (f"xlm-onnx: error: line 2 is blank; stopped there, nothing written to {out} "
+                                       "(--on-error skip writes a row of NaN for it and goes on)\n")
     assert main(["embed", "--input", str(source), "--model", str(fp32_dir), "--npy", str(out),
                  "--on-error", "skip"]) == 0
     saved = np.load(out)

@@ -5,6 +5,7 @@ bytes, tracebacks only at debug level."""
 from __future__ import annotations
 
 import io
+import json
 import logging
 
 import pytest
@@ -40,8 +41,8 @@ def test_a_call_site_prints_a_burst_then_counts_the_rest(log):
     handler.interval = 0  # the window ends: the next record (or close) prints the count
     logger.warning("something else")
     lines = stream.getvalue().splitlines()
-    assert lines[3] == ("xlm-onnx: warning: 47 more like this in the last 1 s: "
-                        "target %r is not in the vocabulary")
+    assert lines[3] == ("xlm-onnx: warning: 47 more like this in the last 1 s, the last: "
+                        "target 'w49' is not in the vocabulary")  # formatted, not the format string
     assert lines[4] == "xlm-onnx: warning: something else" and len(lines) == 5
 
 
@@ -52,7 +53,7 @@ def test_repeated_errors_are_counted_not_hidden(log):
     handler.close()
     lines = stream.getvalue().splitlines()
     assert lines == ["xlm-onnx: error: client gone: ClientDisconnect"] * 3 + [
-        "xlm-onnx: error: 17 more like this in the last 1 s: client gone: %s"]
+        "xlm-onnx: error: 17 more like this in the last 1 s, the last: client gone: ClientDisconnect"]
 
 
 def test_memory_is_bounded_in_bytes(log):
@@ -86,3 +87,12 @@ def test_a_server_counts_repeated_warnings(log):
     assert stream.getvalue().splitlines() == [
         "xlm-onnx: warning: Invalid HTTP request received.",
         "xlm-onnx: warning: 19 more like this in the last 1 s: Invalid HTTP request received."]
+
+
+def test_json_lines_for_log_collectors(log):
+    logger, handler, stream = log
+    handler.json = True
+    logger.warning("target %r is not in the vocabulary", "zzq")
+    line = json.loads(stream.getvalue())
+    assert line.keys() == {"time", "level", "message"} and line["time"].endswith("+00:00")
+    assert (line["level"], line["message"]) == ("warning", "target 'zzq' is not in the vocabulary")

@@ -278,6 +278,11 @@ def test_cli_bulk_parquet_on_its_own_local_ray(fp32_dir, tmp_path):
     run = _bulk("embed", "--input", src, "--output", tmp_path / "out", "--num-cpus", 2, "--model", fp32_dir,
                 "--normalize", "--rows-per-file", 20, "--batch-size", 8)
     assert not ERROR_LINE.search(run.stderr), run.stderr  # a normal run prints no error-level line
+    # Not a terminal: the steps before the first row, then log lines of progress, the last at 100 %.
+    lines = run.stderr.splitlines()
+    assert lines[0] == "xlm-onnx: bulk: starting Ray on this machine (2 CPUs; takes seconds)", run.stderr
+    assert lines[1].startswith("xlm-onnx: bulk: Ray ready in ") and f"{len(TEXTS)} rows to answer" in lines[1]
+    assert f"xlm-onnx: bulk: {len(TEXTS)}/{len(TEXTS)} rows (100%), " in run.stderr and "\x1b" not in run.stderr
     table = pq.read_table(tmp_path / "out").to_pandas()
     assert table["key"].tolist() == [f"k{i}" for i in range(len(TEXTS))] and table["error"].isna().all()
     want = Embedder(Model.load(fp32_dir)).embed(TEXTS, normalize=True)
@@ -316,7 +321,7 @@ def test_cli_bulk_without_the_extra_or_with_another_tasks_option_exits_2(tmp_pat
     missing = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2
     assert missing.stderr.strip() == ("xlm-onnx: error: xlm-onnx bulk needs the [ray] extra (ray[data] is not "
-                                      "installed): pip install 'xlm-onnx[ray]'")
+                                      "installed): pip install '.[ray]' in the xlm-onnx repository")
     wrong = _bulk("embed", "--input", src, "--output", tmp_path / "o2", "--top-k", 3, check=False)
     assert wrong.returncode == 2 and wrong.stderr.strip() == ("xlm-onnx: error: bulk embed: unrecognized arguments: "
                                                               "--top-k 3; see xlm-onnx bulk embed --help")

@@ -142,7 +142,8 @@ def test_422_has_the_api_message(server, api, route, body, call):
     refused = route != "/embed" and _api_error(lambda: registry.task_class(route[1:]).params.resolve(options, "json"),
                                                accepted=None)
     expected = (tei.WORDS if route == "/embed" else JSON_WORDS).say(refused or _api_error(lambda: call(api)))
-    assert response.json() == {"error": expected, "error_type": "Validation"}
+    rid = response.headers["x-request-id"]  # every error body carries the request's id
+    assert response.json() == {"error": expected, "error_type": "Validation", "request_id": rid}
 
 
 def test_messages_name_the_http_fields():
@@ -177,7 +178,8 @@ def test_422_malformed_body(server, content, needle):
 
 def test_unknown_route_and_method_are_json(server):
     wrong = server.get("/fill-mask")
-    assert wrong.json() == {"error": "Method Not Allowed", "error_type": "Error"} and wrong.headers["allow"] == "POST"
+    assert wrong.json() == {"error": "Method Not Allowed", "error_type": "Error",
+                            "request_id": wrong.headers["x-request-id"]} and wrong.headers["allow"] == "POST"
     assert server.post("/nope", json={}).status_code == 404
     assert server.post("/nope", content=b"x", headers={"Content-Type": "text/plain"}).status_code == 404
 
@@ -233,4 +235,4 @@ def test_missing_extra_is_one_line_exit_2():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr == ("xlm-onnx: error: this command needs the [serve] extra (uvicorn is not installed): "
-                           "pip install 'xlm-onnx[serve]'\n")
+                           "pip install '.[serve]' in the xlm-onnx repository\n")

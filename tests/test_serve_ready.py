@@ -26,7 +26,8 @@ def test_ready_is_503_until_the_warm_up_is_done(site, tmp_path):
     try:
         wait_until(lambda: status(url + "/health") == 200, "the server answers")
         before = httpx.get(url + "/ready", timeout=60)  # the warm-up waits for the gate: it cannot be done
-        assert before.status_code == 503 and before.json() == {"error": "warming up", "error_type": "Unhealthy"}
+        assert before.status_code == 503 and before.json() == {"error": "warming up", "error_type": "Unhealthy",
+                                                               "request_id": before.headers["x-request-id"]}
         gate.touch()
         wait_until(lambda: status(url + "/ready") == 200, "ready once warmed up")
     finally:

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -72,17 +73,18 @@ def test_sigterm_drain_is_bounded_and_exits_0():
 
 
 def test_workers_share_one_port_and_stop_cleanly():
+    """Both workers answer on the port, new connections spread over them (each worker has its
+    own socket and the kernel hashes connections: 40 connections leave a worker fewer than 6
+    with probability ~1e-6), and both drain on SIGTERM."""
     with ServerProcess(None, ["--workers", "2", "--graceful-timeout", "10"]) as server:
-        pids = set()
-        for _ in range(200):  # each request on a new connection: the kernel picks the worker
-            with httpx.Client(base_url=server.url, timeout=30) as client:
-                _wait(lambda: client.get("/ready").status_code == 200, "a worker ready")
-                pids.add(client.get("/info").json()["pid"])
-            if len(pids) == 2:
-                break
+        # A worker listens once its model is loaded; until then the other gets every connection.
+        _wait(lambda: len({httpx.get(server.url + "/info", timeout=30).json()["pid"] for _ in range(8)}) == 2,
+              "both workers listening")
+        pids = [httpx.get(server.url + "/info", timeout=30).json()["pid"] for _ in range(40)]  # a connection each
         answer = httpx.post(server.url + "/fill-mask", json={"inputs": "Bonjour <mask>."}, timeout=30)
         status, stderr = server.stop()
-    assert len(pids) == 2 and server.proc.pid not in pids
+    counts = sorted(pids.count(pid) for pid in set(pids))
+    assert len(counts) == 2 and server.proc.pid not in pids and counts[0] >= 6, counts
     assert answer.status_code == 200
     assert status == 0 and stderr.count("every accepted request answered") == 2, stderr
 
@@ -132,3 +134,60 @@ def test_option_errors_are_one_line_exit_2(options, message):
                           timeout=120)
     assert proc.returncode == 2 and proc.stderr.startswith(f"xlm-onnx: error: {message}")
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether ``exc`` is a connection the kernel refused (nothing sent: not an accepted request)."""
+    while exc is not None:
+        if isinstance(exc, ConnectionRefusedError) or "Connection refused" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _client_loop(url: str, signalled: threading.Event, ready: threading.Barrier, log: list) -> None:
+    """Sends /score back to back, through the drain's 503s, until the server refuses to connect
+    (it stopped listening); records ``(status or error, sent after the signal)`` for every request.
+    Bounded: 10,000 requests."""
+    with httpx.Client(base_url=url, timeout=60) as client:
+        for i in range(10_000):
+            after = signalled.is_set()
+            try:
+                status = client.post("/score", json={"inputs": "Bonjour le monde ."}).status_code
+            except httpx.TransportError as exc:
+                log.append(("refused" if _refused(exc) else repr(exc), after))
+                return
+            log.append((status, after))
+            if i == 2:
+                ready.wait(timeout=120)  # every client has had answers: the test may signal
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_workers_answer_every_accepted_request_through_sigterm(sig):
+    """8 clients send /score back to back to ``--workers 2`` while SIGTERM (or Ctrl-C's SIGINT,
+    which the parent turns into SIGTERM for each worker) arrives: no connection is reset, every
+    request sent on an accepted connection is answered (200 before the signal or while draining,
+    503 once the drain refuses new work), and both workers drain and exit."""
+    clients = 8
+    signalled, ready = threading.Event(), threading.Barrier(clients + 1)
+    logs: list[list] = [[] for _ in range(clients)]
+    with ServerProcess(None, ["--workers", "2", "--graceful-timeout", "20"]) as server:
+        threads = [threading.Thread(target=_client_loop, args=(server.url, signalled, ready, log))
+                   for log in logs]
+        for thread in threads:
+            thread.start()
+        ready.wait(timeout=120)
+        signalled.set()
+        server.proc.send_signal(sig)
+        for thread in threads:
+            thread.join(timeout=120)
+        status = server.proc.wait(timeout=60)
+        stderr = server.stderr()
+    assert not any(t.is_alive() for t in threads)
+    outcomes = [outcome for log in logs for outcome, _ in log]
+    lost = [o for o in outcomes if o not in (200, 503, "refused")]
+    assert not lost, f"requests without an answer: {lost}"
+    assert all(log[0][0] == 200 and log[-1][0] == "refused" for log in logs), logs
+    assert all(o != "refused" for log in logs for o, after in log if not after), logs
+    assert 503 in outcomes  # requests came during the drain (the clients never pause for it)
+    assert status == 0 and stderr.count("every accepted request answered") == 2, stderr

@@ -7,11 +7,12 @@
   printed is remembered as 16-byte digests in a :class:`~xlm_onnx._lru.ByteLRU` (1 MiB), not as
   the messages: 50,000 distinct targets per request must not grow memory without end.
 * **At most** ``burst`` **lines per call site** (logger, level, format string) per ``interval``
-  seconds; the rest are counted, and one line says how many (``... 49,995 more like this in the
-  last 60 s: target %r is not in the vocabulary ...``) when the window ends (at the next record,
-  or when logging shuts down). A request with 50,000 unknown targets logs 5 lines, not 4.6 MB.
-  Past the burst a record is only counted (not formatted, hashed or remembered): a flood costs
-  little.
+  seconds; the rest are counted, and one line says how many, with the last of them formatted
+  (``... 49,995 more like this in the last 60 s, the last: target 'zzq' is not in the vocabulary
+  ...``) when the window ends (at the next record, or when logging shuts down). A request with
+  50,000 unknown targets logs 5 lines, not 4.6 MB. Past the burst a record is only counted and
+  kept as the window's last (not formatted, hashed or remembered): a flood costs little, and
+  only the one record the summary shows is formatted.
 * **Errors are never hidden**: repeats of an error are not dropped as seen, they are counted in
   that summary line. A server counts repeated warnings too (``count_repeats``: 1,000 invalid
   HTTP requests are one line and a count, not one line); a command prints a warning once.
@@ -22,7 +23,9 @@ Tracebacks (``exc_info``) are printed only when the record's logger is enabled f
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import json
 import logging
 import sys
 import time
@@ -40,6 +43,7 @@ class _Window:
     start: float
     printed: int = 0
     suppressed: int = 0
+    last: logging.LogRecord | None = None  # the last record counted, formatted by the summary
 
 
 class OneLineLog(logging.Handler):
@@ -51,6 +55,7 @@ class OneLineLog(logging.Handler):
         stream: Where lines go (default: ``sys.stderr`` at the time of each line).
 
     Attributes:
+        json: Write each line as a JSON object (``time``, ``level``, ``message``, ``traceback``).
         count_repeats: Count repeats of a printed warning in the summary line (a server) instead of
             dropping them (a command, where the same warning comes once per chunk).
     """
@@ -59,6 +64,7 @@ class OneLineLog(logging.Handler):
         super().__init__()
         self.burst, self.interval, self.stream = burst, interval, stream
         self.count_repeats = False
+        self.json = False  # one JSON object a line (serve --log-format json)
         self.seen = ByteLRU(SEEN_BYTES, lambda key, value: 33 + len(key))
         self.sites = ByteLRU(SITES_BYTES, lambda key, value: 200 + len(key[2]))
         self._swept = time.monotonic()
@@ -71,6 +77,7 @@ class OneLineLog(logging.Handler):
             window = self.sites.get(site)
             if window is not None and window.printed >= self.burst:  # a flood: count it, nothing else
                 window.suppressed += 1
+                window.last = record
                 return
             message = " ".join(record.getMessage().split())
             if record.levelno < logging.ERROR:
@@ -79,18 +86,19 @@ class OneLineLog(logging.Handler):
                     self.seen.get(digest)  # most recently used again
                     if self.count_repeats and window is not None:
                         window.suppressed += 1
+                        window.last = record
                     elif self.count_repeats:
-                        self.sites.put(site, _Window(now, suppressed=1))
+                        self.sites.put(site, _Window(now, suppressed=1, last=record))
                     return
                 self.seen.put(digest, True)
             if window is None:
                 window = _Window(now)
                 self.sites.put(site, window)
             window.printed += 1
-            line = f"xlm-onnx: {record.levelname.lower()}: {message}"
+            trace = None
             if record.exc_info and logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
-                line += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
-            self._write(line)
+                trace = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+            self._write(record.levelname.lower(), message, trace)
         except Exception:  # noqa: BLE001 - logging must never take the program down
             self.handleError(record)
 
@@ -108,10 +116,20 @@ class OneLineLog(logging.Handler):
         if window.suppressed:
             name, level, msg = site
             seconds = max(1, round(now - window.start))
-            self._write(f"xlm-onnx: {logging.getLevelName(level).lower()}: {window.suppressed:,} more like this "
-                        f"in the last {seconds} s: {' '.join(msg.split())}")
+            try:
+                last = window.last.getMessage() if window.last is not None else msg
+            except Exception:  # noqa: BLE001 - arguments that do not fit the format: show the format
+                last = msg
+            which = ":" if last == msg else ", the last:"  # the same line again, or one of a kind
+            self._write(logging.getLevelName(level).lower(), f"{window.suppressed:,} more like this in the last "
+                        f"{seconds} s{which} {' '.join(last.split())}")
 
-    def _write(self, line: str) -> None:
+    def _write(self, level: str, message: str, trace: str | None = None) -> None:
+        if self.json:
+            record = {"time": utc_now(), "level": level, "message": message, **({"traceback": trace} if trace else {})}
+            line = json.dumps(record, ensure_ascii=False)
+        else:
+            line = f"xlm-onnx: {level}: {message}" + (f"\n{trace}" if trace else "")
         print(line, file=self.stream or sys.stderr, flush=True)
 
     def flush(self) -> None:
@@ -127,6 +145,11 @@ class OneLineLog(logging.Handler):
             self.flush()
         finally:
             super().close()
+
+
+def utc_now() -> str:
+    """The time of a JSON log line: ISO 8601, UTC, milliseconds."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def flush_all(*logger_names: str) -> None:

@@ -164,7 +164,7 @@ class MissingExtraError(XLMOnnxError, ImportError):
 def missing_extra(extra: str, missing: str, what: str = "this command") -> MissingExtraError:
     """The one message for a missing extra: what needs it, what is missing, how to install it."""
     return MissingExtraError(f"{what} needs the [{extra}] extra ({missing} is not installed): "
-                             f"pip install 'xlm-onnx[{extra}]'")
+                             f"pip install '.[{extra}]' in the xlm-onnx repository")
 
 
 def require_extra(extra: str, modules: tuple[str, ...], what: str = "this command") -> None:

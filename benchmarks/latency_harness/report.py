@@ -210,29 +210,33 @@ def profile_text(data: dict) -> str:
 
 
 def plot(data: dict, path: Path) -> None:
+    """Bar charts of the p50 columns, end to end above model only, sized for a documentation page
+    (7.5 in wide: drawn at that width, 10-point text stays 10-point); ``.svg`` for a vector file."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    matplotlib.rcParams["svg.fonttype"] = "none"  # SVG text stays text: smaller, and as sharp as the page's
     names = [s["name"] for s in data["scenarios"]]
     ok = {k: v for k, v in data["systems"].items() if v.get("status") == "ok"}
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharey=True)
+    fig, axes = plt.subplots(2, 1, figsize=(7.5, 8.2), sharey=True)
     width = 0.8 / max(1, len(ok))
-    for ax, (mode, title) in zip(axes, (("e2e", "end-to-end"), ("model", "model only"))):
+    for ax, (mode, title) in zip(axes, (("e2e", "end to end (text in, top-5 out)"), ("model", "model only"))):
         for i, (sys_name, res) in enumerate(ok.items()):
             cells = res["results"].get(mode, {})
             ys = [cells.get(n, {}).get("p50_ms", float("nan")) for n in names]
             ax.bar([j + i * width for j in range(len(names))], ys, width, label=sys_name)
-        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(names))], names)
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(names))], names, fontsize=10)
         ax.set_yscale("log")
-        ax.set_title(f"{title}: p50 latency (ms, log)")
-        ax.set_xlabel("batch x tokens")
+        ax.tick_params(axis="y", labelsize=10)
+        ax.set_title(f"{title}: p50 latency, ms (log scale)", fontsize=11)
+        ax.set_xlabel("batch x tokens", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=9, ncol=3, loc="upper left")
     h = data["header"]
-    fig.suptitle(f"XLM-100 fill-mask ({h['size']}), {h['cpu']}, {h['threads']} threads, {h['provider']}", fontsize=9)
+    fig.suptitle(f"XLM-100 fill-mask ({h['size']}), {h['cpu']}, {h['threads']} threads, {h['provider']}", fontsize=11)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, **({"metadata": {"Date": None}} if str(path).endswith(".svg") else {}))
     plt.close(fig)

@@ -20,7 +20,7 @@ import os
 import sys
 import time
 
-from .._ray_env import StderrFilter, ray_defaults
+from .._ray_env import filtered_output, ray_defaults
 from ..errors import missing_extra
 from ..front import arguments
 from ..tasks import registry
@@ -91,22 +91,27 @@ def run(args: argparse.Namespace, model_dir) -> int:
     if not pending:
         print(f"xlm-onnx: nothing to do: all {plan.parts} file(s) of this job are in {args.output}", file=sys.stderr)
         return 0
+    terminal = sys.stderr.isatty()  # before the filter, which puts a pipe on stderr
+    ray_defaults()  # usage statistics off unless the user turned them on
+    with filtered_output():
+        return _run_on_ray(ray, args, plan, pending, skipped, options, model, terminal)
+
+
+def _run_on_ray(ray, args, plan, pending, skipped, options, model, terminal) -> int:
+    from . import parts as bio
+    from ..ray.callables import TASKS, BulkTask
+    from .progress import step
+
     # Ray's own INFO/WARNING lines (token auth, progress bars off, execution finished) would bury
     # our one-line progress; its errors still print. XLM_ONNX_DEBUG=1 shows everything.
     quiet = logging.DEBUG if os.environ.get("XLM_ONNX_DEBUG") else logging.ERROR
-    ray_defaults()  # usage statistics off unless the user turned them on
-    with StderrFilter():
-        return _run_on_ray(ray, args, plan, pending, skipped, options, model, quiet)
-
-
-def _run_on_ray(ray, args, plan, pending, skipped, options, model, quiet) -> int:
-    from . import parts as bio
-    from ..ray.callables import TASKS, BulkTask
-
+    started = time.monotonic()
     if args.address:
+        step(f"connecting to the Ray cluster at {args.address}")
         ray.init(address=args.address, logging_level=quiet)
     else:
         # A cluster for this job only: on loopback, reachable from nowhere else.
+        step(f"starting Ray on this machine ({args.num_cpus or 'all'} CPUs; takes seconds)")
         ray.init(num_cpus=args.num_cpus, include_dashboard=False, logging_level=quiet, _node_ip_address="127.0.0.1")
     for name in ("ray", "ray.data"):
         logging.getLogger(name).setLevel(quiet)
@@ -114,11 +119,14 @@ def _run_on_ray(ray, args, plan, pending, skipped, options, model, quiet) -> int
         actors = args.actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // args.cpus_per_actor)
         # No more actors than blocks: an idle actor costs a model load and Ray warns about it.
         actors = min(actors, sum(len(plan.chunks(k)) for k in pending))
+        rows = sum(plan.part_rows(k) for k in pending)
+        step(f"Ray ready in {time.monotonic() - started:.1f} s; {rows:,} rows to answer on {actors} actor(s), "
+             f"each loading the model before its first batch")
         callable_class = TASKS.get(args.task, BulkTask)  # fixed column types where the class sets them
         ds = _dataset(ray, plan, pending, callable_class, {"task": args.task, **options}, model, actors, args)
         writer = bio.PartWriter(args.output, plan, args.fail_fast)
         started = time.monotonic()
-        _drain(ds, writer, sum(plan.part_rows(k) for k in pending))
+        _drain(ds, writer, rows, terminal)
         seconds = time.monotonic() - started
     finally:
         ray.shutdown()
@@ -139,7 +147,7 @@ def _read_chunks(batch, plan):
 def _dataset(ray, plan, pending, task, options, model, actors, args):
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # rows come back in input order: files fill one by one
-    context.enable_progress_bars = False  # one line of our own instead (see _drain)
+    context.enable_progress_bars = False  # one line of our own instead (see .progress)
     context.print_on_execution_start = False
     # One block per chunk of --batch-size rows: an actor pool gets as many inputs as there are
     # blocks, so one block per part would leave all actors but one idle.
@@ -154,18 +162,16 @@ def _dataset(ray, plan, pending, task, options, model, actors, args):
                           compute=ray.data.ActorPoolStrategy(size=actors))
 
 
-def _drain(ds, writer, total: int) -> None:
-    """Feeds answered batches to the writer; a progress line on a terminal."""
-    tty, start, last = sys.stderr.isatty(), time.monotonic(), 0.0
-    for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-        writer.add(batch)
-        now = time.monotonic()
-        if tty and (now - last > 0.5 or writer.rows == total):
-            rate = writer.rows / max(now - start, 1e-9)
-            print(f"\r{writer.rows:,}/{total:,} rows, {rate:,.1f} rows/s, {writer.files} file(s) written, "
-                  f"{writer.errors:,} error row(s)", end="", file=sys.stderr, flush=True)
-            last = now
-    if tty:
-        print(file=sys.stderr)
+def _drain(ds, writer, total: int, terminal: bool) -> None:
+    """Feeds answered batches to the writer, reporting progress (see .progress)."""
+    from .progress import Progress
+
+    progress = Progress(total, terminal)
+    try:
+        for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+            writer.add(batch)
+            progress.update(writer.rows, writer.errors)
+    finally:
+        progress.close()
     if writer.rows != total:
         raise RuntimeError(f"Ray Data returned {writer.rows} rows for {total} input rows")

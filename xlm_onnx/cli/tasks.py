@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..errors import InputError
 from ..front import arguments
 from ..tasks import registry
 from . import lines
@@ -50,7 +51,12 @@ def run(args: argparse.Namespace, model_dir) -> int:
     line_task = lines.LineTask(task, options, None if max_rows is None else args.batch_size, max_tokens)
     if rows is None:
         return lines.run_lines(args, line_task)
-    status = lines.run_lines(args, line_task, write=lambda line, answer, error: rows(
-        line, None if error is not None else task.fields(answer)[field], error))
+    try:
+        status = lines.run_lines(args, line_task, write=lambda line, answer, error: rows(
+            line, None if error is not None else task.fields(answer)[field], error))
+    except InputError as exc:  # the array is written whole or not at all: nothing was answered
+        message = str(exc).split("; stopped there,", 1)[0]
+        raise InputError(f"{message}; stopped there, nothing written to {args.npy} "
+                         "(--on-error skip writes a row of NaN for it and goes on)") from None
     print(f"wrote {rows.save():,} {field}s to {args.npy}", file=sys.stderr)
     return status

@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import sys
+from typing import Callable
 
 from ..errors import require_extra
 from ..front.arguments import add_model, add_runtime
@@ -49,7 +50,10 @@ def add_parser(sub) -> None:
     # Off by default here: the event loop, tokenization and decoding share the cores with ORT's
     # threads, and spinning workers starve them (see xlm_onnx.session.create_session).
     p.add_argument("--spin", action="store_true", help="let ORT's idle threads spin-wait (lower latency on idle cores)")
-    p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+    p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"),
+                   help="info: also one access line per request (default warning)")
+    p.add_argument("--log-format", default="text", choices=("text", "json"),
+                   help="json: log lines as JSON objects, one a line, for log collectors (default text)")
     limit_options.add_options(p)  # per-request limits, read timeouts, Host/Origin guards
     p.add_argument("--task", metavar="TASK",
                    help="the task POST / answers, as TEI and HF Inference Endpoints do: any task of the model "
@@ -101,12 +105,12 @@ def run(args: argparse.Namespace, model_dir) -> int:
         return run_on_ray(args, model_dir)
     from . import listen
 
-    sock = listen.bind(args.host, args.port)  # before the model loads, so --port 0 can print the port
     _warn_if_open(args)
     if args.workers > 1:
         from .workers import supervise
 
-        return supervise(args, model_dir, sock)
+        return supervise(args, model_dir)  # a listener per worker (see serve.workers)
+    sock = listen.bind(args.host, args.port)  # before the model loads, so --port 0 can print the port
     return serve_on(args, model_dir, sock)
 
 
@@ -154,25 +158,28 @@ def build(args: argparse.Namespace, model_dir, threads: int | None = None):
     return build_app(tasks, settings), name, tasks.available
 
 
-def serve_on(args: argparse.Namespace, model_dir, sock: socket.socket, worker: int | None = None,
+def serve_on(args: argparse.Namespace, model_dir, sock: socket.socket | Callable, worker: int | None = None,
              threads: int | None = None) -> int:
     """Serves on a bound socket until a signal (one process; a worker of several when ``worker`` is set)."""
     import uvicorn
 
     from .._log import install
-    from . import listen
+    from . import access_log, listen
     from .protocol import guarded_protocol
     from .shutdown import DrainingServer
 
     app, name, available = build(args, model_dir, threads)
+    sock = sock() if callable(sock) else sock  # a worker's own listener, bound now its model is loaded
     # uvicorn's own lines (an invalid HTTP request, an ASGI error) go through the same bounded
     # one-line handler as ours: a client sending garbage in a loop cannot flood the log.
     for logger_name in ("xlm_onnx", "uvicorn"):
-        install(logger_name).count_repeats = True
+        handler = install(logger_name)
+        handler.count_repeats, handler.json = True, args.log_format == "json"
         logging.getLogger(logger_name).setLevel(args.log_level.upper())  # debug: tracebacks of server errors
     if worker is None:
         print(f"xlm-onnx: serving {name} ({', '.join(available)}) on {listen.url_of(sock)}", flush=True)
-    config = uvicorn.Config(app, log_config=None, access_log=False,
+    config = uvicorn.Config(access_log.install(app, args.log_format, args.log_level),  # ids, access lines
+                            log_config=None, access_log=False,
                             http=guarded_protocol(args.header_timeout, args.max_header_bytes,
                                                   lambda reason: app.state.refused.labels(reason).inc()))
     server = DrainingServer(config, app.state.drain, args.graceful_timeout,

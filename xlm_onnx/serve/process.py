@@ -62,7 +62,7 @@ class ServerProcess:
                 with urllib.request.urlopen(self.url + "/ready", timeout=5) as response:
                     if response.status == 200:
                         return
-            except (urllib.error.URLError, ConnectionError):
+            except (urllib.error.URLError, ConnectionError, TimeoutError):  # still loading
                 pass
             if self.proc.poll() is not None:
                 raise RuntimeError(f"xlm-onnx serve exited: {self.stderr().strip()}")

@@ -109,7 +109,7 @@ def _free_port(host: str) -> int:
 def run_on_ray(args: argparse.Namespace, model_dir) -> int:
     """``xlm-onnx serve --ray-address``: deploys, prints the URL, serves until SIGTERM/SIGINT,
     then removes the application (Ray Serve drains each replica) and exits 0."""
-    from .._ray_env import StderrFilter, ray_defaults
+    from .._ray_env import filtered_output, ray_defaults
     from ..errors import XLMOnnxError
 
     try:
@@ -117,7 +117,7 @@ def run_on_ray(args: argparse.Namespace, model_dir) -> int:
         from ray import serve
     except ImportError:
         raise XLMOnnxError("--ray-address needs the [ray] extra (ray[serve] is not installed): "
-                           "pip install 'xlm-onnx[ray]'") from None
+                           "pip install '.[ray]' in the xlm-onnx repository") from None
     import logging
 
     from .. import format as fmt
@@ -128,7 +128,7 @@ def run_on_ray(args: argparse.Namespace, model_dir) -> int:
     quiet = logging.DEBUG if os.environ.get("XLM_ONNX_DEBUG") else logging.ERROR
     port = args.port or _free_port(args.host)
     stop = threading.Event()
-    with StderrFilter():
+    with filtered_output():
         if args.ray_address == "local":  # a cluster for this server only, on loopback
             ray.init(include_dashboard=False, logging_level=quiet, _node_ip_address="127.0.0.1")
         else:

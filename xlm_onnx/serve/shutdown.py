@@ -4,8 +4,10 @@
             ─► new inference requests: 503 + Retry-After (the listener stays open meanwhile)
             ─► queued and running requests are answered until --graceful-timeout minus a
                close reserve; whatever is left then gets 503
-            ─► uvicorn closes the connections (within the reserve), the lifespan stops the
-               batcher, and the process exits 0
+            ─► new handshakes are dropped, connections already queued are accepted and
+               answered (:mod:`.quiesce`); then uvicorn closes the listener and the idle
+               connections (within the reserve), the lifespan stops the batcher, and the
+               process exits 0
 
 uvicorn's own SIGTERM handling stops listening at once (clients that still route here get
 "connection refused", not a 503), waits for in-flight requests without a bound (a deep queue
@@ -28,6 +30,7 @@ from typing import Awaitable, Callable
 import uvicorn
 
 from ..errors import HTTPError
+from . import quiesce
 
 logger = logging.getLogger("xlm_onnx.serve")
 RETRY_AFTER = "1"
@@ -88,15 +91,38 @@ class DrainingServer(uvicorn.Server):
 
     def __init__(self, config: uvicorn.Config, app_drain: Callable[[float], Awaitable[None]], timeout: float,
                  signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> None:
+        # Every answer of the drain closes its connection (see .quiesce).
+        config.app = quiesce.CloseWhileDraining(config.app, lambda: self.signalled)
         super().__init__(config)
         self.app_drain, self.timeout, self.signals = app_drain, timeout, signals
         self._loop: asyncio.AbstractEventLoop | None = None
         self._draining: asyncio.Task | None = None
+        self._listeners: list = []
+        self._quiesce_for = 0.0
         self.signalled = False
 
     async def serve(self, sockets=None) -> None:
         self._loop = asyncio.get_running_loop()
+        self._listeners = list(sockets or [])
         await super().serve(sockets)
+
+    async def shutdown(self, sockets=None) -> None:
+        if self.signalled and not self.force_exit:
+            await self._quiesce()
+        await super().shutdown(sockets)
+
+    async def _quiesce(self) -> None:
+        """Stops new handshakes, then accepts and answers what the kernel queued (see .quiesce)."""
+        for sock in self._listeners:
+            quiesce.stop_new_connections(sock)
+        deadline, settled = time.monotonic() + self._quiesce_for, False
+        while time.monotonic() < deadline:
+            busy = any(quiesce.accept_queue(s) for s in self._listeners) or \
+                any(quiesce.waiting(c) for c in self.server_state.connections)
+            if not busy and settled:  # twice in a row: a handshake under way had a tick to land
+                return
+            settled = not busy
+            await asyncio.sleep(0.01)
 
     @contextlib.contextmanager
     def capture_signals(self):
@@ -131,7 +157,9 @@ class DrainingServer(uvicorn.Server):
         try:
             await self.app_drain(self.timeout)
         finally:
-            left = self.timeout - (time.monotonic() - started)
-            # uvicorn sleeps 0.1 s after asking the connections to close, then waits this long.
-            self.config.timeout_graceful_shutdown = max(0.05, min(left, reserve(self.timeout)) - 0.1)
+            left = min(self.timeout - (time.monotonic() - started), reserve(self.timeout))
+            # Half the reserve to take in what the kernel queued; uvicorn then sleeps 0.1 s after
+            # asking the connections to close, and waits for them as long as is left.
+            self._quiesce_for = max(0.0, left / 2)
+            self.config.timeout_graceful_shutdown = max(0.05, left / 2 - 0.1)
             self.should_exit = True
