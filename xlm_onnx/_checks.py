@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from .errors import InputError
+from .errors import InputError, InputTypeError
 
 
 def text_list(value: Any, name: str) -> tuple[Sequence[Any], bool]:
@@ -17,7 +17,7 @@ def text_list(value: Any, name: str) -> tuple[Sequence[Any], bool]:
     single = isinstance(value, str)
     texts = [value] if single else value
     if not isinstance(texts, (list, tuple)):
-        raise TypeError(f"{name} must be a str or a list of str, not {type(value).__name__}")
+        raise InputTypeError(f"{name} must be a str or a list of str, not {type(value).__name__}")
     if not texts:
         raise InputError(f"{name} is an empty list")
     return texts, single
@@ -26,7 +26,7 @@ def text_list(value: Any, name: str) -> tuple[Sequence[Any], bool]:
 def check_bool(name: str, value: Any) -> None:
     """Raises TypeError unless ``value`` is a bool (``1`` or ``"yes"`` are mistakes, not flags)."""
     if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, not {type(value).__name__}")
+        raise InputTypeError(f"{name} must be a bool, not {type(value).__name__}")
 
 
 def positive_int(name: str, value: Any, allow_none: bool = False) -> None:

@@ -34,6 +34,14 @@ class InputError(XLMOnnxError, ValueError):
         self.index = index
 
 
+class InputTypeError(InputError, TypeError):
+    """An input or option of the wrong type (``None`` or ``123`` for a text, ``targets=[123]``).
+
+    Both an :class:`InputError` (so a ``ValueError``, which transformers raises for these) and a
+    ``TypeError`` (which xlm-onnx raised before): every ``except`` written for either catches it.
+    """
+
+
 def message_at(exc: Exception, where: str) -> str:
     """``exc``'s message on one line, its leading ``inputs[i]`` / ``texts[i]`` replaced by ``where``.
 

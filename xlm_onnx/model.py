@@ -23,7 +23,7 @@ import numpy as np
 from . import format as fmt
 from .batching import Batch
 from .cpu import cpu_info, int8_saturation_message
-from .errors import InputError, ModelFormatError, PrecisionWarning
+from .errors import InputError, InputTypeError, ModelFormatError, PrecisionWarning
 from .session import ProviderSpec, create_session
 from .tokenization import XLMTokenizer
 
@@ -122,7 +122,7 @@ class Model:
         if lang is None:
             return -1
         if not isinstance(lang, str):
-            raise TypeError(f"lang must be a str or None, not {type(lang).__name__}")
+            raise InputTypeError(f"lang must be a str or None, not {type(lang).__name__}")
         if not self.manifest.uses_langs:
             raise InputError(f"lang={lang!r} given, but this model has no language embeddings (use lang=None)")
         if lang not in self.manifest.lang2id:
@@ -153,7 +153,7 @@ class Model:
             InputError: It is too long without ``truncation`` (``index`` set).
         """
         if not isinstance(text, str):
-            raise TypeError(f"inputs[{index}] must be a str, not {type(text).__name__}")
+            raise InputTypeError(f"inputs[{index}] must be a str, not {type(text).__name__}", index)
         limit = self.manifest.max_positions
         ids = self.tokenizer.encode(text if rewrite is None else rewrite(text))
         if len(ids) > limit:

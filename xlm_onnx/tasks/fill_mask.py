@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from .. import format as fmt
 from .._checks import check_bool, positive_int, text_list
-from ..errors import InputError
+from ..errors import InputError, InputTypeError
 from ..limits import check, fill_mask_cost
 from ..model import Model, default_model_dir  # noqa: F401  (default_model_dir: public here since v0.1)
 from ..session import ProviderSpec
@@ -18,6 +18,9 @@ from .base import Prepared, Task, Unit
 from .fill_mask_inputs import encode_requests, resolve_targets
 from .score import DEFAULT_MAX_ROWS, LabelRun, masked_log_probs
 from .whole_word import Target, check_fit, decode, target_pieces, word_units
+
+#: Predictions per mask when ``top_k`` is not given (or is ``None``), as in transformers.
+DEFAULT_TOP_K = 5
 
 
 @dataclass(frozen=True)
@@ -104,18 +107,20 @@ class FillMask(Task):
         """
         return super().from_pretrained(path, provider, threads, verify, optimization_level, batch_size=batch_size)
 
-    def __call__(self, inputs: str | Sequence[str], top_k: int = 5, targets: str | Sequence[str] | None = None,
-                 lang: str | None = None, truncation: bool = False, whole_word_targets: bool = False) -> list:
+    def __call__(self, inputs: str | Sequence[str], top_k: int | None = DEFAULT_TOP_K,
+                 targets: str | Iterable[str] | None = None, lang: str | None = None, truncation: bool = False,
+                 whole_word_targets: bool = False) -> list:
         """Predicts the masked tokens.
 
         Args:
             inputs: A text, or a list of texts, each with at least one mask token
                 (``<special1>``; ``<mask>`` and ``[MASK]`` are accepted too).
-            top_k: Predictions per mask (clamped to the number of targets when given).
-            targets: Restrict predictions to these words. HF semantics by default: a target is
-                looked up in the vocabulary as spelt, which finds a *word-internal* piece when
-                there is one (``"monde"`` → ``monde``, not ``monde</w>``), and a word outside the
-                vocabulary is replaced by its first BPE piece (``"Paris"`` → ``Par``).
+            top_k: Predictions per mask (clamped to the number of targets when given; ``None``: 5).
+            targets: Restrict predictions to these words (a str, or a list, set or any iterable
+                of them). HF semantics by default: a target is looked up in the vocabulary as
+                spelt, which finds a *word-internal* piece when there is one (``"monde"`` →
+                ``monde``, not ``monde</w>``), and a word outside the vocabulary is replaced by its
+                first BPE piece (``"Paris"`` → ``Par``).
             whole_word_targets: Score each target as the whole word it is instead: all its
                 pieces written into the masked slot, scored by within-word left-to-right
                 pseudo-log-likelihood (:mod:`xlm_onnx.tasks.whole_word`; format 2). ``token`` is then
@@ -125,20 +130,22 @@ class FillMask(Task):
             truncation: Cut texts longer than the model's maximum instead of raising.
 
         Raises:
-            TypeError, InputError: For malformed requests, naming the problem.
+            InputError: For malformed requests, naming the problem (:class:`~xlm_onnx.errors.InputTypeError`,
+                also a ``TypeError``, for a value of the wrong type).
         """
         return self.answer(self.prepare(inputs, top_k, targets, lang, truncation, whole_word_targets))
 
-    def prepare(self, inputs: str | Sequence[str], top_k: int = 5, targets: str | Sequence[str] | None = None,
-                lang: str | None = None, truncation: bool = False, whole_word_targets: bool = False) -> Prepared:
+    def prepare(self, inputs: str | Sequence[str], top_k: int | None = DEFAULT_TOP_K,
+                targets: str | Iterable[str] | None = None, lang: str | None = None, truncation: bool = False,
+                whole_word_targets: bool = False) -> Prepared:
         """Validates and encodes a request: the first step of :meth:`__call__` (arguments and errors
         are its own). Its units are the texts' rows, or with whole-word targets the masked copies
         that score them (:mod:`xlm_onnx.tasks.whole_word`)."""
         text_list(inputs, "inputs")  # an empty list is named before any option
         return self.encode(inputs, self.options(top_k, targets, lang, truncation, whole_word_targets))
 
-    def options(self, top_k: int = 5, targets: str | Sequence[str] | None = None, lang: str | None = None,
-                truncation: bool = False, whole_word_targets: bool = False) -> FillMaskOptions:
+    def options(self, top_k: int | None = DEFAULT_TOP_K, targets: str | Iterable[str] | None = None,
+                lang: str | None = None, truncation: bool = False, whole_word_targets: bool = False) -> FillMaskOptions:
         top_k = self._check_top_k(top_k)
         check_bool("whole_word_targets", whole_word_targets)
         if whole_word_targets and targets is None:
@@ -180,8 +187,10 @@ class FillMask(Task):
         return DEFAULT_MAX_ROWS if isinstance(key, LabelRun) else None
 
     def _check_top_k(self, top_k: Any) -> int:
+        if top_k is None:  # what wrappers pass when their caller gave nothing (transformers: the default)
+            return DEFAULT_TOP_K
         if not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool):
-            raise TypeError(f"top_k must be an int, not {type(top_k).__name__}")
+            raise InputTypeError(f"top_k must be an int, not {type(top_k).__name__}")
         if not 1 <= top_k <= self.manifest.vocab_size:
             raise InputError(f"top_k must be between 1 and the vocabulary size {self.manifest.vocab_size}, not {top_k}")
         return int(top_k)

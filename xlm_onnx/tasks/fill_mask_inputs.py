@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, InputTypeError
 
 logger = logging.getLogger("xlm_onnx")
 
@@ -42,22 +42,25 @@ def encode_requests(model, texts: Sequence, truncation: bool) -> list[list[int]]
 
 
 def target_words(targets) -> list[str]:
-    """``targets`` (a word or a list of words) as a list, checked.
+    """``targets`` (a word, or a list, set or any iterable of words) as a list, checked.
 
     Raises:
-        TypeError: ``targets`` is not a str or a list of str (naming the bad item).
+        InputTypeError: ``targets`` is not a str or an iterable of str (naming the bad item).
         InputError: It is empty.
     """
-    items = [targets] if isinstance(targets, str) else targets
-    if not isinstance(items, (list, tuple)):
-        raise TypeError(f"targets must be a str or a list of str, not {type(targets).__name__}")
+    if isinstance(targets, str):
+        items = [targets]
+    elif isinstance(targets, Iterable) and not isinstance(targets, (bytes, bytearray, Mapping)):
+        items = list(targets)  # a set, a generator, ...: transformers iterates whatever it is given
+    else:
+        raise InputTypeError(f"targets must be a str or a list of str, not {type(targets).__name__}")
     bad = next((i for i, t in enumerate(items) if not isinstance(t, str)), None)
     if bad is not None:  # name the item: "not list" would point at the wrong thing
-        raise TypeError(f"targets must be a str or a list of str; targets[{bad}] is "
+        raise InputTypeError(f"targets must be a str or a list of str; targets[{bad}] is "
                         f"{type(items[bad]).__name__} ({items[bad]!r})")
     if not items:
         raise InputError("targets is empty; pass at least one word, or targets=None")
-    return list(items)
+    return items
 
 
 def resolve_targets(tokenizer, targets) -> np.ndarray | None:
