@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -16,6 +16,7 @@ from ..model import Model, default_model_dir  # noqa: F401  (default_model_dir: 
 from ..session import ProviderSpec
 from .base import Prepared, Task, Unit
 from .fill_mask_inputs import encode_requests, resolve_targets
+from .pipeline_options import truncation_of
 from .score import DEFAULT_MAX_ROWS, LabelRun, masked_log_probs
 from .whole_word import Target, check_fit, decode, target_pieces, word_units
 
@@ -34,6 +35,8 @@ class FillMaskOptions:
             is then ``None``).
         lang_id: The ``langs`` value (-1: none).
         truncation: Cut texts over the model's maximum.
+        max_length: With ``truncation``, cut at this many ids instead when fewer (transformers'
+            ``tokenizer_kwargs``).
     """
 
     top_k: int
@@ -41,6 +44,7 @@ class FillMaskOptions:
     word_targets: tuple[Target, ...] | None
     lang_id: int
     truncation: bool
+    max_length: int | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class FillMask(Task):
     """
 
     name = "fill-mask"
+    pipeline_tasks = ("fill-mask",)
     head = fmt.HEAD_FILL_MASK
     purpose = "fill-mask"
     batch_tokens = None  # batch_size rows, no token budget: results are as they always were
@@ -161,7 +166,7 @@ class FillMask(Task):
 
     def encode(self, inputs: str | Sequence[str], options: FillMaskOptions) -> Prepared:
         texts, single = text_list(inputs, "inputs")
-        rows = encode_requests(self.model, texts, options.truncation)
+        rows = encode_requests(self.model, texts, options.truncation, options.max_length)
         key = self.batch_key(options)
         targets = options.word_targets
         if targets is not None:
@@ -173,6 +178,18 @@ class FillMask(Task):
             return Prepared(self, [Unit(ids) for ids in rows], key, single, cost=cost)
         units, copies = word_units(rows, targets, self.manifest.mask_token_id)
         return Prepared(self, units, key, single, (copies, options.top_k), cost)
+
+    def pipeline_options(self, top_k: int | None = None, targets: str | Iterable[str] | None = None,
+                         tokenizer_kwargs: dict | None = None, lang: str | None = None,
+                         whole_word_targets: bool = False) -> FillMaskOptions:
+        """transformers' ``FillMaskPipeline`` arguments (``top_k``, ``targets``, ``tokenizer_kwargs``),
+        and this task's ``lang`` and ``whole_word_targets``."""
+        truncation, max_length = truncation_of(self.tokenizer, tokenizer_kwargs)
+        options = self.options(top_k, targets, lang, truncation, whole_word_targets)
+        return replace(options, max_length=max_length)
+
+    def pipeline_list(self, answers: list) -> list:
+        return answers[0] if len(answers) == 1 else answers  # transformers: a one-text list answers as one text
 
     def batch_key(self, options: FillMaskOptions) -> TopK | LabelRun:
         if options.word_targets is not None:  # masked copies: any targets' copies may share a run

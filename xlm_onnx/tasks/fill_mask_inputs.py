@@ -15,13 +15,13 @@ logger = logging.getLogger("xlm_onnx")
 MASK_ALIASES = ("<mask>", "[MASK]")
 
 
-def encode_requests(model, texts: Sequence, truncation: bool) -> list[list[int]]:
+def encode_requests(model, texts: Sequence, truncation: bool, max_length: int | None = None) -> list[list[int]]:
     """Ids of ``texts`` (:meth:`Model.encode_text <xlm_onnx.model.Model.encode_text>`, mask
     aliases replaced); each must hold at least one mask. Texts are checked in order, so the error
     names the first bad one.
 
     Raises:
-        TypeError: An item is not a str.
+        InputTypeError: An item is not a str.
         InputError: No mask token, or too long without ``truncation``.
     """
     mask, mask_id = model.tokenizer.mask_token, model.tokenizer.mask_token_id
@@ -33,9 +33,10 @@ def encode_requests(model, texts: Sequence, truncation: bool) -> list[list[int]]
 
     out = []
     for index, text in enumerate(texts):
-        ids = model.encode_text(text, index, truncation, rewrite=own_mask)
+        ids = model.encode_text(text, index, truncation, rewrite=own_mask, max_length=max_length)
         if mask_id not in ids:
-            where = " after truncation" if truncation and len(ids) == model.manifest.max_positions else ""
+            cut = min(model.manifest.max_positions, max_length or model.manifest.max_positions)
+            where = " after truncation" if truncation and len(ids) == cut else ""
             raise InputError(f"inputs[{index}] has no mask token{where} (write {mask}, <mask> or [MASK])", index)
         out.append(ids)
     return out
