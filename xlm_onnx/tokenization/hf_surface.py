@@ -231,6 +231,8 @@ class HFSurface:
             from_ids, from_pair = first + second // 2, second - second // 2
         else:
             from_ids, from_pair = second // 2, first + second - second // 2
+        if side == "left" and not pair_ids:  # transformers' left cut turns an empty pair into none
+            return _cut(ids, from_ids, side), None
         return _cut(ids, from_ids, side), _cut(pair_ids, from_pair, side)
 
     def _pad_rows(self, rows: list[dict], padding: str | None, max_length: int | None, options: dict) -> list[dict]:
