@@ -197,3 +197,29 @@ def test_lists_and_batch_sizes_give_the_same_answers(pair):
             assert_same(a, b, where=f"batch_size={batch_size}")
     streamed = list(ours((t for t in texts), top_k=3, batch_size=3))
     assert streamed == ours(texts, top_k=3, batch_size=3)
+
+
+def test_model_max_length_below_the_models_positions(tiny_checkpoint, fp32_dir, tmp_path):
+    """A tokenizer whose ``model_max_length`` (8) is below the model's positions: the pipeline cuts
+    at the tokenizer's length, as transformers; ``FillMask(truncation=True)`` at the model's
+    (a deliberate difference: it bounds what the model can take, not what the tokenizer says)."""
+    import dataclasses
+    import json
+    import shutil
+
+    import xlm_onnx
+    from xlm_onnx.tokenization import XLMTokenizer
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, ckpt)
+    config = json.loads((ckpt / "tokenizer_config.json").read_text())
+    (ckpt / "tokenizer_config.json").write_text(json.dumps({**config, "model_max_length": 8}))
+    model = dataclasses.replace(xlm_onnx.Model.load(fp32_dir), tokenizer=XLMTokenizer.from_pretrained(ckpt))
+    ours, ref = xlm_onnx.pipeline("fill-mask", model=model), transformers.pipeline("fill-mask", model=str(ckpt))
+    text = f"All {MASK} beings are born free and equal in dignity and rights."
+    assert len(model.tokenizer.encode(text)) > 8
+    cut = {"tokenizer_kwargs": {"truncation": True}}
+    assert_same(ours(text, **cut), ref(text, **cut))
+    assert ours(text, **cut) != ours(text)
+    assert xlm_onnx.FillMask(model)(text, truncation=True) == ours(text)  # the model's positions: no cut
+    assert_same(ours(text, tokenizer_kwargs={"truncation": True, "max_length": 8}), ref(text, **cut))
