@@ -127,7 +127,8 @@ def test_special_tokens_mask(tok):
 
 def test_get_special_tokens_mask_equal(both):
     ours, ref = both
-    for args, kw in ((([5, 6, 7],), {}), (([5, 6], [7]), {}), (([0, 5, 1, 9, 40],), {"already_has_special_tokens": True})):
+    for args, kw in ((([5, 6, 7],), {}), (([5, 6], [7]), {}),
+                     (([0, 5, 1, 9, 40],), {"already_has_special_tokens": True})):
         assert ours.get_special_tokens_mask(*args, **kw) == ref.get_special_tokens_mask(*args, **kw)
 
 
@@ -149,8 +150,8 @@ def test_padding_and_truncation_equal_on_both_sides(both):
         for t in (ours, ref):
             t.padding_side = t.truncation_side = side
         for text, pair in ((TEXTS[0], None), (TEXTS[0], "x y z w"), (TEXTS, None), (TEXTS, TEXTS[::-1])):
-            for extra in ({}, {"return_token_type_ids": True, "return_special_tokens_mask": True, "return_length": True},
-                          {"pad_to_multiple_of": 8}):
+            for extra in ({}, {"pad_to_multiple_of": 8},
+                          {"return_token_type_ids": True, "return_special_tokens_mask": True, "return_length": True}):
                 args = dict(padding=padding, truncation=truncation, max_length=max_length, **extra)
                 try:
                     want = dict(ref(text, pair, **args))

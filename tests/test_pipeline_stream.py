@@ -129,7 +129,8 @@ def features(tiny_checkpoint, fp32_dir):
             transformers.pipeline("feature-extraction", model=str(tiny_checkpoint), device="cpu"))
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"truncation": True}, {"tokenize_kwargs": {"truncation": True, "max_length": 6}}])
+@pytest.mark.parametrize("kwargs", [{}, {"truncation": True},
+                                    {"tokenize_kwargs": {"truncation": True, "max_length": 6}}])
 def test_feature_extraction_matches_transformers(features, kwargs):
     ours, ref = features
     texts = ["All human beings are born free.", "Hello", "x " * 40]

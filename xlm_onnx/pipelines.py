@@ -34,18 +34,20 @@ class Pipeline:
     """A task answering as a transformers pipeline does (build it with :func:`pipeline`).
 
     Attributes:
-        task: The :class:`~xlm_onnx.tasks.base.Task` that answers.
+        task: transformers' task name (``"fill-mask"``), as a transformers pipeline has it.
+        runner: The :class:`~xlm_onnx.tasks.base.Task` that answers.
         model: Its loaded :class:`~xlm_onnx.model.Model`.
         tokenizer: The model's :class:`~xlm_onnx.tokenization.XLMTokenizer`.
         defaults: Call arguments given at construction (a call's own override them).
         batch_size: Inputs per run when a call gives none (``None``: the task's default).
     """
 
-    def __init__(self, task: Task, defaults: Mapping[str, Any] | None = None, batch_size: int | None = None) -> None:
-        self.task, self.model, self.tokenizer = task, task.model, task.model.tokenizer
+    def __init__(self, task: str, runner: Task, defaults: Mapping[str, Any] | None = None,
+                 batch_size: int | None = None) -> None:
+        self.task, self.runner, self.model, self.tokenizer = task, runner, runner.model, runner.model.tokenizer
         self.defaults = dict(defaults or {})
         self.batch_size = _batch_size(batch_size)
-        task.pipeline_options(**self.defaults)  # a bad default fails here, as in transformers
+        runner.pipeline_options(**self.defaults)  # a bad default fails here, as in transformers
 
     def __call__(self, inputs: Any, *args: Any, batch_size: int | None = None, num_workers: int | None = None,
                  **kwargs: Any) -> Any:
@@ -66,22 +68,22 @@ class Pipeline:
         """
         if args:
             inputs = [inputs, *args]
-        options = self.task.pipeline_options(**{**self.defaults, **kwargs})
+        options = self.runner.pipeline_options(**{**self.defaults, **kwargs})
         size = _batch_size(batch_size) or self.batch_size or self._task_batch(options)
         if isinstance(inputs, (list, tuple)):
-            return self.task.pipeline_list(list(self._stream(iter(inputs), options, size)))
+            return self.runner.pipeline_list(list(self._stream(iter(inputs), options, size)))
         if isinstance(inputs, Iterable) and not isinstance(inputs, (str, bytes, bytearray, Mapping)):
             return self._stream(iter(inputs), options, size)
         return next(self._stream(iter([inputs]), options, size))
 
     def _task_batch(self, options: Any) -> int:
-        rows, _ = self.task.limits(self.task.batch_key(options))
+        rows, _ = self.runner.limits(self.runner.batch_key(options))
         return rows or 1
 
     def _stream(self, inputs: Iterator[Any], options: Any, size: int) -> Iterator[Any]:
         """Answers ``size`` inputs at a time: reads them, encodes each as its own request, runs
         them together (:func:`~xlm_onnx.tasks.base.run_all`), yields their answers in order."""
-        task, seen = self.task, 0
+        task, seen = self.runner, 0
         rows, tokens = task.limits(task.batch_key(options))
         while chunk := list(islice(inputs, size)):
             prepared, error = [], None
@@ -157,4 +159,4 @@ def pipeline(task: str, model: str | os.PathLike | Model | None = None, *, token
 
             model = resolve_model(model)
         model = Model.load(model, provider=provider)
-    return Pipeline(cls(model), defaults, batch_size)
+    return Pipeline(task, cls(model), defaults, batch_size)
