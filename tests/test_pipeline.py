@@ -223,3 +223,25 @@ def test_model_max_length_below_the_models_positions(tiny_checkpoint, fp32_dir, 
     assert ours(text, **cut) != ours(text)
     assert xlm_onnx.FillMask(model)(text, truncation=True) == ours(text)  # the model's positions: no cut
     assert_same(ours(text, tokenizer_kwargs={"truncation": True, "max_length": 8}), ref(text, **cut))
+
+
+def test_stream_names_the_position_of_a_bad_input(fp32_dir):
+    import xlm_onnx
+
+    fill = xlm_onnx.pipeline("fill-mask", model=str(fp32_dir))
+    with pytest.raises(InputTypeError, match=r"^inputs\[2\] must be a str or a list of str, not NoneType"):
+        list(fill(iter([f"a {MASK}", f"b {MASK}", None]), batch_size=2))
+    with pytest.raises(InputTypeError, match=r"^inputs\[1\] must be one input, not a list"):
+        list(fill(iter([f"a {MASK}", [f"b {MASK}"]])))
+
+
+def test_device_and_tokenizer_arguments(fp32_dir):
+    import xlm_onnx
+
+    for device in (None, "cpu", -1):
+        fill = xlm_onnx.pipeline("fill-mask", model=str(fp32_dir), tokenizer=str(fp32_dir), device=device)
+        assert fill.task == "fill-mask" and fill.runner.model.session.get_providers()[0] == "CPUExecutionProvider"
+    with pytest.raises(InputError, match="device"):
+        xlm_onnx.pipeline("fill-mask", model=str(fp32_dir), device="mps")
+    with pytest.raises(InputError, match="same model"):
+        xlm_onnx.pipeline("fill-mask", model=str(fp32_dir), tokenizer="another/tokenizer")

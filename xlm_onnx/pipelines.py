@@ -18,6 +18,7 @@ inputs at a time: the pipeline never holds more than ``batch_size`` inputs it ha
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import islice
 from typing import Any
@@ -106,7 +107,8 @@ def _at(exc: InputError, position: int) -> InputError:
     """``exc`` naming the input's place in the whole call rather than inside its one-text request."""
     if type(exc) not in (InputError, InputTypeError):
         return exc
-    renamed = type(exc)(message_at(exc, f"inputs[{position}]"), position)
+    message = re.sub(r"^inputs (?=must)", "inputs[0] ", " ".join(str(exc).split()))  # "inputs must be a str"
+    renamed = type(exc)(message_at(InputError(message), f"inputs[{position}]"), position)
     renamed.__cause__ = exc
     return renamed
 
