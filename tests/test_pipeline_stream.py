@@ -148,3 +148,14 @@ def test_feature_extraction_matches_transformers(features, kwargs):
     streamed = list(ours(iter(texts), batch_size=2, **kwargs))
     for a, b in zip(streamed, got):
         np.testing.assert_allclose(np.array(a), np.array(b), atol=FP32_HIDDEN_TOL, rtol=0)
+
+
+def test_feature_extraction_batches_do_not_pad_answers(features):
+    """A deliberate difference: transformers' rows of a batch come padded to its longest text;
+    here each text's answer is its own tokens whatever the batch size (transformers' batch_size=1)."""
+    ours, ref = features
+    texts = ["Hello", "All human beings are born free."]
+    padded = [np.array(a).shape for a in ref(texts, batch_size=2)]
+    alone = [np.array(a).shape for a in ref(texts, batch_size=1)]
+    assert padded[0] != alone[0] and padded[1] == alone[1]
+    assert [np.array(a).shape for a in ours(texts, batch_size=2)] == alone
