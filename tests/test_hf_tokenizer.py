@@ -214,7 +214,7 @@ def test_non_string_text_is_value_error_in_both(both, bad):
     for t in both:
         with pytest.raises(ValueError):
             t(bad)
-    with pytest.raises(InputTypeError):  # also a TypeError, which xlm-onnx raised before
+    with pytest.raises(InputTypeError):  # also a TypeError
         both[0].encode(bad)
 
 

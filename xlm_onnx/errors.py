@@ -38,7 +38,7 @@ class InputTypeError(InputError, TypeError):
     """An input or option of the wrong type (``None`` or ``123`` for a text, ``targets=[123]``).
 
     Both an :class:`InputError` (so a ``ValueError``, which transformers raises for these) and a
-    ``TypeError`` (which xlm-onnx raised before): every ``except`` written for either catches it.
+    ``TypeError`` (what Python raises for a wrong type): an ``except`` written for either catches it.
     """
 
 
