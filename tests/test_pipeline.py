@@ -245,3 +245,27 @@ def test_device_and_tokenizer_arguments(fp32_dir):
         xlm_onnx.pipeline("fill-mask", model=str(fp32_dir), device="mps")
     with pytest.raises(InputError, match="same model"):
         xlm_onnx.pipeline("fill-mask", model=str(fp32_dir), tokenizer="another/tokenizer")
+
+
+def test_a_task_registered_later_plugs_in_by_declaring_its_pipeline_name(fp32_dir, monkeypatch):
+    """No table of names in xlm_onnx.pipelines: a task that lists a transformers task name in
+    ``pipeline_tasks`` answers it, with streaming, batch sizes and defaults, once registered."""
+    import xlm_onnx
+    from toy_tasks import HiddenMean
+    from xlm_onnx.tasks import registry
+
+    class HFHiddenMean(HiddenMean):
+        name = "hidden-mean-for-pipeline"
+        pipeline_tasks = ("hidden-mean-hf",)
+
+    monkeypatch.setattr(registry, "_TASKS", dict(registry._TASKS))  # the registration ends with the test
+    with pytest.raises(InputError, match="unknown pipeline task"):
+        xlm_onnx.pipeline("hidden-mean-hf", model=str(fp32_dir))
+    registry.register(HFHiddenMean)
+    pipe = xlm_onnx.pipeline("hidden-mean-hf", model=str(fp32_dir))
+    texts = ["Hello world", "All human beings are born free.", "x"]
+    want = HiddenMean(pipe.model)(texts)
+    assert pipe(texts, batch_size=2) == pytest.approx(want, abs=1e-6)
+    assert list(pipe(iter(texts), batch_size=1)) == pytest.approx(want, abs=1e-6)
+    assert pipe(texts[0]) == pytest.approx(want[0], abs=1e-6)
+    assert "hidden-mean-hf" in registry.pipeline_names()
