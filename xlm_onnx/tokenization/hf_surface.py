@@ -130,15 +130,16 @@ class HFSurface:
         return [self.decode(row, skip_special_tokens, clean_up_tokenization_spaces) for row in sequences]
 
     # --- calling the tokenizer -----------------------------------------------------------------------
-    def __call__(self, text: str | Sequence[str], text_pair: str | Sequence[str] | None = None,
+    def __call__(self, text: str | Sequence[str], text_pair: str | Sequence[str] | None = None, *,
                  add_special_tokens: bool = True, padding: bool | str = False, truncation: bool | str | None = None,
-                 max_length: int | None = None, *, return_tensors: str | None = None, lang: str = "en",
+                 max_length: int | None = None, return_tensors: str | None = None, lang: str = "en",
                  **options: Any) -> Encoding:
         """``input_ids`` and ``attention_mask`` of a text, a pair, or a batch of them, as transformers.
 
         Args:
             text: A str, or a list of them (a batch).
-            text_pair: The second text of each pair (a str, or a list as long as ``text``).
+            text_pair: The second text of each pair (a str, or a list as long as ``text``). The
+                arguments after it are keywords (transformers' third positional is ``text_target``).
             add_special_tokens: Add ``<s>`` / ``</s>``.
             padding: ``False``, ``True`` / ``"longest"`` (to the longest row), ``"max_length"``.
             truncation: ``None``/``False``, ``True`` / ``"longest_first"``, ``"only_first"``,

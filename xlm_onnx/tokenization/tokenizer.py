@@ -227,7 +227,7 @@ class XLMTokenizer(HFSurface):
         """Ids of ``text`` (and ``text_pair``), as ``transformers.XLMTokenizer.encode``; ``options``
         (``max_length``, ``truncation``, ``padding``, ...) are those of calling the tokenizer."""
         if options:
-            return self(text, text_pair, add_special_tokens, lang=lang, **options)["input_ids"]
+            return self(text, text_pair, add_special_tokens=add_special_tokens, lang=lang, **options)["input_ids"]
         ids = self._ids(text, lang)
         pair = self._ids(_check_text(text_pair, "text_pair"), lang) if text_pair is not None else None
         if add_special_tokens:
