@@ -25,6 +25,9 @@ _LAZY = {
     "XLMOnnxError": "xlm_onnx.errors",
     "ModelFormatError": "xlm_onnx.errors",
     "InputError": "xlm_onnx.errors",
+    "InputTypeError": "xlm_onnx.errors",
+    "pipeline": "xlm_onnx.pipelines",
+    "Pipeline": "xlm_onnx.pipelines",
     "ModelNotFoundError": "xlm_onnx.errors",
     "resolve_model": "xlm_onnx.lookup",
     "TokenizerFileError": "xlm_onnx.errors",
@@ -38,8 +41,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .golden import check_model
     from .cpu import cpu_info
     from .tasks.embed import Embedder
-    from .errors import (InputError, ModelFormatError, ModelNotFoundError, PrecisionWarning, TokenizerFileError,
-                         XLMOnnxError)
+    from .errors import (InputError, InputTypeError, ModelFormatError, ModelNotFoundError, PrecisionWarning,
+                         TokenizerFileError, XLMOnnxError)
+    from .pipelines import Pipeline, pipeline
     from .limits import LimitError, RequestLimits
     from .tasks.fill_mask import FillMask
     from .lookup import resolve_model

@@ -140,6 +140,14 @@ class QueueFull(XLMOnnxError):
     """A server's bounded queue is full (429 with ``Retry-After``): retry shortly."""
 
 
+class InputTypeError(InputError, TypeError):
+    """An input or option of the wrong type (``None`` or ``123`` for a text, ``targets=[123]``).
+
+    Both an :class:`InputError` (so a ``ValueError``, which transformers raises for these) and a
+    ``TypeError`` (what Python raises for a wrong type): an ``except`` written for either catches it.
+    """
+
+
 def message_at(exc: Exception, where: str) -> str:
     """``exc``'s message on one line, its leading ``inputs[i]`` / ``texts[i]`` replaced by ``where``.
 

@@ -122,23 +122,24 @@ class Model:
         if lang is None:
             return -1
         if not isinstance(lang, str):
-            raise TypeError(f"lang must be a str or None, not {type(lang).__name__}")
+            raise InputTypeError(f"lang must be a str or None, not {type(lang).__name__}")
         if not self.manifest.uses_langs:
             raise InputError(f"lang={lang!r} given, but this model has no language embeddings (use lang=None)")
         if lang not in self.manifest.lang2id:
             raise InputError(f"unknown lang {lang!r}; this model knows {', '.join(sorted(self.manifest.lang2id))}")
         return int(self.manifest.lang2id[lang])
 
-    def encode(self, texts: Sequence[Any], truncation: bool = False) -> list[list[int]]:
+    def encode(self, texts: Sequence[Any], truncation: bool = False, max_length: int | None = None
+               ) -> list[list[int]]:
         """Ids with ``<s>``/``</s>`` of each text (:meth:`encode_text`), in order.
 
         Raises:
-            TypeError, InputError: As :meth:`encode_text`, for the first bad text.
+            InputError: As :meth:`encode_text`, for the first bad text.
         """
-        return [self.encode_text(text, index, truncation) for index, text in enumerate(texts)]
+        return [self.encode_text(text, index, truncation, max_length=max_length) for index, text in enumerate(texts)]
 
     def encode_text(self, text: Any, index: int = 0, truncation: bool = False,
-                    rewrite: Callable[[str], str] | None = None) -> list[int]:
+                    rewrite: Callable[[str], str] | None = None, max_length: int | None = None) -> list[int]:
         """Ids with ``<s>``/``</s>`` of ``inputs[index]``, checked against the model's length limit:
         the one place a text becomes model ids (every task encodes through it).
 
@@ -147,15 +148,19 @@ class Model:
             index: Its position in the caller's list, for the message.
             truncation: Cut a text over the limit, keeping ``</s>`` (as HF's ``truncation=True``).
             rewrite: Applied to the text before tokenizing (fill-mask: mask spellings of other models).
+            max_length: With ``truncation``, cut at this many ids when under the model's limit (as
+                transformers' ``max_length``; ``xlm_onnx.pipeline`` passes the tokenizer's).
 
         Raises:
-            TypeError: ``text`` is not a str.
+            InputTypeError: ``text`` is not a str.
             InputError: It is too long without ``truncation`` (``index`` set).
         """
         if not isinstance(text, str):
             raise InputTypeError.about("inputs", f"must be a str, not {type(text).__name__}", index)
         limit = self.manifest.max_positions
         ids = self.tokenizer.encode(text if rewrite is None else rewrite(text))
+        if truncation and max_length is not None:
+            limit = min(limit, max_length)
         if len(ids) > limit:
             if not truncation:
                 raise InputError.about("inputs", f"is {len(ids)} tokens long with specials; the model takes at most "

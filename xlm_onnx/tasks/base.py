@@ -107,6 +107,10 @@ class Task(ABC):
     batch_tokens: ClassVar[int | None] = DEFAULT_MAX_TOKENS
     #: Most rows per run whatever the caller allows (a head whose tensors grow with rows x vocabulary).
     rows_cap: ClassVar[int | None] = None
+    #: transformers' pipeline task names this task answers in :func:`xlm_onnx.pipeline`
+    #: (``("fill-mask",)``); it then defines :meth:`pipeline_options` unless :meth:`options` takes
+    #: transformers' call arguments as they are.
+    pipeline_tasks: ClassVar[tuple[str, ...]] = ()
     #: A request every model accepts: warms a session up and checks a job's options before its rows.
     probe: ClassVar[str] = "Hello world"
     #: Refuses, in :meth:`encode`, a request that asks for more work than it allows, before any
@@ -164,6 +168,20 @@ class Task(ABC):
     @abstractmethod
     def finish(self, prepared: Prepared, outputs: list[Any]) -> Any:
         """The API's answer for one request from its units' outputs (in unit order)."""
+
+    # -- as a transformers pipeline (xlm_onnx.pipeline) ----------------------------------------------
+    def pipeline_options(self, **kwargs: Any) -> Any:
+        """transformers' call arguments for this task (construction defaults merged with the call's)
+        as :meth:`options`, checked once per call; by default they are :meth:`options`' own."""
+        return self.options(**kwargs)
+
+    def pipeline_answer(self, answer: Any, options: Any) -> Any:
+        """One input's answer as transformers' pipeline gives it (by default :meth:`finish`'s)."""
+        return answer
+
+    def pipeline_list(self, answers: list[Any]) -> Any:
+        """The answer to a list of inputs (by default the list of their answers)."""
+        return answers
 
     def fields(self, answer: Any) -> dict[str, Any]:
         """The one serializer: the answer for one text as named JSON values, the same field by

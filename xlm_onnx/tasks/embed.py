@@ -23,9 +23,11 @@ from .. import format as fmt
 from ..limits import enforce, embed_cost
 from ..inputs import require_bool, one_of, positive_int, text_list
 from ..batching import DEFAULT_MAX_TOKENS
+from ..errors import InputError
 from .base import Prepared, Task, Unit, run_all
 from ..pooling import POOLINGS, pool  # noqa: F401  (pool: public here since it was defined here)
 from .params import TEXT, Param, Params
+from .pipeline_options import truncation_of
 
 #: The options of an embedding request (the only place their defaults are written).
 PARAMS = Params(
@@ -44,12 +46,26 @@ class EmbedOptions:
         normalize: Unit-length rows.
         lang_id: The ``langs`` value (-1: none).
         truncation: Cut texts over the model's maximum.
+        max_length: With ``truncation``, cut at this many ids instead when fewer.
     """
 
     pooling: str
     normalize: bool
     lang_id: int
     truncation: bool = False
+    max_length: int | None = None
+
+
+@dataclass(frozen=True)
+class FeatureOptions(EmbedOptions):
+    """transformers' ``feature-extraction``: every token's last hidden state (``pooling`` is
+    :data:`TOKENS`), as nested lists or, with ``return_tensors``, a float32 array."""
+
+    return_tensors: bool = False
+
+
+#: The ``pooling`` of :class:`FeatureOptions`: no pooling, each row's ``[tokens, dim]`` states.
+TOKENS = "tokens"
 
 
 class Embedder(Task):
@@ -57,6 +73,7 @@ class Embedder(Task):
     ``last_hidden_state`` head (format 2); built as every :class:`~xlm_onnx.tasks.base.Task` is."""
 
     name = "embed"
+    pipeline_tasks = ("feature-extraction",)
     head = fmt.HEAD_HIDDEN
     purpose = "embeddings"
     batch_rows = 32
@@ -99,10 +116,25 @@ class Embedder(Task):
 
     def encode(self, inputs: str | Sequence[str], options: EmbedOptions) -> Prepared:
         items, single = text_list(inputs, "inputs")
-        rows = self.model.encode(items, options.truncation)
+        rows = self.model.encode(items, options.truncation, options.max_length)
         dim = int(self.model.manifest.source.get("config", {}).get("emb_dim", 0))
         cost = enforce(self.request_limits, embed_cost(rows, dim))
         return Prepared(self, [Unit(ids) for ids in rows], self.batch_key(options), single, cost=cost)
+
+    def pipeline_options(self, truncation: bool | str | None = None, tokenize_kwargs: dict | None = None,
+                         return_tensors: bool = False, lang: str | None = None) -> FeatureOptions:
+        """transformers' ``FeatureExtractionPipeline`` arguments (and this task's ``lang``): each text's
+        answer is its ``last_hidden_state``, ``[1, tokens, dim]`` with ``<s>`` and ``</s>``."""
+        kwargs = dict(tokenize_kwargs or {})
+        if truncation is not None:
+            if "truncation" in kwargs:
+                raise InputError("truncation given twice (as an argument and in tokenize_kwargs)")
+            kwargs["truncation"] = truncation
+        cut, max_length = truncation_of(self.model.tokenizer, kwargs, "tokenize_kwargs")
+        return FeatureOptions(TOKENS, False, self.model.lang_id(lang), cut, max_length, bool(return_tensors))
+
+    def pipeline_answer(self, answer: np.ndarray, options: FeatureOptions) -> np.ndarray | list:
+        return answer if options.return_tensors else answer.tolist()
 
     def batch_key(self, options: EmbedOptions) -> EmbedOptions:
         return EmbedOptions(options.pooling, options.normalize, options.lang_id)  # truncation acts before
@@ -111,9 +143,14 @@ class Embedder(Task):
         """Runs one padded batch and pools it: float32 ``[rows, dim]`` in unit order."""
         batch = self.pad([u.ids for u in units])
         (hidden,) = self.model.run([fmt.LAST_HIDDEN_STATE], batch, key.lang_id)
+        if key.pooling == TOKENS:  # each row's own positions; padding's are left out
+            return [hidden[row, :n].astype(np.float32) for row, n in enumerate(batch.lengths.tolist())]
         return pool(hidden, batch.attention_mask, key.pooling, key.normalize)
 
-    def finish(self, prepared: Prepared, outputs: list) -> np.ndarray:
+    def finish(self, prepared: Prepared, outputs: list) -> np.ndarray | list:
+        if prepared.key.pooling == TOKENS:  # transformers' shape: [1, tokens, dim] per text
+            states = [state[None] for state in outputs]
+            return states[0] if prepared.single else states
         stacked = np.stack(outputs).astype(np.float32, copy=False)
         return stacked[0] if prepared.single else stacked
 

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from .. import format as fmt
 from ..inputs import require_bool, positive_int, text_list
-from ..errors import InputError
+from ..errors import InputError, InputTypeError
 from ..limits import enforce, fill_mask_cost
 from ..model import Model, default_model_dir  # noqa: F401  (default_model_dir: public here since v0.1)
 from ..session import ProviderSpec
 from .base import Prepared, Task, Unit
 from .fill_mask_inputs import encode_requests, resolve_targets
 from .params import TEXT, Param, Params
+from .pipeline_options import truncation_of
 from .score import DEFAULT_MAX_ROWS, LabelRun, masked_log_probs
 from .whole_word import Target, check_fit, decode, target_pieces, word_units
 
@@ -31,6 +32,8 @@ PARAMS = Params(
           "not one piece", flag="--whole-word"),
 ) + TEXT
 _D = PARAMS.defaults()
+#: Predictions per mask when ``top_k`` is not given (or is ``None``), as in transformers.
+DEFAULT_TOP_K = _D["top_k"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class FillMaskOptions:
             is then ``None``).
         lang_id: The ``langs`` value (-1: none).
         truncation: Cut texts over the model's maximum.
+        max_length: With ``truncation``, cut at this many ids instead when fewer (transformers'
+            ``tokenizer_kwargs``).
     """
 
     top_k: int
@@ -51,6 +56,7 @@ class FillMaskOptions:
     word_targets: tuple[Target, ...] | None
     lang_id: int
     truncation: bool
+    max_length: int | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,7 @@ class FillMask(Task):
     """
 
     name = "fill-mask"
+    pipeline_tasks = ("fill-mask",)
     head = fmt.HEAD_FILL_MASK
     purpose = "fill-mask"
     batch_tokens = None  # batch_size rows, no token budget: results are as they always were
@@ -116,19 +123,20 @@ class FillMask(Task):
         """
         return super().from_pretrained(path, provider, threads, verify, optimization_level, batch_size=batch_size)
 
-    def __call__(self, inputs: str | Sequence[str], top_k: int = _D["top_k"],
-                 targets: str | Sequence[str] | None = _D["targets"], lang: str | None = _D["lang"],
+    def __call__(self, inputs: str | Sequence[str], top_k: int | None = _D["top_k"],
+                 targets: str | Iterable[str] | None = _D["targets"], lang: str | None = _D["lang"],
                  truncation: bool = _D["truncation"], whole_word_targets: bool = _D["whole_word_targets"]) -> list:
         """Predicts the masked tokens.
 
         Args:
             inputs: A text, or a list of texts, each with at least one mask token
                 (``<special1>``; ``<mask>`` and ``[MASK]`` are accepted too).
-            top_k: Predictions per mask (clamped to the number of targets when given).
-            targets: Restrict predictions to these words. HF semantics by default: a target is
-                looked up in the vocabulary as spelt, which finds a *word-internal* piece when
-                there is one (``"monde"`` → ``monde``, not ``monde</w>``), and a word outside the
-                vocabulary is replaced by its first BPE piece (``"Paris"`` → ``Par``).
+            top_k: Predictions per mask (clamped to the number of targets when given; ``None``: 5).
+            targets: Restrict predictions to these words (a str, or a list, set or any iterable
+                of them). HF semantics by default: a target is looked up in the vocabulary as
+                spelt, which finds a *word-internal* piece when there is one (``"monde"`` →
+                ``monde``, not ``monde</w>``), and a word outside the vocabulary is replaced by its
+                first BPE piece (``"Paris"`` → ``Par``).
             whole_word_targets: Score each target as the whole word it is instead: all its
                 pieces written into the masked slot, scored by within-word left-to-right
                 pseudo-log-likelihood (:mod:`xlm_onnx.tasks.whole_word`; format 2). ``token`` is then
@@ -138,12 +146,13 @@ class FillMask(Task):
             truncation: Cut texts longer than the model's maximum instead of raising.
 
         Raises:
-            TypeError, InputError: For malformed requests, naming the problem.
+            InputError: For malformed requests, naming the problem (:class:`~xlm_onnx.errors.InputTypeError`,
+                also a ``TypeError``, for a value of the wrong type).
         """
         return self.answer(self.prepare(inputs, top_k, targets, lang, truncation, whole_word_targets))
 
-    def prepare(self, inputs: str | Sequence[str], top_k: int = _D["top_k"],
-                targets: str | Sequence[str] | None = _D["targets"], lang: str | None = _D["lang"],
+    def prepare(self, inputs: str | Sequence[str], top_k: int | None = _D["top_k"],
+                targets: str | Iterable[str] | None = _D["targets"], lang: str | None = _D["lang"],
                 truncation: bool = _D["truncation"], whole_word_targets: bool = _D["whole_word_targets"]) -> Prepared:
         """Validates and encodes a request: the first step of :meth:`__call__` (arguments and errors
         are its own). Its units are the texts' rows, or with whole-word targets the masked copies
@@ -151,7 +160,7 @@ class FillMask(Task):
         text_list(inputs, "inputs")  # an empty list is named before any option
         return self.encode(inputs, self.options(top_k, targets, lang, truncation, whole_word_targets))
 
-    def options(self, top_k: int = _D["top_k"], targets: str | Sequence[str] | None = _D["targets"],
+    def options(self, top_k: int | None = _D["top_k"], targets: str | Iterable[str] | None = _D["targets"],
                 lang: str | None = _D["lang"], truncation: bool = _D["truncation"],
                 whole_word_targets: bool = _D["whole_word_targets"]) -> FillMaskOptions:
         top_k = self._check_top_k(top_k)
@@ -169,7 +178,7 @@ class FillMask(Task):
 
     def encode(self, inputs: str | Sequence[str], options: FillMaskOptions) -> Prepared:
         texts, single = text_list(inputs, "inputs")
-        rows = encode_requests(self.model, texts, options.truncation)
+        rows = encode_requests(self.model, texts, options.truncation, options.max_length)
         key = self.batch_key(options)
         targets = options.word_targets
         if targets is not None:
@@ -181,6 +190,18 @@ class FillMask(Task):
             return Prepared(self, [Unit(ids) for ids in rows], key, single, cost=cost)
         units, copies = word_units(rows, targets, self.manifest.mask_token_id)
         return Prepared(self, units, key, single, (copies, options.top_k), cost)
+
+    def pipeline_options(self, top_k: int | None = None, targets: str | Iterable[str] | None = None,
+                         tokenizer_kwargs: dict | None = None, lang: str | None = None,
+                         whole_word_targets: bool = False) -> FillMaskOptions:
+        """transformers' ``FillMaskPipeline`` arguments (``top_k``, ``targets``, ``tokenizer_kwargs``),
+        and this task's ``lang`` and ``whole_word_targets``."""
+        truncation, max_length = truncation_of(self.tokenizer, tokenizer_kwargs)
+        options = self.options(top_k, targets, lang, truncation, whole_word_targets)
+        return replace(options, max_length=max_length)
+
+    def pipeline_list(self, answers: list) -> list:
+        return answers[0] if len(answers) == 1 else answers  # transformers: a one-text list answers as one text
 
     def batch_key(self, options: FillMaskOptions) -> TopK | LabelRun:
         if options.word_targets is not None:  # masked copies: any targets' copies may share a run
@@ -195,8 +216,10 @@ class FillMask(Task):
         return DEFAULT_MAX_ROWS if isinstance(key, LabelRun) else None
 
     def _check_top_k(self, top_k: Any) -> int:
+        if top_k is None:  # what wrappers pass when their caller gave nothing (transformers: the default)
+            return DEFAULT_TOP_K
         if not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool):
-            raise TypeError(f"top_k must be an int, not {type(top_k).__name__}")
+            raise InputTypeError(f"top_k must be an int, not {type(top_k).__name__}")
         if not 1 <= top_k <= self.manifest.vocab_size:
             raise InputError(f"top_k must be between 1 and the vocabulary size {self.manifest.vocab_size}, not {top_k}")
         return int(top_k)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, InputTypeError
 
 logger = logging.getLogger("xlm_onnx")
 
@@ -15,13 +15,13 @@ logger = logging.getLogger("xlm_onnx")
 MASK_ALIASES = ("<mask>", "[MASK]")
 
 
-def encode_requests(model, texts: Sequence, truncation: bool) -> list[list[int]]:
+def encode_requests(model, texts: Sequence, truncation: bool, max_length: int | None = None) -> list[list[int]]:
     """Ids of ``texts`` (:meth:`Model.encode_text <xlm_onnx.model.Model.encode_text>`, mask
     aliases replaced); each must hold at least one mask. Texts are checked in order, so the error
     names the first bad one.
 
     Raises:
-        TypeError: An item is not a str.
+        InputTypeError: An item is not a str.
         InputError: No mask token, or too long without ``truncation``.
     """
     mask, mask_id = model.tokenizer.mask_token, model.tokenizer.mask_token_id
@@ -33,31 +33,35 @@ def encode_requests(model, texts: Sequence, truncation: bool) -> list[list[int]]
 
     out = []
     for index, text in enumerate(texts):
-        ids = model.encode_text(text, index, truncation, rewrite=own_mask)
+        ids = model.encode_text(text, index, truncation, rewrite=own_mask, max_length=max_length)
         if mask_id not in ids:
-            where = " after truncation" if truncation and len(ids) == model.manifest.max_positions else ""
+            cut = min(model.manifest.max_positions, max_length or model.manifest.max_positions)
+            where = " after truncation" if truncation and len(ids) == cut else ""
             raise InputError.about("inputs", f"has no mask token{where} (write {mask}, <mask> or [MASK])", index)
         out.append(ids)
     return out
 
 
 def target_words(targets) -> list[str]:
-    """``targets`` (a word or a list of words) as a list, checked.
+    """``targets`` (a word, or a list, set or any iterable of words) as a list, checked.
 
     Raises:
-        TypeError: ``targets`` is not a str or a list of str (naming the bad item).
+        InputTypeError: ``targets`` is not a str or an iterable of str (naming the bad item).
         InputError: It is empty.
     """
-    items = [targets] if isinstance(targets, str) else targets
-    if not isinstance(items, (list, tuple)):
-        raise TypeError(f"targets must be a str or a list of str, not {type(targets).__name__}")
+    if isinstance(targets, str):
+        items = [targets]
+    elif isinstance(targets, Iterable) and not isinstance(targets, (bytes, bytearray, Mapping)):
+        items = list(targets)  # a set, a generator, ...: transformers iterates whatever it is given
+    else:
+        raise InputTypeError(f"targets must be a str or a list of str, not {type(targets).__name__}")
     bad = next((i for i, t in enumerate(items) if not isinstance(t, str)), None)
     if bad is not None:  # name the item: "not list" would point at the wrong thing
-        raise TypeError(f"targets must be a str or a list of str; targets[{bad}] is "
+        raise InputTypeError(f"targets must be a str or a list of str; targets[{bad}] is "
                         f"{type(items[bad]).__name__} ({items[bad]!r})")
     if not items:
         raise InputError("targets is empty; pass at least one word, or targets=None")
-    return list(items)
+    return items
 
 
 def resolve_targets(tokenizer, targets) -> np.ndarray | None:

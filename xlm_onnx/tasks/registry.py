@@ -63,6 +63,17 @@ def task_class(name: str) -> "type[Task]":
     return entry
 
 
+def pipeline_task(name: str) -> "type[Task] | None":
+    """The registered task that answers transformers' pipeline task ``name`` (one that lists it in
+    :attr:`~xlm_onnx.tasks.base.Task.pipeline_tasks`), or ``None``."""
+    return next((cls for cls in map(task_class, names()) if name in cls.pipeline_tasks), None)
+
+
+def pipeline_names() -> list[str]:
+    """transformers' pipeline task names the registered tasks answer."""
+    return [hf for cls in map(task_class, names()) for hf in cls.pipeline_tasks]
+
+
 def _spec(entry) -> str:
     return entry if isinstance(entry, str) else f"{entry.__module__}:{entry.__qualname__}"
 

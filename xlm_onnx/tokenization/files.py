@@ -40,6 +40,7 @@ class TokenizerSpec:
     split_special_tokens: bool = False
     model_max_length: int = VERY_LARGE_INTEGER
     truncation_side: str = "right"
+    padding_side: str = "right"
 
 
 def _read_json(path: Path) -> Any:
@@ -195,4 +196,5 @@ def load_spec(directory: str | Path) -> TokenizerSpec:
         split_special_tokens=bool(init.get("split_special_tokens", False)),
         model_max_length=int(max_len) if max_len is not None else VERY_LARGE_INTEGER,
         truncation_side=str(init.get("truncation_side", "right")),
+        padding_side="left" if init.get("padding_side") == "left" else "right",
     )

@@ -21,10 +21,13 @@ import re
 import unicodedata
 
 from .moses_data import _CharTable, _data, sacremoses_version
+from ..errors import InputError, InputTypeError
 
 VERIFIED_SACREMOSES_VERSIONS = ("0.2.0",)
 #: Languages ``transformers.XLMTokenizer`` sends to external word segmenters (not supported here).
 CUSTOM_TOKENIZER_LANGS = frozenset({"zh", "ja", "th"})
+#: A language code: ISO 639-1/-3 letters, with an optional region or script subtag ("pt-BR").
+_LANG_CODE = re.compile(r"[a-z]{2,3}([-_][A-Za-z0-9]{2,8})?")
 
 
 _category = unicodedata.category
@@ -78,7 +81,10 @@ def romanian_preprocessing(text: str) -> str:
 
 def check_lang(lang: str) -> str:
     if not isinstance(lang, str):
-        raise TypeError(f"lang must be a str, not {type(lang).__name__}")
+        raise InputTypeError(f"lang must be a str, not {type(lang).__name__}")
+    if not _LANG_CODE.fullmatch(lang):  # "french", "EN", "": a mistake that would silently mean defaults
+        raise InputError(f"lang={lang!r} is not a language code (two or three lowercase letters, as 'fr'); "
+                         "a code Moses has no rules for gets its default rules")
     if lang in CUSTOM_TOKENIZER_LANGS:
         raise ValueError(
             f"lang={lang!r} is unsupported: transformers uses an external word segmenter for zh/ja/th; "

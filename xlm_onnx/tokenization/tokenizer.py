@@ -23,15 +23,16 @@ from . import moses as _moses
 from .added_tokens import Trie, split_added_tokens
 from .bpe import BPE, CACHE_BYTES
 from .files import LARGE_INTEGER, load_spec
+from .hf_surface import HFSurface
 from .._lru import ByteLRU, pieces_bytes
-from ..errors import InputError
+from ..errors import InputError, InputTypeError
 
 __all__ = ["XLMTokenizer", "pretokenize"]
 
 
 def _check_text(text: Any, name: str = "text") -> str:
     if not isinstance(text, str):
-        raise TypeError(f"{name} must be a str, not {type(text).__name__}")
+        raise InputTypeError(f"{name} must be a str, not {type(text).__name__}")
     return text
 
 
@@ -47,8 +48,9 @@ def pretokenize(text: str, lang: str = "en", do_lowercase_and_remove_accent: boo
 _PRETOKENIZE_STEPS: dict[str, Any] = {}
 
 
-class XLMTokenizer:
-    """XLM BPE tokenizer (Moses + BPE). Build it with :meth:`from_pretrained`."""
+class XLMTokenizer(HFSurface):
+    """XLM BPE tokenizer (Moses + BPE). Build it with :meth:`from_pretrained`; called, it answers as
+    transformers' tokenizer does (:mod:`~xlm_onnx.tokenization.hf_surface`)."""
 
     def __init__(self, spec, moses_impl: str = "auto") -> None:
         self._spec = spec
@@ -60,6 +62,7 @@ class XLMTokenizer:
         self.split_special_tokens: bool = spec.split_special_tokens
         self.model_max_length: int = spec.model_max_length
         self.truncation_side: str = spec.truncation_side
+        self._padding_side: str = spec.padding_side
         self._added_decoder = spec.added_decoder
         self._added_encoder = spec.added_encoder
         self._added_by_content = {c: spec.added_decoder[i] for c, i in spec.added_encoder.items()}
@@ -219,10 +222,12 @@ class XLMTokenizer:
             return bos + ids_0 + sep
         return bos + ids_0 + sep + ids_1 + sep
 
-    def encode(
-        self, text: str, text_pair: str | None = None, add_special_tokens: bool = True, lang: str = "en"
-    ) -> list[int]:
-        """Ids of ``text`` (and ``text_pair``), as ``transformers.XLMTokenizer.encode``."""
+    def encode(self, text: str, text_pair: str | None = None, add_special_tokens: bool = True, lang: str = "en",
+               **options: Any) -> list[int]:
+        """Ids of ``text`` (and ``text_pair``), as ``transformers.XLMTokenizer.encode``; ``options``
+        (``max_length``, ``truncation``, ``padding``, ...) are those of calling the tokenizer."""
+        if options:
+            return self(text, text_pair, add_special_tokens=add_special_tokens, lang=lang, **options)["input_ids"]
         ids = self._ids(text, lang)
         pair = self._ids(_check_text(text_pair, "text_pair"), lang) if text_pair is not None else None
         if add_special_tokens:
@@ -247,7 +252,7 @@ class XLMTokenizer:
         from ..batching import pad  # numpy: imported with the first batch, not with the tokenizer
 
         if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
-            raise TypeError(f"texts must be a list of str, not {type(texts).__name__}")
+            raise InputTypeError(f"texts must be a list of str, not {type(texts).__name__}")
         limit = max_length
         if truncation and limit is None and self.model_max_length <= LARGE_INTEGER:
             limit = self.model_max_length
