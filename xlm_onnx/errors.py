@@ -78,7 +78,12 @@ class InputError(XLMOnnxError, ValueError):
 
 
 class InputTypeError(InputError, TypeError):
-    """A request value of the wrong type (``inputs`` not a str, ``top_k`` a float, a bool as "yes")."""
+    """An input or option of the wrong type (``None`` or ``123`` for a text, ``targets=[123]``, a
+    float ``top_k``).
+
+    Both an :class:`InputError` (so a ``ValueError``, which transformers raises for these) and a
+    ``TypeError`` (what Python raises for a wrong type): an ``except`` written for either catches it.
+    """
 
 
 @dataclass(frozen=True)
@@ -138,14 +143,6 @@ class HTTPError(XLMOnnxError):
 
 class QueueFull(XLMOnnxError):
     """A server's bounded queue is full (429 with ``Retry-After``): retry shortly."""
-
-
-class InputTypeError(InputError, TypeError):
-    """An input or option of the wrong type (``None`` or ``123`` for a text, ``targets=[123]``).
-
-    Both an :class:`InputError` (so a ``ValueError``, which transformers raises for these) and a
-    ``TypeError`` (what Python raises for a wrong type): an ``except`` written for either catches it.
-    """
 
 
 def message_at(exc: Exception, where: str) -> str:

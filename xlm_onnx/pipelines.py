@@ -78,14 +78,14 @@ class Pipeline:
         return next(self._stream(iter([inputs]), options, size))
 
     def _task_batch(self, options: Any) -> int:
-        rows, _ = self.runner.limits(self.runner.batch_key(options))
+        rows, _ = self.runner.run_size(self.runner.batch_key(options))
         return rows or 1
 
     def _stream(self, inputs: Iterator[Any], options: Any, size: int) -> Iterator[Any]:
         """Answers ``size`` inputs at a time: reads them, encodes each as its own request, runs
         them together (:func:`~xlm_onnx.tasks.base.run_all`), yields their answers in order."""
         task, seen = self.runner, 0
-        rows, tokens = task.limits(task.batch_key(options))
+        rows, tokens = task.run_size(task.batch_key(options))
         while chunk := list(islice(inputs, size)):
             prepared, error = [], None
             for text in chunk:

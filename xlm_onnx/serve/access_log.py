@@ -11,7 +11,7 @@ refusals by the guards included):
   (status >= 400), where a client that logs only the body still has it.
 * **Access line** (with ``--log-level info`` or ``debug``), on stderr, after the answer::
 
-      xlm-onnx: access: POST /score 200 4.1 ms id=0af7651916cd43dd8448eb211c80319c client=127.0.0.1:53114
+      xlm-onnx: access: POST /v1/embeddings 200 4.1 ms id=0af7651916cd43dd8448eb211c80319c client=127.0.0.1:53114
 
   or, with ``--log-format json``, one JSON object a line (``time``, ``method``, ``route``,
   ``status``, ``ms``, ``request_id``, ``client``). ``route`` is the matched route's path; an

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .._checks import positive_int
+from ..inputs import positive_int
 from ..errors import InputError, InputTypeError
 from ..tokenization.files import LARGE_INTEGER
 
