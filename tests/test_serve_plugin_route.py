@@ -45,7 +45,8 @@ def test_its_route_answers_as_the_python_api(client):
 def test_a_wrong_field_is_a_422_naming_it(client, body, message):
     response = client.post("/hidden-mean", json=body)
     assert response.status_code == 422
-    assert response.json() == {"error": message, "error_type": "Validation"}
+    assert response.json() == {"error": message, "error_type": "Validation",
+                               "request_id": response.headers["x-request-id"]}
 
 
 def test_it_is_described(client):
