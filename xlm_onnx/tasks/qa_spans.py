@@ -62,7 +62,10 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 def decode_spans(start: np.ndarray, end: np.ndarray, top_k: int, max_answer_len: int,
                  desired: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``decode_spans``: the ``top_k`` (start, end, score) with start <= end < start + max_answer_len,
-    then those whose start and end are both ``desired``."""
+    then those whose start and end are both ``desired``.
+
+    The pipeline keeps, when ``top_k`` exceeds the candidates, pairs outside that band too (score
+    0, end before start); they are not spans, so they are dropped here."""
     outer = np.outer(start, end)
     candidates = np.tril(np.triu(outer), max_answer_len - 1)
     flat = candidates.ravel()
@@ -74,7 +77,7 @@ def decode_spans(start: np.ndarray, end: np.ndarray, top_k: int, max_answer_len:
         part = np.argpartition(-flat, top_k)[:top_k]
         order = part[np.argsort(-flat[part], kind="stable")]
     starts, ends = np.unravel_index(order, candidates.shape)
-    keep = desired[starts] & desired[ends]
+    keep = desired[starts] & desired[ends] & (starts <= ends) & (ends < starts + max_answer_len)
     starts, ends = starts[keep], ends[keep]
     return starts, ends, candidates[starts, ends]
 
