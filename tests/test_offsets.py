@@ -104,11 +104,11 @@ def test_hand_checked_spans():
 
 
 def test_reordered_quote_keeps_order():
-    """English quote normalisation moves ``",`` to ``,"``: order wins, the moved tokens get empty spans."""
+    """English quote normalisation moves ``",`` to ``,"``: order wins, the moved comma gets an empty span."""
     tok = XLMTokenizer.from_pretrained(default_model_dir())
     text = 'He said "no", then left.'
     enc = _check_structure(tok, text)
-    assert [text[a:b] for a, b in enc.words] == ["He", "said", '"', "no", "", "", "then", "left", "."]
+    assert [text[a:b] for a, b in enc.words] == ["He", "said", '"', "no", "", '"', "then", "left", "."]
 
 
 def test_bad_input():

@@ -10,7 +10,7 @@ the punctuation maps of the pipeline, quotes as ``''``, case and accents folded,
 non-printing characters dropped), and the two key strings are matched left to right. They are
 equal except where the pipeline inserts or reorders characters (a ``.``/``,`` put between digits
 split by a no-break space; ``"hello",`` -> ``"hello,"`` in English quote normalisation); there the
-matcher re-synchronises on the next common 3-character run, and the few token characters left
+matcher re-synchronises (:func:`_resync`), and the few token characters left
 unmatched get no original character.
 
 What this guarantees (``tests/test_offsets.py`` checks it on every UDHR line of every script):
@@ -105,15 +105,22 @@ def _align(orig: list[tuple[str, int]], keys: str) -> list[int]:
     return out
 
 
+def _agree(orig: list[tuple[str, int]], keys: str, a: int, b: int, run: int) -> bool:
+    run = min(run, len(orig) - a, len(keys) - b)
+    return run > 0 and all(orig[a + r][0] == keys[b + r] for r in range(run))
+
+
 def _resync(orig: list[tuple[str, int]], keys: str, i: int, j: int) -> tuple[int, int]:
-    """The nearest (i + di, j + dj) where a common run starts; else skip one on each side."""
-    n, m = len(orig), len(keys)
-    for d in range(1, _RESYNC_WINDOW + 1):
+    """Where matching resumes after orig[i] != keys[j]: one inserted, dropped or replaced
+    character when the next two agree (the pipeline's usual edits, cheap to test), else the
+    nearest common 3-character run within the window, else one step on each side."""
+    for a, b in ((i, j + 1), (i + 1, j), (i + 1, j + 1)):
+        if _agree(orig, keys, a, b, 2):
+            return a, b
+    for d in range(2, _RESYNC_WINDOW + 1):
         for di in range(d + 1):
-            a, b = i + di, j + d - di
-            run = min(_RESYNC_RUN, n - a, m - b)
-            if run > 0 and all(orig[a + r][0] == keys[b + r] for r in range(run)):
-                return a, b
+            if _agree(orig, keys, i + di, j + d - di, _RESYNC_RUN):
+                return i + di, j + d - di
     return i + 1, j + 1
 
 
@@ -143,9 +150,9 @@ def _spans(text: str, word_pieces, matched: list[int], lowercase: bool):
 
 
 def _next_start(matched: list[int], k: int, default: int) -> int:
-    for h in matched[k:]:
-        if h >= 0:
-            return h
+    for i in range(k, len(matched)):  # not a slice: that copies the rest once per word
+        if matched[i] >= 0:
+            return matched[i]
     return default
 
 
