@@ -23,6 +23,8 @@ _TASKS: dict[str, "type[Task] | str"] = {
     "fill-mask": "xlm_onnx.tasks.fill_mask:FillMask",
     "embed": "xlm_onnx.tasks.embed:Embedder",
     "score": "xlm_onnx.tasks.score:Scorer",
+    "token-classification": "xlm_onnx.tasks.token_classification:TokenClassifier",
+    "question-answering": "xlm_onnx.tasks.question_answering:QuestionAnswerer",
 }
 _plugins_loaded = False
 
