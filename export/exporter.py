@@ -15,15 +15,15 @@ import onnx
 
 import xlm_onnx
 from xlm_onnx import format as fmt
-from xlm_onnx.check import make_golden, run_golden
+from xlm_onnx.check import run_golden
 from xlm_onnx.session import create_session
 from xlm_onnx.tokenization import XLMTokenizer
 
-from . import validate
 from .checkpoint import inspect_checkpoint, load_model
 from .errors import ExportError
 from .external import load_lazy, save_repacked
-from .head import append_heads, check_embedding
+from .head import check_embedding
+from .heads import head_spec
 from .model_card import write_model_card
 from .modeling import EMBEDDING_NAME
 from .optimize import count_fused, optimize_encoder
@@ -91,6 +91,7 @@ class Exporter:
         if self.out_dir.exists() and not self.force:
             raise FileExistsError(f"{self.out_dir}: exists; pass force=True (--force) to replace it")
         checkpoint = inspect_checkpoint(self.checkpoint_dir)
+        self.spec = head_spec(checkpoint.config, str(checkpoint.path / "config.json"))  # refused before loading
         self.out_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}.partial-", dir=self.out_dir.parent))
         try:
@@ -107,17 +108,13 @@ class Exporter:
     def _build(self, checkpoint, tmp: Path) -> fmt.Manifest:
         step = self.steps.step
         path = tmp / fmt.MODEL_FILE
-        with step("load checkpoint"):
-            model = load_model(checkpoint)
+        with step(f"load checkpoint ({self.spec.model_class})"):
+            model = load_model(checkpoint, self.spec.model_class)
             tokenizer = XLMTokenizer.from_pretrained(checkpoint.path)
             config = model.config
         with step("torch reference on probes; trace with torch.onnx (dynamo)"):
-            probes = validate.probe_batch(tokenizer, tokenizer.mask_token_id, uses_langs=checkpoint.uses_langs)
-            reference = validate.torch_reference(model, probes, tokenizer.mask_token_id)
-            golden = make_golden(validate.PROBE_TEXTS, [tokenizer.encode(t) for t in validate.PROBE_TEXTS],
-                                 probes, reference, probes[validate.LABELS])
-            del reference
-            bias = model.pred_layer.proj.bias.detach().numpy().copy()
+            head = self.spec.builder_class()(model, tokenizer, checkpoint)  # golden answers, head weights
+            golden = head.golden
             trace_encoder(model, checkpoint.uses_langs, path, self.opset)  # consumes the model
             del model  # from here on the weights live only in the ONNX data file (bounded memory)
             gc.collect()
@@ -128,14 +125,13 @@ class Exporter:
             with step(f"convert to {self.precision}"):
                 graph = self._convert(graph, embedding, tmp)
                 fusion = count_fused(graph) if fusion else fusion
-        with step("append heads (fill-mask, hidden state, label log-probs) and save"):
-            head = self.int8.head_precision if self.int8 else self.precision
-            append_heads(graph, tokenizer.mask_token_id, bias, embedding, head)
+        with step(f"append heads ({', '.join(head.graph_heads)}) and save"):
+            head.append(graph, self.int8.head_precision if self.int8 else self.precision)
             if self.int8 and self.int8.activations == fmt.INT8_PER_ROW:  # after the heads: the int8 head too
                 to_per_row(graph, tmp)
                 fusion = count_fused(graph) if fusion else fusion
-            inputs = tuple(i.name for i in graph.graph.input)
-            manifest = self._manifest(checkpoint, tokenizer, config, inputs, fusion, {}, {})
+            io = tuple(i.name for i in graph.graph.input), tuple(o.name for o in graph.graph.output)
+            manifest = self._manifest(checkpoint, tokenizer, config, io, fusion, {}, {}, head)
             onnx.helper.set_model_props(graph, manifest.metadata_props())
             self._check_weight_range(graph, tmp)
             save_repacked(graph, tmp, path)
@@ -154,8 +150,8 @@ class Exporter:
                 if (checkpoint.path / name).is_file():
                     shutil.copyfile(checkpoint.path / name, tmp / name)
                     names.append(name)
-            manifest = self._manifest(checkpoint, tokenizer, config, inputs, fusion, report.as_dict(),
-                                      fmt.describe_files(tmp, names))
+            manifest = self._manifest(checkpoint, tokenizer, config, io, fusion, report.as_dict(),
+                                      fmt.describe_files(tmp, names), head)
             fmt.write_manifest(tmp, manifest)
             write_model_card(tmp, manifest, checkpoint.path, name=self.out_dir.name)  # not in the manifest: prose
             _make_readable(tmp)
@@ -184,7 +180,7 @@ class Exporter:
             raise ExportError(f"int8 weights reach |q| = {largest}, above the {self.int8.weight_bits}-bit "
                               f"limit {self.int8.weight_max} (onnxruntime's quantizer ignored reduce_range?)")
 
-    def _manifest(self, checkpoint, tokenizer, config, inputs, fusion, validation, files) -> fmt.Manifest:
+    def _manifest(self, checkpoint, tokenizer, config, io, fusion, validation, files, head) -> fmt.Manifest:
         import onnxruntime
         import torch
         import transformers
@@ -193,8 +189,8 @@ class Exporter:
             format_version=fmt.FORMAT_VERSION,
             precision=self.precision,
             opset=self.opset,
-            inputs=inputs,
-            outputs=fmt.OUTPUT_NAMES,
+            inputs=io[0],
+            outputs=io[1],
             mask_token_id=int(tokenizer.mask_token_id),
             pad_token_id=int(config.pad_index),
             vocab_size=int(config.n_words),
@@ -209,7 +205,8 @@ class Exporter:
             fusion=fusion,
             files=files,
             quantization=self.int8.as_manifest() if self.int8 else {},
-            heads=fmt.HEADS,
+            heads=tuple(head.graph_heads),
+            **head.manifest_fields(),
         )
 
 

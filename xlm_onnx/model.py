@@ -167,12 +167,15 @@ class Model:
             target_ids: np.ndarray | None = None, label_ids: np.ndarray | None = None) -> list[np.ndarray]:
         """One ``session.run`` of ``batch``, fetching ``outputs``.
 
-        Inputs a task does not use get neutral values: ``top_k`` 1, no targets, no labels.
+        Inputs a task does not use get neutral values: ``top_k`` 1, no targets, no labels. Only
+        the graph's own inputs are fed (a fine-tuned head's graph has no fill-mask inputs).
         """
-        feed = {fmt.INPUT_IDS: batch.input_ids, fmt.ATTENTION_MASK: batch.attention_mask,
-                fmt.TOP_K: np.array([top_k], dtype=np.int64),
-                fmt.TARGET_IDS: _EMPTY if target_ids is None else target_ids}
-        if fmt.LABEL_IDS in self.manifest.inputs:
+        feed = {fmt.INPUT_IDS: batch.input_ids, fmt.ATTENTION_MASK: batch.attention_mask}
+        inputs = self.manifest.inputs
+        if fmt.TOP_K in inputs:
+            feed[fmt.TOP_K] = np.array([top_k], dtype=np.int64)
+            feed[fmt.TARGET_IDS] = _EMPTY if target_ids is None else target_ids
+        if fmt.LABEL_IDS in inputs:
             feed[fmt.LABEL_IDS] = _EMPTY if label_ids is None else label_ids
         if self.manifest.uses_langs:
             feed[fmt.LANGS] = np.full_like(batch.input_ids, lang_id)
