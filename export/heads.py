@@ -103,6 +103,10 @@ ARCHITECTURES: dict[str, HeadSpec] = {
                                              ".classifier_head:SequenceClassificationHead"),
     "XLMForMultipleChoice": HeadSpec(fmt.HEAD_KIND_MULTIPLE_CHOICE, "XLMForMultipleChoice",
                                      ".classifier_head:MultipleChoiceHead"),
+    "XLMForTokenClassification": HeadSpec(fmt.HEAD_KIND_TOKEN_CLASSIFICATION, "XLMForTokenClassification",
+                                          ".token_heads:TokenClassificationHead"),
+    "XLMForQuestionAnsweringSimple": HeadSpec(fmt.HEAD_KIND_QUESTION_ANSWERING, "XLMForQuestionAnsweringSimple",
+                                              ".token_heads:QuestionAnsweringHead"),
 }
 #: What a config without ``architectures`` is (XLM's pretrained checkpoints predate the field).
 DEFAULT_ARCHITECTURE = "XLMWithLMHeadModel"

@@ -39,6 +39,12 @@ _KINDS = {
     fmt.HEAD_KIND_MULTIPLE_CHOICE: ("A fine-tuned XLM multiple-choice model (`XLMForMultipleChoice`)",
                                     "multiple choice (one score per choice), sentence embeddings",
                                     "multiple-choice --model {name} --help"),
+    fmt.HEAD_KIND_TOKEN_CLASSIFICATION: ("A fine-tuned XLM token classifier (`XLMForTokenClassification`)",
+                                         "named entities / tags with character offsets into the original text, "
+                                         "sentence embeddings", 'ner --model {name} "Ada Lovelace lived in London."'),
+    fmt.HEAD_KIND_QUESTION_ANSWERING: ("A fine-tuned XLM extractive QA model (`XLMForQuestionAnsweringSimple`)",
+                                       "extractive question answering over contexts of any length (stride windows), "
+                                       "sentence embeddings", 'qa --model {name} --context "..." "Who?"'),
 }
 _QUANTIZATION = {"weights": "weights", "per_channel": "per-channel scales", "weight_bits": "weight bits",
                  "weight_max": "largest abs(q) of any int8 weight", "tied_embedding": "tied embedding / LM head stored as"}

@@ -110,6 +110,8 @@ CLASSIFIERS = {
     "default": ("XLMForSequenceClassification", ("LABEL_0", "LABEL_1"), None, "gelu", True),
     "nli": ("XLMForSequenceClassification", ("contradiction", "entailment", "neutral"), None, "tanh", False),
     "choice": ("XLMForMultipleChoice", ("LABEL_0", "LABEL_1"), None, "tanh", False),
+    "ner": ("XLMForTokenClassification", ("O", "B-PER", "I-PER", "B-LOC", "I-LOC"), None, None, False),
+    "qa": ("XLMForQuestionAnsweringSimple", ("LABEL_0", "LABEL_1"), None, None, False),
 }
 
 

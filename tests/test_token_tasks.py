@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.export
+
 
 TEXTS = ["Ada Lovelace lived in London.", "Toute personne a droit à la liberté d'opinion et d'expression.",
          "«\u00a0Bon\u00a0» — it's 1\u00a0000 ok…", "Hello"]

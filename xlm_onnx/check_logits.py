@@ -31,7 +31,8 @@ def _feed(golden) -> dict[str, np.ndarray]:
 def _per_row(session, feed: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
     logits, hidden = session.run([fmt.LOGITS, fmt.LAST_HIDDEN_STATE], feed)
     lengths = feed[fmt.ATTENTION_MASK].sum(axis=1)
-    return [(logits[i], hidden[i, :n]) for i, n in enumerate(lengths)]
+    # Per-token heads ([b, s, n]): padded positions hold whatever padding computes; only tokens count.
+    return [(logits[i, :n] if logits.ndim == 3 else logits[i], hidden[i, :n]) for i, n in enumerate(lengths)]
 
 
 def logits_drift(session, feed: dict[str, np.ndarray]) -> float:
@@ -76,6 +77,9 @@ def run_logits_golden(session, golden, precision: str, tokenizer=None, activatio
     feed = _feed(golden)
     logits, hidden = session.run([fmt.LOGITS, fmt.LAST_HIDDEN_STATE], feed)
     ref = np.array(golden.logits, dtype=np.float64)
+    if ref.ndim == 3:  # per-token heads: the tokens of every row, padding left out
+        tokens = feed[fmt.ATTENTION_MASK].astype(bool)
+        logits, ref = logits[tokens], ref[tokens]
     delta = float(np.abs(logits - ref).max()) if ref.size else 0.0
     if ref.shape[1:] == (1,):  # multiple choice: the rows are the choices of one question
         agreement = float(np.argmax(logits[:, 0]) == np.argmax(ref[:, 0]))

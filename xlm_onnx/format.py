@@ -25,7 +25,8 @@ Version history:
   Fine-tuned heads (optional fields, added within version 2): ``head_kind`` names the checkpoint's
   head (``masked_lm`` when absent), ``id2label`` and ``problem_type`` come from its config, and
   ``heads`` may name ``sequence_classification`` or ``multiple_choice`` (output ``logits``, no
-  fill-mask outputs). A reader that predates them refuses such a directory, naming the head it
+  fill-mask outputs), or ``token_classification`` or ``question_answering`` (``logits`` per
+  position: the tags, or start and end). A reader that predates them refuses such a directory, naming the head it
   does not know, and reads masked-LM directories as before.
 """
 
@@ -113,7 +114,7 @@ MASK_POSITIONS = "mask_positions"  # int64 [n_masks, 2]: (batch row, position), 
 TARGET_SCORES = "target_scores"  # float32 [n_masks, n_targets]
 LAST_HIDDEN_STATE = "last_hidden_state"  # float32 [batch, seq, dim] (v2), the encoder's output
 LABEL_LOG_PROBS = "label_log_probs"  # float32 [len(label_ids)] (v2): log p(label_ids[m]) at mask m
-LOGITS = "logits"  # float32 [batch, n]: a fine-tuned head's logits per row (the first token's summary)
+LOGITS = "logits"  # float32 [batch, n] (a fine-tuned head's logits per row) or [batch, seq, n] (per token)
 
 #: The four fill-mask outputs (a version-1 graph has only these).
 FILL_MASK_OUTPUTS = (SCORES, TOKEN_IDS, MASK_POSITIONS, TARGET_SCORES)
@@ -128,12 +129,18 @@ HEAD_LABEL_LOG_PROBS = "label_log_probs"
 HEAD_SEQUENCE_CLASSIFICATION = "sequence_classification"
 #: ``logits`` [rows, 1]: XLMForMultipleChoice's score of each row (one row per choice).
 HEAD_MULTIPLE_CHOICE = "multiple_choice"
+#: ``logits`` [batch, seq, num_labels]: XLMForTokenClassification's tag scores of each position.
+HEAD_TOKEN_CLASSIFICATION = "token_classification"
+#: ``logits`` [batch, seq, 2]: XLMForQuestionAnsweringSimple's (start, end) logits of each position.
+HEAD_QUESTION_ANSWERING = "question_answering"
 HEAD_OUTPUTS = {
     HEAD_FILL_MASK: FILL_MASK_OUTPUTS,
     HEAD_HIDDEN: (LAST_HIDDEN_STATE,),
     HEAD_LABEL_LOG_PROBS: (MASK_POSITIONS, LABEL_LOG_PROBS),
     HEAD_SEQUENCE_CLASSIFICATION: (LOGITS,),
     HEAD_MULTIPLE_CHOICE: (LOGITS,),
+    HEAD_TOKEN_CLASSIFICATION: (LOGITS,),
+    HEAD_QUESTION_ANSWERING: (LOGITS,),
 }
 #: Heads of every version-2 export of a masked LM.
 HEADS = (HEAD_FILL_MASK, HEAD_HIDDEN, HEAD_LABEL_LOG_PROBS)
@@ -145,6 +152,8 @@ KNOWN_HEADS = tuple(HEAD_OUTPUTS)
 HEAD_KIND_MASKED_LM = "masked_lm"
 HEAD_KIND_SEQUENCE_CLASSIFICATION = "sequence_classification"
 HEAD_KIND_MULTIPLE_CHOICE = "multiple_choice"
+HEAD_KIND_TOKEN_CLASSIFICATION = "token_classification"
+HEAD_KIND_QUESTION_ANSWERING = "question_answering"
 #: ``problem_type`` values of a sequence-classification config (``None``: decided by the labels'
 #: count, as transformers does).
 PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
