@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from .errors import InputError
+from .errors import LimitError  # noqa: F401  (public here since it was defined here)
 
 #: JSON bytes of one fill-mask prediction besides its ``sequence`` ("score", "token", "token_str",
 #: keys and punctuation), rounded up from answers of the demo model.
@@ -77,21 +77,6 @@ class Cost:
     def tokens(self) -> int:
         """Padded tokens: rows x longest (what a padded run computes, and the queue counts)."""
         return self.rows * self.longest
-
-
-class LimitError(InputError):
-    """A request asks for more than a :class:`RequestLimits` allows (the server answers 413).
-
-    Attributes:
-        limit: The limit's name (a :class:`RequestLimits` field; the server's flag is the same
-            with dashes).
-        value: What the request asks for.
-        allowed: The limit.
-    """
-
-    def __init__(self, limit: str, value: int, allowed: int, what: str) -> None:
-        super().__init__(f"this request asks for {value:,} {what}; the limit is {allowed:,} ({limit})")
-        self.limit, self.value, self.allowed = limit, value, allowed
 
 
 # In this order: the most specific measure names the cause (200 masks x 500 targets is too many

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from .. import format as fmt
-from . import arguments
+from ..front import arguments
 
 
 def add_parsers(sub) -> None:

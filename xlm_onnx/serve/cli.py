@@ -15,7 +15,7 @@ import sys
 
 from . import limit_options
 
-from ..cli.arguments import add_model, add_runtime
+from ..front.arguments import add_model, add_runtime
 from ..errors import require_extra
 from ..tasks.choices import POOLINGS
 

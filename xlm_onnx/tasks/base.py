@@ -24,9 +24,11 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, ClassVar, Hashable, Sequence
 
 from ..batching import DEFAULT_MAX_TOKENS, Batch, pad, plan
+from ..errors import InputError
 from ..limits import Cost, RequestLimits, check
 from ..model import Model
 from ..session import ProviderSpec
+from .params import TEXT, Params
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,8 @@ class Task(ABC):
     #: The graph head the task needs (``format.HEAD_*``), and what to call the task in the error.
     head: ClassVar[str]
     purpose: ClassVar[str]
+    #: One line for ``--help`` and the reference pages (default: :attr:`purpose`).
+    summary: ClassVar[str | None] = None
     #: Rows per run by default (``None``: no limit but the token budget).
     batch_rows: ClassVar[int | None] = None
     #: Padded tokens per run by default (rows x longest; ``None``: rows only).
@@ -109,6 +113,12 @@ class Task(ABC):
     #: model run (:class:`~xlm_onnx.limits.RequestLimits`; ``None``: no limit; ``xlm-onnx serve``
     #: sets it on every task).
     request_limits: RequestLimits | None = None
+    #: The request options :meth:`options` takes, declared once (:mod:`xlm_onnx.tasks.params`):
+    #: the command line, JSON bodies, bulk jobs and the reference pages are generated from it.
+    params: ClassVar[Params] = TEXT
+    #: The field of :meth:`fields` that ``--npy`` writes as a float32 ``[texts, dim]`` array
+    #: (``None``: the task's answers are not vectors).
+    array_field: ClassVar[str | None] = None
 
     def __init__(self, model: Model) -> None:
         model.manifest.require_head(self.head, self.purpose)
@@ -156,10 +166,34 @@ class Task(ABC):
         """The API's answer for one request from its units' outputs (in unit order)."""
 
     def fields(self, answer: Any) -> dict[str, Any]:
-        """The answer for one text as named JSON values (``--json`` records, bulk columns)."""
+        """The one serializer: the answer for one text as named JSON values, the same field by
+        field in ``--json`` records, HTTP bodies and bulk columns."""
         return {"result": answer}
 
+    def records(self, answer: Any, single: bool) -> list[dict[str, Any]]:
+        """:meth:`fields` of each text of a request's answer (``single``: the request was one str)."""
+        return [self.fields(a) for a in ([answer] if single else answer)]
+
+    def show(self, text: str, answer: Any) -> str:
+        """The answer for one text as a terminal shows it (lines ending in a newline); default:
+        the :meth:`fields` as JSON, then the text."""
+        import json
+
+        return f"{json.dumps(self.fields(answer), ensure_ascii=False)}  {text}\n"
+
     # -- helpers -----------------------------------------------------------------------------------
+    def resolve(self, values: dict[str, Any], front: str | None = None) -> Any:
+        """:meth:`options` from a front end's values (a JSON body's fields, a bulk job's options,
+        parsed flags): checked against :attr:`params` (unknown names, types, choices, bounds, with
+        the option named) and completed with its defaults.
+
+        Args:
+            values: Options by name; ``None`` is not given.
+            front: ``"cli"``, ``"json"`` or ``"bulk"`` (:mod:`~xlm_onnx.tasks.params`): only that
+                front's options are known (``None``: all).
+        """
+        return self.options(**self.params.resolve(values, front))
+
     def prepare(self, inputs: Any, **options: Any) -> Prepared:
         """:meth:`options` then :meth:`encode`: a request as the Python API takes it.
 
@@ -191,6 +225,31 @@ class Task(ABC):
     def __call__(self, inputs: Any, **options: Any) -> Any:
         """Answers ``inputs`` (a str or a list of them): the Python API of any task."""
         return self.answer(self.prepare(inputs, **options))
+
+
+def run_each(task: Task, inputs: Sequence[Any], options: Any, max_rows: int | None = None,
+             max_tokens: int | None = None) -> list[Any]:
+    """Answers each text on its own terms: the one bad-input policy of every front end.
+
+    Each text is validated and encoded as a request of its own, so a bad one (not a str, no mask
+    token, too long) is reported without failing the others; the good ones then share runs in
+    one :func:`run_all` (the same runs as one request of them all).
+
+    Returns:
+        Per text, in order: its answer (as for one str), or the :class:`~xlm_onnx.errors.InputError`
+        that refused it, with ``index`` its position in ``inputs``.
+    """
+    out: list[Any] = [None] * len(inputs)
+    requests, places = [], []
+    for i, text in enumerate(inputs):
+        try:
+            requests.append(task.encode(text if isinstance(text, str) else [text], options))
+            places.append(i)
+        except InputError as exc:
+            out[i] = exc.at(i)
+    for i, answer in zip(places, run_all(requests, max_rows, max_tokens)):
+        out[i] = answer
+    return out
 
 
 def _limit(a: int | None, b: int | None) -> int | None:

@@ -25,6 +25,14 @@ from .._checks import check_bool, one_of, positive_int, text_list
 from ..batching import DEFAULT_MAX_TOKENS
 from .base import Prepared, Task, Unit, run_all
 from .choices import POOLINGS
+from .params import TEXT, Param, Params
+
+#: The options of an embedding request (the only place their defaults are written).
+PARAMS = Params(
+    Param("pooling", str, "mean", "mean of every token, or the <s> token's state", choices=POOLINGS),
+    Param("normalize", bool, False, "unit-length vectors"),
+) + TEXT
+_D = PARAMS.defaults()
 
 
 def pool(hidden: np.ndarray, attention_mask: np.ndarray, pooling: str = "mean", normalize: bool = False
@@ -74,14 +82,17 @@ class Embedder(Task):
     head = fmt.HEAD_HIDDEN
     purpose = "embeddings"
     batch_rows = 32
+    params = PARAMS
+    array_field = "embedding"
+    summary = "sentence embeddings (mean or <s> pooling of the last hidden state)"
 
-    def embed(self, texts: str | Sequence[str], pooling: str = "mean", normalize: bool = False,
-              batch_size: int = 32, lang: str | None = None, truncation: bool = False,
+    def embed(self, inputs: str | Sequence[str], pooling: str = _D["pooling"], normalize: bool = _D["normalize"],
+              batch_size: int = 32, lang: str | None = _D["lang"], truncation: bool = _D["truncation"],
               max_tokens: int | None = DEFAULT_MAX_TOKENS) -> np.ndarray:
-        """Embeds ``texts``: float32 ``[n, dim]`` in input order (``[dim]`` for one str).
+        """Embeds ``inputs``: float32 ``[n, dim]`` in input order (``[dim]`` for one str).
 
         Args:
-            texts: A text or a list of texts.
+            inputs: A text or a list of texts.
             pooling: ``mean`` or ``cls`` (see :func:`pool`).
             normalize: Unit-length rows (cosine similarity is then a dot product).
             batch_size: Most texts per ``session.run`` (texts are length-sorted first).
@@ -94,22 +105,22 @@ class Embedder(Task):
         """
         positive_int("batch_size", batch_size)
         positive_int("max_tokens", max_tokens, allow_none=True)
-        return run_all([self.prepare(texts, pooling, normalize, lang, truncation)], batch_size, max_tokens)[0]
+        return run_all([self.prepare(inputs, pooling, normalize, lang, truncation)], batch_size, max_tokens)[0]
 
-    def prepare(self, texts: str | Sequence[str], pooling: str = "mean", normalize: bool = False,
-                lang: str | None = None, truncation: bool = False) -> Prepared:
+    def prepare(self, inputs: str | Sequence[str], pooling: str = _D["pooling"], normalize: bool = _D["normalize"],
+                lang: str | None = _D["lang"], truncation: bool = _D["truncation"]) -> Prepared:
         """Validates and encodes a request: the first step of :meth:`embed` (arguments and errors
         are its own)."""
-        return self.encode(texts, self.options(pooling, normalize, lang, truncation))
+        return self.encode(inputs, self.options(pooling, normalize, lang, truncation))
 
-    def options(self, pooling: str = "mean", normalize: bool = False, lang: str | None = None,
-                truncation: bool = False) -> EmbedOptions:
+    def options(self, pooling: str = _D["pooling"], normalize: bool = _D["normalize"], lang: str | None = _D["lang"],
+                truncation: bool = _D["truncation"]) -> EmbedOptions:
         one_of("pooling", pooling, POOLINGS)
         check_bool("normalize", normalize)
         return EmbedOptions(pooling, normalize, self.model.lang_id(lang), truncation)
 
-    def encode(self, texts: str | Sequence[str], options: EmbedOptions) -> Prepared:
-        items, single = text_list(texts, "texts")
+    def encode(self, inputs: str | Sequence[str], options: EmbedOptions) -> Prepared:
+        items, single = text_list(inputs, "inputs")
         rows = self.model.encode(items, options.truncation)
         dim = int(self.model.manifest.source.get("config", {}).get("emb_dim", 0))
         cost = check(self.request_limits, embed_cost(rows, dim))
@@ -130,3 +141,7 @@ class Embedder(Task):
 
     def fields(self, answer: np.ndarray) -> dict:
         return {"embedding": answer.tolist()}
+
+    def show(self, text: str, answer: np.ndarray) -> str:
+        head = " ".join(f"{x:+.4f}" for x in answer[:4])
+        return f"[{head} ...] dim {len(answer)}, norm {np.linalg.norm(answer):.4f}  {text}\n"
