@@ -16,10 +16,25 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from .. import format as fmt
-from .._checks import check_bool, positive_int
-from ..errors import InputError
+from ..errors import InputError, InputTypeError
 from .base import Prepared, Task, Unit
+from .params import TEXT, Param, Params
 from .qa_spans import answers, windows
+
+#: The options of a question-answering request (the only place their defaults are written).
+PARAMS = Params(
+    Param("context", str, None, "the text every question is asked of, when the inputs are questions (str); "
+          "a {question, context} input brings its own", metavar="TEXT"),
+    Param("top_k", int, 1, "answers per question", minimum=1, metavar="K"),
+    Param("doc_stride", int, None, "pieces shared by consecutive windows of a long context (default: "
+          "min(max_seq_len // 2, 128))", minimum=1, metavar="N"),
+    Param("max_answer_len", int, 15, "most pieces in an answer", minimum=1, metavar="N"),
+    Param("max_seq_len", int, 384, "most pieces in a model row (question + window; capped by the model)",
+          minimum=4, metavar="N"),
+    Param("handle_impossible_answer", bool, False, "also score 'no answer' (answer '', start = end = 0)"),
+    TEXT["lang"],
+)
+_D = PARAMS.defaults()
 
 
 @dataclass(frozen=True)
@@ -27,23 +42,31 @@ class QAOptions:
     """The options of a request (:meth:`QuestionAnswerer.options`); see the pipeline's names."""
 
     top_k: int = 1
-    doc_stride: int | None = None
+    doc_stride: int = 128
     max_answer_len: int = 15
     max_seq_len: int = 384
     handle_impossible_answer: bool = False
     lang_id: int = -1
+    context: str | None = None
 
 
-def _pair(item: Any, index: int) -> tuple[str, str]:
-    if not isinstance(item, dict) or set(item) - {"question", "context"}:
-        raise TypeError(f"inputs[{index}] must be a dict with 'question' and 'context', not {item!r:.80}")
-    question, context = item.get("question"), item.get("context")
-    for name, value in (("question", question), ("context", context)):
-        if not isinstance(value, str):
-            raise TypeError(f"inputs[{index}].{name} must be a str, not {type(value).__name__}")
-        if not value.strip():
-            raise InputError(f"inputs[{index}].{name} is empty", index=index)
-    return question, context
+def _pair(item: Any, index: int, context: str | None) -> tuple[str, str]:
+    """``(question, context)`` of one input: a ``{question, context}`` dict, or a question (str)
+    asked of the ``context`` option."""
+    if isinstance(item, str):
+        if context is None:
+            raise InputError.about("inputs", "is a question, but no context was given (pass context=..., or "
+                                   "{'question': ..., 'context': ...} inputs)", index)
+        item = {"question": item, "context": context}
+    if not isinstance(item, dict) or set(item) != {"question", "context"}:
+        raise InputTypeError.about("inputs", f"must be a question (str) or a dict with 'question' and 'context', "
+                                   f"not {type(item).__name__} {sorted(item) if isinstance(item, dict) else ''}", index)
+    for name in ("question", "context"):
+        if not isinstance(item[name], str):
+            raise InputTypeError.about("inputs", f"{name} must be a str, not {type(item[name]).__name__}", index)
+        if not item[name].strip():
+            raise InputError.about("inputs", f"{name} is empty", index)
+    return item["question"], item["context"]
 
 
 class QuestionAnswerer(Task):
@@ -57,16 +80,21 @@ class QuestionAnswerer(Task):
     """
 
     name = "question-answering"
+    aliases = ("qa",)
     head = fmt.HEAD_QUESTION_ANSWERING
-    purpose = "question answering"
+    purpose = "extractive answers to questions, with their offsets in the context"
     batch_rows = 16
+    params = PARAMS
     probe = {"question": "Who?", "context": "Hello world"}
 
-    def options(self, top_k: int = 1, doc_stride: int | None = None, max_answer_len: int = 15,
-                max_seq_len: int = 384, handle_impossible_answer: bool = False, lang: str | None = None) -> QAOptions:
+    def options(self, context: str | None = _D["context"], top_k: int = _D["top_k"],
+                doc_stride: int | None = _D["doc_stride"], max_answer_len: int = _D["max_answer_len"],
+                max_seq_len: int = _D["max_seq_len"], handle_impossible_answer: bool = _D["handle_impossible_answer"],
+                lang: str | None = _D["lang"]) -> QAOptions:
         """Validates a request's options.
 
         Args:
+            context: The context of inputs that are questions (str).
             top_k: Answers per question.
             doc_stride: Pieces shared by consecutive windows (``None``: ``min(max_seq_len // 2, 128)``).
             max_answer_len: Most pieces in an answer.
@@ -74,33 +102,34 @@ class QuestionAnswerer(Task):
             handle_impossible_answer: Also score "no answer" (``answer`` "", ``start`` = ``end`` = 0).
             lang: Language for models with language embeddings.
         """
-        for name, value in (("top_k", top_k), ("max_answer_len", max_answer_len), ("max_seq_len", max_seq_len)):
-            positive_int(name, value)
-        positive_int("doc_stride", doc_stride, allow_none=True)
-        check_bool("handle_impossible_answer", handle_impossible_answer)
+        values = {"context": context, "top_k": top_k, "doc_stride": doc_stride, "max_answer_len": max_answer_len,
+                  "max_seq_len": max_seq_len, "handle_impossible_answer": handle_impossible_answer}
+        for name, value in values.items():
+            PARAMS[name].check(value)
         max_seq_len = min(max_seq_len, self.model.manifest.max_positions)
         if doc_stride is None:
             doc_stride = min(max_seq_len // 2, 128)
         return QAOptions(top_k, doc_stride, max_answer_len, max_seq_len, handle_impossible_answer,
-                         self.model.lang_id(lang))
+                         self.model.lang_id(lang), context)
 
     def encode(self, inputs: Any, options: QAOptions) -> Prepared:
-        single = isinstance(inputs, dict)
+        single = isinstance(inputs, (dict, str))
         items = [inputs] if single else inputs
         if not isinstance(items, (list, tuple)) or not items:
-            raise TypeError("inputs must be a {'question', 'context'} dict or a non-empty list of them")
+            raise InputTypeError.about("inputs", "must be a question, a {'question', 'context'} dict or a non-empty "
+                                       "list of them")
         tok, units, state = self.model.tokenizer, [], []
         for index, item in enumerate(items):
-            question, context = _pair(item, index)
+            question, context = _pair(item, index, options.context)
             q = tok.encode(question, add_special_tokens=False)
             enc = tok.encode_with_offsets(context)
             capacity = options.max_seq_len - len(q) - 3
             if capacity <= options.doc_stride:
-                raise InputError(f"inputs[{index}].question is {len(q)} tokens long: with max_seq_len "
-                                 f"{options.max_seq_len} and doc_stride {options.doc_stride} no context fits "
-                                 "(shorten the question or lower doc_stride)", index=index)
+                raise InputError.about("inputs", f"question is {len(q)} tokens long: with max_seq_len "
+                                       f"{options.max_seq_len} and doc_stride {options.doc_stride} no context fits "
+                                       "(shorten the question or lower doc_stride)", index)
             if not enc.ids:
-                raise InputError(f"inputs[{index}].context has no tokens", index=index)
+                raise InputError.about("inputs", "context has no tokens", index)
             wins = windows(len(enc.ids), capacity, options.doc_stride, len(q) + 2)
             for w in wins:
                 window = list(enc.ids[w.first : w.first + w.count])

@@ -17,9 +17,20 @@ import numpy as np
 
 from .. import format as fmt
 from .._checks import one_of, text_list
-from ..errors import InputError
+from ..errors import Fix, InputError, InputTypeError
 from .base import Prepared, Task, Unit
+from .params import TEXT, Param, Params
 from .token_entities import STRATEGIES, entities
+
+#: The options of a token-classification request (the only place their defaults are written).
+PARAMS = Params(
+    Param("aggregation_strategy", str, "none", "one entity per token (none), merged tags (simple), or one label "
+          "per word from its first piece, the mean of its pieces or its most confident piece (first, average, max)",
+          choices=STRATEGIES, flag="--aggregation", metavar="STRATEGY"),
+    Param("ignore_labels", list, None, "leave out entities with this label; repeat for several (default: O)",
+          flag="--ignore-label", metavar="LABEL"),
+) + TEXT
+_D = PARAMS.defaults()
 
 
 @dataclass(frozen=True)
@@ -35,24 +46,26 @@ class TokenClassificationOptions:
     aggregation_strategy: str = "none"
     ignore_labels: tuple[str, ...] = ("O",)
     lang_id: int = -1
+    truncation: bool = False
 
 
-def encode_text(model, text: Any, index: int):
+def encode_text(model, text: Any, index: int, truncation: bool = False):
     """``(ids with <s>/</s>, TokenOffsets)`` of one text, within the model's positions.
 
     Raises:
-        TypeError: ``text`` is not a str.
-        InputError: It is longer than the model's positions (``index`` set).
+        InputTypeError: ``text`` is not a str.
+        InputError: It is longer than the model's positions without ``truncation`` (``index`` set).
     """
     if not isinstance(text, str):
-        raise TypeError(f"inputs[{index}] must be a str, not {type(text).__name__}")
-    tok = model.tokenizer
+        raise InputTypeError.about("inputs", f"must be a str, not {type(text).__name__}", index)
+    tok, limit = model.tokenizer, model.manifest.max_positions
     enc = tok.encode_with_offsets(text)
-    ids = tok.build_inputs_with_special_tokens(list(enc.ids))
-    if len(ids) > model.manifest.max_positions:
-        raise InputError(f"inputs[{index}] is {len(ids)} tokens long with specials; the model takes at most "
-                         f"{model.manifest.max_positions}", index=index)
-    return ids, enc
+    if len(enc.ids) + 2 > limit:
+        if not truncation:
+            raise InputError.about("inputs", f"is {len(enc.ids) + 2} tokens long with specials; the model takes at "
+                                   f"most {limit}", index, Fix("truncation", True, "to cut it"))
+        enc = enc.head(limit - 2)  # entities of the kept tokens only
+    return tok.build_inputs_with_special_tokens(list(enc.ids)), enc
 
 
 class TokenClassifier(Task):
@@ -66,35 +79,36 @@ class TokenClassifier(Task):
     """
 
     name = "token-classification"
+    aliases = ("ner",)
     head = fmt.HEAD_TOKEN_CLASSIFICATION
-    purpose = "token classification"
+    purpose = "named entities / token tags with offsets into the text"
     batch_rows = 32
+    params = PARAMS
 
     @property
     def labels(self) -> tuple[str, ...]:
         """Label of each class index (the checkpoint's ``id2label``)."""
         return self.model.manifest.labels
 
-    def options(self, aggregation_strategy: str = "none", ignore_labels: Sequence[str] | None = None,
-                lang: str | None = None) -> TokenClassificationOptions:
+    def options(self, aggregation_strategy: str = _D["aggregation_strategy"],
+                ignore_labels: Sequence[str] | None = _D["ignore_labels"], lang: str | None = _D["lang"],
+                truncation: bool = _D["truncation"]) -> TokenClassificationOptions:
         """Validates a request's options.
 
         Args:
             aggregation_strategy: ``none``, ``simple``, ``first``, ``average`` or ``max``.
             ignore_labels: Labels to leave out (``None``: ``["O"]``, as the pipeline).
             lang: Language for models with language embeddings.
+            truncation: Cut texts longer than the model's positions (entities of the kept part).
         """
         one_of("aggregation_strategy", aggregation_strategy, STRATEGIES)
-        if ignore_labels is None:
-            ignore_labels = ("O",)
-        if isinstance(ignore_labels, str) or not isinstance(ignore_labels, (list, tuple)) or not all(
-                isinstance(label, str) for label in ignore_labels):
-            raise TypeError(f"ignore_labels must be a list of str, not {ignore_labels!r}")
-        return TokenClassificationOptions(aggregation_strategy, tuple(ignore_labels), self.model.lang_id(lang))
+        labels = PARAMS["ignore_labels"].check(ignore_labels)
+        return TokenClassificationOptions(aggregation_strategy, ("O",) if labels is None else tuple(labels),
+                                          self.model.lang_id(lang), PARAMS["truncation"].check(truncation))
 
     def encode(self, inputs: str | Sequence[str], options: TokenClassificationOptions) -> Prepared:
         items, single = text_list(inputs, "inputs")
-        encoded = [encode_text(self.model, text, i) for i, text in enumerate(items)]
+        encoded = [encode_text(self.model, text, i, options.truncation) for i, text in enumerate(items)]
         units = [Unit(ids) for ids, _ in encoded]
         state = (options, list(items), [enc for _, enc in encoded])
         return Prepared(self, units, self.batch_key(options), single, state)

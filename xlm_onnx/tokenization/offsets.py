@@ -72,6 +72,11 @@ class TokenOffsets:
     word_ids: tuple[int, ...]
     words: tuple[tuple[int, int], ...]
 
+    def head(self, n: int) -> TokenOffsets:
+        """The first ``n`` tokens and the words they belong to (truncation)."""
+        words = self.words[: self.word_ids[n - 1] + 1] if n > 0 else ()
+        return TokenOffsets(self.ids[:n], self.tokens[:n], self.offsets[:n], self.word_ids[:n], words)
+
 
 def _word_pieces(tokenizer, text: str, lang: str) -> list[tuple[str, tuple[str, ...]]]:
     """(word, pieces) in encode's order; an added token is its own word with itself as piece."""
