@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -161,3 +163,27 @@ def test_bad_qa_input(classifier_dir):
         qa({"question": "word " * 60, "context": "x"}, doc_stride=8)
     with pytest.raises(ValueError, match="top_k"):
         qa({"question": "Who?", "context": "x"}, top_k=0)
+
+
+def _records(capsys) -> list[dict]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+
+
+def test_cli_ner_and_qa(classifier_dir, capsys):
+    from xlm_onnx.cli import main
+
+    ner, qa = str(classifier_dir("ner")), str(classifier_dir("qa"))
+    assert main(["ner", TEXTS[1], TEXTS[0], "--model", ner, "--json", "--aggregation", "max",
+                 "--ignore-label", "O", "--ignore-label", "LOC"]) == 0
+    records = _records(capsys)
+    assert [r["text"] for r in records] == [TEXTS[1], TEXTS[0]]
+    for r in records:
+        assert all(e["word"] == r["text"][e["start"] : e["end"]] and e["entity_group"] not in ("O", "LOC")
+                   for e in r["entities"])
+    assert main(["qa", "Who has rights?", "What?", "--context", CONTEXT, "--model", qa, "--json", "--top-k", "2"]) == 0
+    for r in _records(capsys):
+        assert len(r["answers"]) == 2
+        assert all(CONTEXT[a["start"] : a["end"]] == a["answer"] for a in r["answers"])
+    assert main(["qa", "Who?", "--model", qa]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no context was given" in err
