@@ -91,7 +91,7 @@ def accuracy(model, tok, examples) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=800)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     from transformers import XLMConfig, XLMForTokenClassification
@@ -119,8 +119,8 @@ def main() -> None:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optim.step(), sched.step(), optim.zero_grad()
-        if (step + 1) % 500 == 0:
-            log.append({"step": step + 1, "loss": round(float(loss), 4), "seconds": round(time.time() - began)})
+        if (step + 1) % 100 == 0:
+            log.append({"step": step + 1, "loss": round(loss.item(), 4), "seconds": round(time.time() - began)})
             print(log[-1], flush=True)
     result = {"langs": LANGS, "steps": args.steps, "train_examples": len(train), "held_out_examples": len(held),
               "held_out_word_accuracy": round(accuracy(model, tok, held), 4), "seconds": round(time.time() - began),
