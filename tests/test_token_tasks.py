@@ -187,3 +187,24 @@ def test_cli_ner_and_qa(classifier_dir, capsys):
     assert main(["qa", "Who?", "--model", qa]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "no context was given" in err
+
+
+def test_ray_callables(classifier_dir):
+    pa = pytest.importorskip("pyarrow")
+    pytest.importorskip("ray")
+    from xlm_onnx.ray import QuestionAnsweringBatch, TokenClassificationBatch
+    from xlm_onnx.tasks.token_classification import TokenClassifier
+
+    ner = TokenClassificationBatch(classifier_dir("ner"), aggregation_strategy="simple", ignore_labels=[])
+    out = ner(pa.table({"id": [1, 2, 3], "text": [TEXTS[0], None, TEXTS[1]]}))
+    assert out.column("id").to_pylist() == [1, 2, 3]
+    rows = out.column("entities").to_pylist()
+    errors = out.column("error").to_pylist()
+    assert rows[1] is None and errors[0] is None and "text" in errors[1]
+    api = TokenClassifier.from_pretrained(classifier_dir("ner"))
+    want = api([TEXTS[0], TEXTS[1]], aggregation_strategy="simple", ignore_labels=[])
+    for got, ref in zip([rows[0], rows[2]], want):
+        assert [{k: v for k, v in e.items() if v is not None} for e in got] == ref
+    qa = QuestionAnsweringBatch(classifier_dir("qa"), context=CONTEXT, top_k=2)
+    answers = qa(pa.table({"text": ["Who?", "What is it?"]})).column("answers").to_pylist()
+    assert all(len(a) == 2 and all(CONTEXT[x["start"] : x["end"]] == x["answer"] for x in a) for a in answers)

@@ -241,5 +241,39 @@ class ScoreBatch(BulkTask):
             self.names = ["score"]
 
 
+_ENTITY = pa.struct([("entity_group", pa.string()), ("entity", pa.string()), ("score", pa.float64()),
+                     ("index", pa.int64()), ("word", pa.string()), ("start", pa.int64()), ("end", pa.int64())])
+_ANSWER = pa.struct([("score", pa.float64()), ("start", pa.int64()), ("end", pa.int64()), ("answer", pa.string())])
+
+
+class TokenClassificationBatch(BulkTask):
+    """Entities per row: ``entities``, a list of ``{entity_group | entity (+ index), score, word,
+    start, end}`` as :class:`~xlm_onnx.tasks.token_classification.TokenClassifier` returns them
+    (one struct type for every strategy: the fields a strategy does not give are null).
+
+    Options: ``aggregation_strategy`` ("none"), ``ignore_labels`` (["O"]), ``lang``, ``truncation``.
+    """
+
+    task = "token-classification"
+    columns = {"entities": pa.list_(_ENTITY)}
+
+
+class QuestionAnsweringBatch(BulkTask):
+    """Answers per row, the row's text being a question asked of the ``context`` option:
+    ``answers``, a list of ``{score, start, end, answer}`` (``top_k`` of them).
+
+    Options: ``context`` (required here), ``top_k`` (1), ``doc_stride``, ``max_answer_len``,
+    ``max_seq_len``, ``handle_impossible_answer``, ``lang``, as
+    :class:`~xlm_onnx.tasks.question_answering.QuestionAnswerer`.
+    """
+
+    task = "question-answering"
+    columns = {"answers": pa.list_(_ANSWER)}
+
+    def row(self, answer: Any) -> dict[str, Any]:
+        return {"answers": [answer] if isinstance(answer, dict) else answer}
+
+
 #: ``xlm-onnx bulk TASK`` -> the callable class with fixed column types (other tasks: ``BulkTask``).
-TASKS = {cls.task: cls for cls in (FillMaskBatch, EmbedBatch, ScoreBatch)}
+TASKS = {cls.task: cls for cls in (FillMaskBatch, EmbedBatch, ScoreBatch, TokenClassificationBatch,
+                                   QuestionAnsweringBatch)}
