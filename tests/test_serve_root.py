@@ -174,6 +174,9 @@ def test_another_tasks_payload_says_where_to_post_it(fill_server, embed_server):
     assert info.value.response.json()["error"] == (
         "this is a sentence-similarity request, and POST / on this server answers fill-mask "
         "(xlm-onnx serve --task): post it to /similarity")
+    scoring = httpx.post(fill_server.url + "/", json={"inputs": "x", "metric": "word_l2r"},
+                         headers={"Authorization": f"Bearer {KEY}"}).json()["error"]
+    assert scoring.endswith("POST / on this server answers fill-mask (xlm-onnx serve --task); this body fits /score")
     tei_body = httpx.post(fill_server.url + "/", json={"inputs": "x", "truncate": True},
                           headers={"Authorization": f"Bearer {KEY}"}).json()["error"]
     assert tei_body.startswith("POST / (fill-mask): unknown field 'truncate'") and tei_body.endswith(

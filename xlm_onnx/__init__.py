@@ -19,7 +19,7 @@ _LAZY = {
     "Model": "xlm_onnx.model",
     "Embedder": "xlm_onnx.tasks.embed",
     "Scorer": "xlm_onnx.tasks.score",
-    "check_model": "xlm_onnx.check",
+    "check_model": "xlm_onnx.golden",
     "cpu_info": "xlm_onnx.cpu",
     "PrecisionWarning": "xlm_onnx.errors",
     "XLMOnnxError": "xlm_onnx.errors",
@@ -35,7 +35,7 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .check import check_model
+    from .golden import check_model
     from .cpu import cpu_info
     from .tasks.embed import Embedder
     from .errors import (InputError, ModelFormatError, ModelNotFoundError, PrecisionWarning, TokenizerFileError,

@@ -6,10 +6,10 @@ A small request can ask for a lot: 20 masks with ``top_k`` = the vocabulary is a
 run) computes a :class:`Cost` from the encoded request and checks it against
 :class:`RequestLimits`::
 
-    prepare: tokenize ─► Cost(rows, longest, copies, predictions, response_bytes) ─► check ─► run
+    prepare: tokenize ─► Cost(rows, longest, copies, predictions, response_bytes) ─► enforce ─► run
                                                                      over a limit: LimitError (413)
 
-The limits are off in the Python API unless set (``task.limits = RequestLimits()``: a library
+The limits are off in the Python API unless set (``task.request_limits = RequestLimits()``: a library
 caller asking for a big job usually means it) and on in ``xlm-onnx serve`` (its ``--max-request-
 tokens``, ``--max-copies``, ``--max-predictions``, ``--max-response-bytes``). The server also
 counts each admitted request's padded tokens against its queue budget (``--max-queue-tokens``).
@@ -87,7 +87,7 @@ _MEASURES = (("max_predictions", "predictions", "predictions (masks x top_k)"),
              ("max_request_tokens", "tokens", "padded tokens (model rows x the longest row, masked copies included)"))
 
 
-def check(limits: RequestLimits | None, cost: Cost) -> Cost:
+def enforce(limits: RequestLimits | None, cost: Cost) -> Cost:
     """Returns ``cost`` if it is within ``limits`` (``None``: no limits).
 
     Raises:

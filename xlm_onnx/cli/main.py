@@ -24,24 +24,24 @@ from ..errors import one_line, outcome
 from ..front.arguments import Parser
 from ..lookup import model_dir
 from ..serve import cli as serve_cli
-from . import check as check_cli
+from . import model as model_cli
 from . import export as export_cli
 from . import tasks as task_cli
 
 #: Commands that run on one model (``--model`` / ``MODEL``) besides the tasks': name -> run(args, model_dir).
-MODEL_COMMANDS = {"serve": serve_cli.run, "bulk": bulk_command.run, "info": check_cli.info, "check": check_cli.check}
+MODEL_COMMANDS = {"serve": serve_cli.run, "bulk": bulk_command.run, "info": model_cli.info, "check": model_cli.check}
 
 
 def parser() -> argparse.ArgumentParser:
-    """The ``xlm-onnx`` parser: a command per registered task, then serve, bulk, info, check, export, bench."""
-    top = Parser(prog="xlm-onnx", description="XLM fill-mask, embeddings and scoring with ONNX Runtime, no torch.")
+    """The ``xlm-onnx`` parser: a command per registered task, then serve, bulk, info, check, export."""
+    top = Parser(prog="xlm-onnx", description="XLM models with ONNX Runtime, no torch: a command per task, a server, bulk jobs.")
     top.add_argument("--version", action="version", version=f"xlm-onnx {__version__}")
     sub = top.add_subparsers(dest="command", required=True, parser_class=Parser)
     task_cli.add_parsers(sub)  # one per registered task (entry points of installed packages included)
     serve_cli.add_parser(sub)  # serve: its [serve] extra is imported only when it runs
     bulk_command.add_parser(sub)  # bulk TASK (Ray is imported only when it runs)
-    check_cli.add_parsers(sub)  # info, check
-    export_cli.add_parsers(sub)  # export, bench
+    model_cli.add_parsers(sub)  # info, check
+    export_cli.add_parsers(sub)  # export
     return top
 
 
@@ -54,7 +54,7 @@ def _one_line_output():
     """Warnings and the package's log records as ``xlm-onnx: warning: ...`` lines while a command
     runs; the previous settings come back after it (``main`` may be called in-process)."""
     logger = logging.getLogger("xlm_onnx")
-    # Once per message, bounded in lines and bytes (xlm_onnx._log): fill-mask calls the API once
+    # Once per message, bounded in lines and bytes (xlm_onnx._log): a task command calls the API once
     # per chunk, and its warnings (a target outside the vocabulary) would repeat for every chunk.
     handler, propagate, showwarning = OneLineLog(), logger.propagate, warnings.showwarning
     warnings.showwarning = _one_line_warning  # a command line prints one line, not a source excerpt
@@ -77,15 +77,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str]) -> int:
-    if argv[:1] == ["bench"]:  # the benchmark owns its options
-        handler = functools.partial(export_cli.bench, argv[1:])
-    else:
-        args = parser().parse_args(argv)
-        if args.command == "export":
-            handler = functools.partial(export_cli.export, args)
-        else:  # every other command runs on one model: --model / MODEL, resolved offline
-            run = MODEL_COMMANDS.get(args.command, task_cli.run)
-            handler = lambda: run(args, model_dir(args.model, args.revision))  # noqa: E731
+    args = parser().parse_args(argv)
+    if args.command == "export":
+        handler = functools.partial(export_cli.export, args)
+    else:  # every other command runs on one model: --model / MODEL, resolved offline
+        run = MODEL_COMMANDS.get(args.command, task_cli.run)
+        handler = lambda: run(args, model_dir(args.model, args.revision))  # noqa: E731
     try:
         return handler()
     except BrokenPipeError:  # `... | head`: the reader left; stop quietly (Python docs' recipe, so the

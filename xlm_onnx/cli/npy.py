@@ -1,7 +1,7 @@
 """``--npy FILE``: a task's vector answers as one float32 ``[lines, dim]`` array, written whole or not at all.
 
-Offered by every task that names an :attr:`~xlm_onnx.tasks.base.Task.array_field` (embeddings:
-``embedding``). Row i is input line i; a bad line skipped with ``--on-error skip`` is a row of NaN.
+Offered by every task that names an :attr:`~xlm_onnx.tasks.base.Task.array_field` (the field of
+its answers that holds a vector). Row i is input line i; a bad line skipped with ``--on-error skip`` is a row of NaN.
 """
 
 from __future__ import annotations

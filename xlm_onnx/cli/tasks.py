@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, model_dir) -> int:
     rows = NpyRows(args.npy, field) if getattr(args, "npy", None) else None  # a bad path fails before the model loads
     task = cls.from_pretrained(model_dir, provider=args.provider, threads=args.threads)
     options = task.options(**arguments.param_values(args, cls.params))
-    max_rows, max_tokens = task.limits(task.batch_key(options))
+    max_rows, max_tokens = task.run_size(task.batch_key(options))
     line_task = lines.LineTask(task, options, None if max_rows is None else args.batch_size, max_tokens)
     if rows is None:
         return lines.run_lines(args, line_task)

@@ -42,7 +42,7 @@ try:
 except ImportError as exc:  # pragma: no cover - the [ray] extra brings it
     raise missing_extra("ray", exc.name or "pyarrow", "xlm_onnx.ray") from exc
 
-from .._checks import positive_int
+from ..inputs import positive_int
 from ..model import Model
 from ..tasks import registry
 from ..tasks.base import run_each
@@ -107,7 +107,7 @@ class BulkTask:
         self.text_column = text_column
         max_rows, max_tokens = options.pop("batch_size", _UNSET), options.pop("max_tokens", _UNSET)
         self.options = self.runner.options(**options)  # the API's checks: a wrong option fails the job at once
-        default_rows, default_tokens = self.runner.limits(self.runner.batch_key(self.options))
+        default_rows, default_tokens = self.runner.run_size(self.runner.batch_key(self.options))
         self.max_rows = default_rows if max_rows is _UNSET else max_rows
         self.max_tokens = default_tokens if max_tokens is _UNSET else max_tokens
         positive_int("batch_size", self.max_rows, allow_none=True)

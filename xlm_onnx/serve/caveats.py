@@ -7,6 +7,7 @@ client never sees. While a request is validated and encoded (on a tokenizer thre
 strings in ``X-Warnings``, on any route and for any task, since the answer's body is the API's
 (an answer may be a list: it has no room for a field).
 
+The warnings are those the server's log would show: with ``--log-level error`` neither has them.
 A header is bounded: at most :data:`MOST` messages of at most :data:`LONGEST` characters, then
 one saying how many more there were (a request with 50,000 unknown targets gets 9 lines, not
 50,000), ASCII-escaped as JSON (headers are Latin-1).

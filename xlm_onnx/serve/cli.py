@@ -13,9 +13,9 @@ import signal
 import socket
 import sys
 
-from ..front.arguments import add_model, add_runtime
 from ..errors import require_extra
-from ..tasks.choices import POOLINGS
+from ..front.arguments import add_model, add_runtime
+from ..pooling import POOLINGS
 from . import limit_options
 from .adapters import ROOT_TASK
 

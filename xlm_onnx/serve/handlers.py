@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import __version__
-from .._checks import text_list
+from ..inputs import text_list
 from ..errors import HTTPError
 from .body import check_inputs, json_object, read_json
 from .endpoints import Endpoint

@@ -19,7 +19,7 @@ _GROUPS = (("task", "Task routes (one per registered task)"),
 
 
 def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return str(text).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
 
 
 def _type(schema: dict) -> str:
@@ -36,7 +36,7 @@ def _type(schema: dict) -> str:
 
 def _fields(schema: dict | None) -> str:
     if not schema or "properties" not in schema:
-        return "any JSON object with `inputs` (the task's own fields)" if schema else ""
+        return "the named task's own fields (as on its route)" if schema else ""
     required = set(schema.get("required", ()))
     out = []
     for name, field in schema["properties"].items():

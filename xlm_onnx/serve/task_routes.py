@@ -119,15 +119,20 @@ async def any_task(request: Request, state: ServerState) -> Response:
     return await run(request, state, task, f"/tasks/{task}")
 
 
+def _summary(cls) -> str:
+    text = cls.summary or cls.purpose
+    return text[:1].upper() + text[1:]
+
+
 def endpoints(tasks: list[str], taken: set[str]) -> list[Endpoint]:
     """``POST /<task>`` for each of ``tasks`` whose path is not ``taken`` (by a foreign protocol's
     route), and ``POST /tasks/{task}``."""
-    routes = [Endpoint(f"/{task}", _own_route(task), summary=registry.task_class(task).purpose.capitalize(),
+    routes = [Endpoint(f"/{task}", _own_route(task), summary=_summary(registry.task_class(task)),
                        request=request_schema(task), answer=ANY, runs_model=True, group="task")
               for task in tasks if f"/{task}" not in taken]
     routes.append(Endpoint("/tasks/{task}", any_task, summary="Any task of the model by name: its own request "
-                           "and answer (as on POST /<task>)", request=obj({"inputs": TEXTS}, extra=True,
-                                                                           required=("inputs",)),
+                           "and answer (as on POST /<task>)",
+                           request={"anyOf": [request_schema(task) for task in tasks]},
                            answer=ANY, runs_model=True, group="task"))
     return routes
 

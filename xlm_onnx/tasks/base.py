@@ -25,7 +25,7 @@ from typing import Any, Callable, ClassVar, Hashable, Sequence
 
 from ..batching import DEFAULT_MAX_TOKENS, Batch, pad, plan
 from ..errors import InputError
-from ..limits import Cost, RequestLimits, check
+from ..limits import Cost, RequestLimits, enforce
 from ..model import Model
 from ..session import ProviderSpec
 from .params import TEXT, Params
@@ -108,7 +108,7 @@ class Task(ABC):
     #: Padded tokens per run by default (rows x longest; ``None``: rows only).
     batch_tokens: ClassVar[int | None] = DEFAULT_MAX_TOKENS
     #: Most rows per run whatever the caller allows (a head whose tensors grow with rows x vocabulary).
-    max_rows: ClassVar[int | None] = None
+    rows_cap: ClassVar[int | None] = None
     #: A request every model accepts: warms a session up and checks a job's options before its rows.
     probe: ClassVar[str] = "Hello world"
     #: Refuses, in :meth:`encode`, a request that asks for more work than it allows, before any
@@ -133,13 +133,13 @@ class Task(ABC):
         """Loads a model directory (default: the embedded demo model) with :meth:`Model.load
         <xlm_onnx.model.Model.load>`, whose arguments, errors and ``PrecisionWarning`` these are;
         ``task_options`` go to the task's constructor."""
-        cls.check_construction(**task_options)  # before the (slow) session is built
+        cls.validate_construction(**task_options)  # before the (slow) session is built
         model = Model.load(path, provider=provider, threads=threads, verify=verify,
                            optimization_level=optimization_level)
         return cls(model, **task_options)
 
     @classmethod
-    def check_construction(cls, **task_options: Any) -> None:
+    def validate_construction(cls, **task_options: Any) -> None:
         """Checks constructor options before a model is loaded (none by default)."""
         if task_options:
             raise TypeError(f"{cls.__name__}() got unexpected keyword arguments {sorted(task_options)}")
@@ -203,26 +203,26 @@ class Task(ABC):
         (the encoder's padded tokens), so :attr:`request_limits` bound every registered task."""
         prepared = self.encode(inputs, self.options(**options))
         if prepared.cost is None:
-            prepared = replace(prepared, cost=check(self.request_limits, Cost(prepared.rows, prepared.longest)))
+            prepared = replace(prepared, cost=enforce(self.request_limits, Cost(prepared.rows, prepared.longest)))
         return prepared
 
-    def row_limit(self, key: Hashable) -> int | None:
-        """Most rows per run for ``key`` whatever the caller allows (default: :attr:`max_rows`)."""
-        return self.max_rows
+    def rows_cap_for(self, key: Hashable) -> int | None:
+        """Most rows per run for ``key`` whatever the caller allows (default: :attr:`rows_cap`)."""
+        return self.rows_cap
 
     def pad(self, rows: Sequence[Sequence[int]]) -> Batch:
         """``rows`` right-padded with the model's pad id (:func:`~xlm_onnx.batching.pad`)."""
         ids, mask = pad(rows, self.model.manifest.pad_token_id)
-        return Batch(tuple(range(len(rows))), ids, mask)
+        return Batch(ids, mask)
 
-    def limits(self, key: Hashable) -> tuple[int | None, int | None]:
+    def run_size(self, key: Hashable) -> tuple[int | None, int | None]:
         """``(max_rows, max_tokens)`` per run of the Python API (default: :attr:`batch_rows`,
         :attr:`batch_tokens`)."""
         return self.batch_rows, self.batch_tokens
 
     def answer(self, prepared: Prepared) -> Any:
         """Runs one prepared request within :meth:`limits`: what the Python API returns."""
-        return run_all([prepared], *self.limits(prepared.key))[0]
+        return run_all([prepared], *self.run_size(prepared.key))[0]
 
     def __call__(self, inputs: Any, **options: Any) -> Any:
         """Answers ``inputs`` (a str or a list of them): the Python API of any task."""
@@ -254,7 +254,7 @@ def run_each(task: Task, inputs: Sequence[Any], options: Any, max_rows: int | No
     return out
 
 
-def _limit(a: int | None, b: int | None) -> int | None:
+def _smaller(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else min(a, b)
 
 
@@ -265,7 +265,7 @@ def run_all(requests: Sequence[Prepared], max_rows: int | None = None, max_token
 
     The units of requests with the same task and key are length-sorted and cut into runs by
     :func:`~xlm_onnx.batching.plan` (``rows x longest <= max_tokens``, ``rows <= max_rows``, and
-    at most :meth:`Task.row_limit`), so a request's answer does not depend on which front end
+    at most :meth:`Task.rows_cap_for`), so a request's answer does not depend on which front end
     batched it, only on what shared its runs.
 
     Args:
@@ -286,7 +286,7 @@ def run_all(requests: Sequence[Prepared], max_rows: int | None = None, max_token
         owners = [(r, u) for r in members for u in range(requests[r].rows)]
         units = [requests[r].units[u] for r, u in owners]
         lengths = [len(unit.ids) for unit in units]
-        for group in plan(lengths, _limit(max_rows, first.task.row_limit(first.key)), max_tokens):
+        for group in plan(lengths, _smaller(max_rows, first.task.rows_cap_for(first.key)), max_tokens):
             if wanted is not None:
                 group = [i for i in group if wanted(owners[i][0])]
                 if not group:

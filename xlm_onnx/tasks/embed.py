@@ -15,16 +15,16 @@ here rather than in the graph so both poolings (and token-level states) come fro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from .. import format as fmt
-from ..limits import check, embed_cost
-from .._checks import check_bool, one_of, positive_int, text_list
+from ..limits import enforce, embed_cost
+from ..inputs import require_bool, one_of, positive_int, text_list
 from ..batching import DEFAULT_MAX_TOKENS
 from .base import Prepared, Task, Unit, run_all
-from .choices import POOLINGS
+from ..pooling import POOLINGS, pool  # noqa: F401  (pool: public here since it was defined here)
 from .params import TEXT, Param, Params
 
 #: The options of an embedding request (the only place their defaults are written).
@@ -33,28 +33,6 @@ PARAMS = Params(
     Param("normalize", bool, False, "unit-length vectors"),
 ) + TEXT
 _D = PARAMS.defaults()
-
-
-def pool(hidden: np.ndarray, attention_mask: np.ndarray, pooling: str = "mean", normalize: bool = False
-         ) -> np.ndarray:
-    """Pools ``hidden`` ``[b, s, d]`` over each row's tokens into float32 ``[b, d]``.
-
-    Args:
-        hidden: The graph's ``last_hidden_state``.
-        attention_mask: 1 for tokens, 0 for right padding.
-        pooling: ``mean`` (every token, specials included) or ``cls`` (the first, ``<s>``).
-        normalize: Scale each row to unit L2 norm.
-    """
-    one_of("pooling", pooling, POOLINGS)
-    if pooling == "mean":
-        weights = attention_mask[:, :, None].astype(np.float32)
-        # Accumulate in float64: the sum of 512 rows must not lose the last digits of fp32.
-        pooled = (hidden.astype(np.float64) * weights).sum(axis=1) / weights.sum(axis=1)
-    else:  # cls
-        pooled = hidden[:, 0, :].astype(np.float64)
-    if normalize:
-        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-    return pooled.astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -116,14 +94,14 @@ class Embedder(Task):
     def options(self, pooling: str = _D["pooling"], normalize: bool = _D["normalize"], lang: str | None = _D["lang"],
                 truncation: bool = _D["truncation"]) -> EmbedOptions:
         one_of("pooling", pooling, POOLINGS)
-        check_bool("normalize", normalize)
+        require_bool("normalize", normalize)
         return EmbedOptions(pooling, normalize, self.model.lang_id(lang), truncation)
 
     def encode(self, inputs: str | Sequence[str], options: EmbedOptions) -> Prepared:
         items, single = text_list(inputs, "inputs")
         rows = self.model.encode(items, options.truncation)
         dim = int(self.model.manifest.source.get("config", {}).get("emb_dim", 0))
-        cost = check(self.request_limits, embed_cost(rows, dim))
+        cost = enforce(self.request_limits, embed_cost(rows, dim))
         return Prepared(self, [Unit(ids) for ids in rows], self.batch_key(options), single, cost=cost)
 
     def batch_key(self, options: EmbedOptions) -> EmbedOptions:

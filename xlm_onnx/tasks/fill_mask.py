@@ -9,9 +9,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import format as fmt
-from .._checks import check_bool, positive_int, text_list
+from ..inputs import require_bool, positive_int, text_list
 from ..errors import InputError
-from ..limits import check, fill_mask_cost
+from ..limits import enforce, fill_mask_cost
 from ..model import Model, default_model_dir  # noqa: F401  (default_model_dir: public here since v0.1)
 from ..session import ProviderSpec
 from .base import Prepared, Task, Unit
@@ -85,12 +85,12 @@ class FillMask(Task):
     batch_rows = 8  # texts per run (the constructor's batch_size)
 
     def __init__(self, model: Model, batch_size: int = 8) -> None:
-        self.check_construction(batch_size)
+        self.validate_construction(batch_size)
         super().__init__(model)
         self.batch_size = self.batch_rows = batch_size
 
     @classmethod
-    def check_construction(cls, batch_size: int = 8) -> None:
+    def validate_construction(cls, batch_size: int = 8) -> None:
         positive_int("batch_size", batch_size)
 
     # The loaded model's parts, as attributes of FillMask since v0.1.
@@ -155,7 +155,7 @@ class FillMask(Task):
                 lang: str | None = _D["lang"], truncation: bool = _D["truncation"],
                 whole_word_targets: bool = _D["whole_word_targets"]) -> FillMaskOptions:
         top_k = self._check_top_k(top_k)
-        check_bool("whole_word_targets", whole_word_targets)
+        require_bool("whole_word_targets", whole_word_targets)
         if whole_word_targets and targets is None:
             raise InputError("whole_word_targets=True needs targets (the words to score)")
         target_ids = None if whole_word_targets else resolve_targets(self.tokenizer, targets)
@@ -175,7 +175,7 @@ class FillMask(Task):
         if targets is not None:
             check_fit(rows, targets, self.manifest.max_positions)
         n_targets = None if options.target_ids is None else len(options.target_ids)
-        cost = check(self.request_limits, fill_mask_cost(rows, texts, self.manifest.mask_token_id, options.top_k,
+        cost = enforce(self.request_limits, fill_mask_cost(rows, texts, self.manifest.mask_token_id, options.top_k,
                                                          n_targets, targets and [len(p) for _, p in targets]))
         if targets is None:
             return Prepared(self, [Unit(ids) for ids in rows], key, single, cost=cost)
@@ -187,11 +187,11 @@ class FillMask(Task):
             return LabelRun(options.lang_id)
         return TopK(options.top_k, options.target_ids, options.lang_id)
 
-    def limits(self, key) -> tuple[int | None, int | None]:
+    def run_size(self, key) -> tuple[int | None, int | None]:
         # batch_size counts texts; whole-word copies are bounded as Scorer bounds its copies.
         return (None, None) if isinstance(key, LabelRun) else (self.batch_size, None)
 
-    def row_limit(self, key) -> int | None:
+    def rows_cap_for(self, key) -> int | None:
         return DEFAULT_MAX_ROWS if isinstance(key, LabelRun) else None
 
     def _check_top_k(self, top_k: Any) -> int:

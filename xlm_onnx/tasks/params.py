@@ -69,14 +69,14 @@ class Param:
         if self.type not in TYPES:
             raise TypeError(f"Param {self.name!r}: type must be one of int, float, str, bool, list, not {self.type!r}")
         if self.default is not None:
-            self.check(self.default)  # a default the schema refuses is a bug in the task, found at import
+            self.validate(self.default)  # a default the schema refuses is a bug in the task, found at import
 
     @property
     def cli_flag(self) -> str:
         """``--top-k`` for ``top_k`` (or :attr:`flag`)."""
         return self.flag or "--" + self.name.replace("_", "-")
 
-    def check(self, value: Any) -> Any:
+    def validate(self, value: Any) -> Any:
         """``value`` if it is valid for this option (a str as a one-item list for ``list``).
 
         Raises:
@@ -169,14 +169,14 @@ class Params:
 
         Raises:
             InputError: An unknown option (naming the closest known one), or a value the option
-                refuses (:meth:`Param.check`), naming it.
+                refuses (:meth:`Param.validate`), naming it.
         """
         known = {p.name: p for p in (self.items if front is None else self.on(front))}
         unknown(values, known)
         out = self.defaults() if front is None else {p.name: p.default for p in known.values()}
         for name, value in values.items():
             if value is not None:
-                out[name] = known[name].check(value)
+                out[name] = known[name].validate(value)
         return out
 
 

@@ -21,19 +21,20 @@ of a word with ``</w>``; boundaries are read from the BPE pieces *before* unknow
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from .. import format as fmt
-from ..limits import check, score_cost
-from .._checks import check_bool, one_of, positive_int, text_list
+from ..limits import enforce, score_cost
+from ..inputs import require_bool, one_of, positive_int, text_list
 from ..batching import DEFAULT_MAX_TOKENS, Batch, pad
 from ..model import Model
 from .base import Prepared, Task, Unit, run_all
-from .choices import METRICS
 from .params import TEXT, Param, Params
 
+#: PLL variants: Salazar et al.'s, and Kauf & Ivanova's within-word left-to-right.
+METRICS = ("original", "word_l2r")
 #: The options of a scoring request (the only place their defaults are written).
 PARAMS = Params(
     Param("metric", str, "original", "word_l2r also masks the later pieces of the scored piece's word "
@@ -111,7 +112,7 @@ def masked_log_probs(model: Model, units: Sequence[Unit], lang_id: int = -1) -> 
     original = ids.copy()
     for i, unit in enumerate(units):
         ids[i, unit.extra.start:unit.extra.stop] = model.manifest.mask_token_id
-    batch = Batch(tuple(range(len(units))), ids, attention)
+    batch = Batch(ids, attention)
     labels = original[ids == model.manifest.mask_token_id]  # row-major, the graph's mask order
     positions, log_probs = model.run([fmt.MASK_POSITIONS, fmt.LABEL_LOG_PROBS], batch, lang_id, label_ids=labels)
     lookup = {(int(r), int(c)): i for i, (r, c) in enumerate(positions.tolist())}
@@ -125,7 +126,7 @@ class Scorer(Task):
     name = "score"
     head = fmt.HEAD_LABEL_LOG_PROBS
     purpose = "pseudo-log-likelihood scoring"
-    max_rows = DEFAULT_MAX_ROWS
+    rows_cap = DEFAULT_MAX_ROWS
     params = PARAMS
     summary = "pseudo-log-likelihood of each sentence (higher: more likely)"
 
@@ -166,7 +167,7 @@ class Scorer(Task):
     def options(self, metric: str = _D["metric"], per_token: bool = _D["per_token"], lang: str | None = _D["lang"],
                 truncation: bool = _D["truncation"]) -> ScoreOptions:
         one_of("metric", metric, METRICS)
-        check_bool("per_token", per_token)
+        require_bool("per_token", per_token)
         return ScoreOptions(metric, per_token, self.model.lang_id(lang), truncation)
 
     def encode(self, inputs: str | Sequence[str], options: ScoreOptions) -> Prepared:
@@ -174,7 +175,7 @@ class Scorer(Task):
         rows = self.model.encode(items, options.truncation)
         units = [Unit(ids, m) for s, ids in enumerate(rows)
                  for m in mask_sets(ids, self._pieces(items[s], ids), self._specials, options.metric)]
-        cost = check(self.request_limits, score_cost(rows, len(units), options.per_token))
+        cost = enforce(self.request_limits, score_cost(rows, len(units), options.per_token))
         return Prepared(self, units, self.batch_key(options), single, (rows, options.per_token), cost)
 
     def batch_key(self, options: ScoreOptions) -> LabelRun:

@@ -23,7 +23,7 @@ def text_list(value: Any, name: str) -> tuple[Sequence[Any], bool]:
     return texts, single
 
 
-def check_bool(name: str, value: Any) -> None:
+def require_bool(name: str, value: Any) -> None:
     """Raises TypeError unless ``value`` is a bool (``1`` or ``"yes"`` are mistakes, not flags)."""
     if not isinstance(value, bool):
         raise InputTypeError(f"{name} must be a bool, not {type(value).__name__}", field=name)

@@ -288,7 +288,7 @@ def run_golden(session, golden: Golden, precision: str, tokenizer=None, activati
             ``per-row`` fails the check unless every probe's outputs are bit-identical alone and
             batched (:func:`batch_drift`); the drift is reported for every directory.
     """
-    from .tasks.embed import pool
+    from .pooling import pool
 
     inputs = {i.name for i in session.get_inputs()}
     outputs = {o.name for o in session.get_outputs()}
