@@ -63,7 +63,7 @@ def _export_pair(checkpoint: Path, out: Path) -> dict[str, Path]:
 
 def _golden(model_dir: Path) -> dict:
     from xlm_onnx import format as fmt
-    from xlm_onnx.check import Golden, run_golden
+    from xlm_onnx.golden import Golden, run_golden
     from xlm_onnx.session import create_session
 
     report = run_golden(create_session(model_dir / fmt.MODEL_FILE, "cpu", 2), Golden.read(model_dir), "int8")

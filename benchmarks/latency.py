@@ -1,6 +1,6 @@
 """Latency benchmark: xlm-onnx vs transformers/PyTorch (eager fp32, dynamic int8) and optimum.
 
-Same as ``xlm-onnx bench``; see ``python benchmarks/latency.py --help``. Examples::
+From a source checkout (the [export] and [bench] extras); see ``python benchmarks/latency.py --help``. Examples::
 
     python benchmarks/latency.py --json bench_out/cpu.json --plot bench_out/cpu.png
     python benchmarks/latency.py --size tiny --systems onnx-fp32 --scenarios 1x16 --repeat 2

@@ -9,7 +9,7 @@ and re-validated against the torch fp32 answers its ``golden.json`` already hold
 
 The manifest is the old one with what changed rewritten by the exporter's own code: the
 ``quantization`` field (:meth:`.precision.Int8Options.as_manifest`), the validation figures
-(:func:`xlm_onnx.check.run_golden`, batch invariance required), the fused-op counts, the file
+(:func:`xlm_onnx.golden.run_golden`, batch invariance required), the fused-op counts, the file
 sizes and hashes, and the xlm-onnx / onnx / onnxruntime versions that wrote the new graph.
 Writes go to a temporary sibling renamed into place, as the exporter's.
 """
@@ -52,7 +52,7 @@ def convert_to_per_row(src, dst, *, force: bool = False) -> fmt.Manifest:
     import onnxruntime
 
     import xlm_onnx
-    from xlm_onnx.check import Golden, run_golden
+    from xlm_onnx.golden import Golden, run_golden
     from xlm_onnx.session import create_session
     from xlm_onnx.tokenization import XLMTokenizer
 

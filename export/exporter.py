@@ -15,7 +15,7 @@ import onnx
 
 import xlm_onnx
 from xlm_onnx import format as fmt
-from xlm_onnx.check import run_golden
+from xlm_onnx.golden import run_golden
 from xlm_onnx.session import create_session
 from xlm_onnx.tokenization import XLMTokenizer
 

@@ -6,8 +6,8 @@ is the unmodified ``XLMWithLMHeadModel`` (not the export wrapper), so the check 
 attention rewrite, the in-graph head and any fusion or quantisation.
 
 The probes and the reference's answers become the directory's ``golden.json``, and the gate is
-applied by the runtime's :func:`xlm_onnx.check.run_golden` — the same code ``xlm-onnx check``
-runs on a deployment machine. Thresholds live in :data:`xlm_onnx.check.GATES`.
+applied by the runtime's :func:`xlm_onnx.golden.run_golden` — the same code ``xlm-onnx check``
+runs on a deployment machine. Thresholds live in :data:`xlm_onnx.golden.GATES`.
 
 Every head is covered: fill-mask probabilities, the label log-probabilities (labels = each
 masked position's original token, what pseudo-log-likelihood scoring asks) and the encoder's
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xlm_onnx import format as fmt
-from xlm_onnx.check import GATES, Gate  # noqa: F401  (re-exported: the gates' one home is the runtime)
+from xlm_onnx.golden import GATES, Gate  # noqa: F401  (re-exported: the gates' one home is the runtime)
 
 #: Key of :func:`probe_batch`'s answer holding the original id at each mask (not a graph input).
 LABELS = "labels"

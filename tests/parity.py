@@ -1,6 +1,6 @@
 """Helpers for comparing xlm-onnx results with the HF fill-mask pipeline and torch.
 
-Tolerances live here (and, for what the exporter gates, in :data:`xlm_onnx.check.GATES`, which
+Tolerances live here (and, for what the exporter gates, in :data:`xlm_onnx.golden.GATES`, which
 these constants read), each with the figure actually achieved, so a test is only as loose as
 the implementation needs. Measured on the tiny checkpoints (tests/conftest.py), natively on
 AVX-512 VNNI and under ``qemu-x86_64 -cpu EPYC-Rome`` (AVX2):
@@ -15,7 +15,7 @@ AVX-512 VNNI and under ``qemu-x86_64 -cpu EPYC-Rome`` (AVX2):
 
 from __future__ import annotations
 
-from xlm_onnx.check import GATES
+from xlm_onnx.golden import GATES
 
 MASK = "<special1>"
 

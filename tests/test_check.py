@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from xlm_onnx import format as fmt
-from xlm_onnx.check import Golden, check_model, run_golden
+from xlm_onnx.golden import Golden, check_model, run_golden
 from xlm_onnx.cli import main
 from xlm_onnx.errors import ModelFormatError
 from xlm_onnx.session import create_session

@@ -162,7 +162,7 @@ def test_text_classification_bad_input(classifier_dir, call, error, message):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({}, "candidate_labels must be"), ({"candidate_labels": " , "}, "candidate_labels is empty"),
+    ({}, "candidate_labels is required"), ({"candidate_labels": " , "}, "candidate_labels is empty"),
     ({"candidate_labels": ["a"], "hypothesis_template": "no slot"}, "has no {}"),
     ({"candidate_labels": ["a"], "hypothesis_template": "{x}"}, "cannot be formatted"),
     ({"candidate_labels": ["a"], "hypothesis_template": LONG + " {}"}, "only the text may be cut"),

@@ -12,7 +12,7 @@ import pytest
 
 from waiting import read_line
 from xlm_onnx import FillMask, InputError, __version__
-from xlm_onnx.cli.line_writer import format_scores
+from xlm_onnx.tasks.fill_mask import format_scores
 
 GOOD = ["Alle Menschen sind <special1> und gleich.", "Tous les êtres <mask> naissent libres.",
         "All human beings are born <special1> and equal.", "<special1> les <special1> humains"]

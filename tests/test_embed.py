@@ -13,7 +13,7 @@ from parity import FP32_HIDDEN_TOL
 from xlm_onnx import Embedder, InputError, Model, ModelFormatError
 from xlm_onnx_export.fixtures.bpe_vocab import SAMPLE_TEXTS
 
-#: Cosine to torch fp32, per precision: the exporter's gates (xlm_onnx.check.GATES). Measured on
+#: Cosine to torch fp32, per precision: the exporter's gates (xlm_onnx.golden.GATES). Measured on
 #: these texts (tiny checkpoint): min 0.9999999 fp32, 0.9999995 fp16, 0.99984 int8.
 MIN_COSINE = {"fp32": 0.99999, "fp16": 0.999, "int8": 0.99}
 

@@ -13,7 +13,7 @@ import onnx
 import pytest
 
 from xlm_onnx import format as fmt
-from xlm_onnx.check import GATES
+from xlm_onnx.golden import GATES
 from xlm_onnx_export import CheckpointError, Exporter
 from xlm_onnx_export.model_card import MODEL_CARD_FILE
 from xlm_onnx_export.optimize import expected_counts

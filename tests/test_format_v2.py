@@ -13,7 +13,7 @@ import pytest
 from parity import assert_same, probe_inputs
 from xlm_onnx import FillMask, Model, ModelFormatError, Scorer, check_model
 from xlm_onnx import format as fmt
-from xlm_onnx.check import GATES
+from xlm_onnx.golden import GATES
 from xlm_onnx.batching import Batch, pad, plan
 from xlm_onnx_export.head import HEAD_NODE_COUNT
 from xlm_onnx_export.fixtures.bpe_vocab import SAMPLE_TEXTS
@@ -63,7 +63,7 @@ def test_v2_manifest_without_heads_is_refused(fp32_dir, tmp_path):
 
 def test_label_count_must_match_masks_or_be_empty(fp32_dir):
     model = Model.load(fp32_dir)
-    batch = Batch((0,), *pad([[0, 5, 7, 5, 1]], pad_id=2))
+    batch = Batch(*pad([[0, 5, 7, 5, 1]], pad_id=2))
     (lp,) = model.run([fmt.LABEL_LOG_PROBS], batch)
     assert lp.shape == (0,)
     (lp,) = model.run([fmt.LABEL_LOG_PROBS], batch, label_ids=np.array([7, 9]))

@@ -16,7 +16,7 @@ import pytest
 from parity import FP32_SCORE_TOL, assert_same, probe_inputs
 from xlm_onnx import FillMask
 from xlm_onnx import format as fmt
-from xlm_onnx.check import GATES, Golden
+from xlm_onnx.golden import GATES, Golden
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +99,7 @@ def test_full_size_export(full_checkpoint, full_pipeline, tmp_path, precision):
     assert manifest.fusion[ATTENTION[precision]] == 16 and manifest.fusion["Gelu-like"] == 16
     assert manifest.fusion["SkipLayerNormalization"] >= 32
     assert fmt.read_manifest(tmp_path / precision).precision == precision
-    from xlm_onnx.check import check_model  # the golden self-check a deployment would run
+    from xlm_onnx.golden import check_model  # the golden self-check a deployment would run
 
     assert check_model(tmp_path / precision, threads=2).passed
     if precision == "int8":

@@ -24,7 +24,7 @@ from onnx import numpy_helper
 from xlm_onnx import FillMask
 from xlm_onnx import model as fill_mask_module
 from xlm_onnx import format as fmt
-from xlm_onnx.check import GATES, Gate
+from xlm_onnx.golden import GATES, Gate
 from xlm_onnx.cpu import CpuInfo, cpu_info, int8_saturation_message
 from xlm_onnx.errors import PrecisionWarning
 
@@ -82,7 +82,7 @@ def test_full_range_export_on_this_machine(int8_full_range_dir, int8_dir):
     fixture natively on AVX2, above the 0.05 gate that the 7-bit export passes), which is why the
     export refuses them there.
     """
-    from xlm_onnx.check import check_model
+    from xlm_onnx.golden import check_model
 
     full, seven = check_model(int8_full_range_dir, threads=1), check_model(int8_dir, threads=1)
     if cpu_info().int8_saturates is False:
@@ -198,7 +198,7 @@ def _check_on_avx2(model_dir) -> tuple[int, dict, str]:
 
 
 def test_default_int8_gives_the_same_answers_on_avx2(int8_dir):
-    from xlm_onnx.check import check_model
+    from xlm_onnx.golden import check_model
 
     native = check_model(int8_dir, threads=1)
     code, report, stderr = _check_on_avx2(int8_dir)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from xlm_onnx import Embedder, FillMask, LimitError, Model, RequestLimits, Scorer
-from xlm_onnx.limits import Cost, check
+from xlm_onnx.limits import Cost, enforce
 
 LONG = " ".join(["Toute personne a droit à la liberté de pensée."] * 40)
 
@@ -99,12 +99,12 @@ def test_embed_and_score_estimates_cover_the_answer(tasks):
     assert actual <= estimate <= 4 * actual
 
 
-def test_check_names_the_first_limit_over():
+def test_enforce_names_the_first_limit_over():
     limits = RequestLimits(max_request_tokens=100, max_copies=None, max_predictions=5, max_response_bytes=None)
-    assert check(limits, Cost(rows=10, longest=10, copies=10 ** 6, predictions=5)).tokens == 100
+    assert enforce(limits, Cost(rows=10, longest=10, copies=10 ** 6, predictions=5)).tokens == 100
     with pytest.raises(LimitError, match=r"asks for 110 padded tokens .* the limit is 100 \(max_request_tokens\)"):
-        check(limits, Cost(rows=11, longest=10))
-    assert check(None, Cost(rows=10 ** 9, longest=10 ** 9)).rows == 10 ** 9
+        enforce(limits, Cost(rows=11, longest=10))
+    assert enforce(None, Cost(rows=10 ** 9, longest=10 ** 9)).rows == 10 ** 9
     assert isinstance(LimitError("max_copies", 2, 1, "copies"), ValueError)  # InputError: except ValueError works
 
 

@@ -285,6 +285,7 @@ def test_cli_bulk_parquet_on_its_own_local_ray(fp32_dir, tmp_path):
 
 
 def test_cli_bulk_without_the_extra_or_with_another_tasks_option_exits_2(tmp_path):
+    """`bulk TASK` takes that task's options only: another task's is an unknown flag, one line."""
     src = _jsonl(tmp_path / "in.jsonl")
     code = ("import sys; sys.modules['ray'] = None; from xlm_onnx.cli import main; "
             f"sys.exit(main(['bulk', 'score', '--input', {str(src)!r}, '--output', {str(tmp_path / 'o')!r}]))")
@@ -293,8 +294,8 @@ def test_cli_bulk_without_the_extra_or_with_another_tasks_option_exits_2(tmp_pat
     assert missing.stderr.strip() == ("xlm-onnx: error: xlm-onnx bulk needs the [ray] extra (ray[data] is not "
                                       "installed): pip install 'xlm-onnx[ray]'")
     wrong = _bulk("embed", "--input", src, "--output", tmp_path / "o2", "--top-k", 3, check=False)
-    assert wrong.returncode == 2 and wrong.stderr.strip() == ("xlm-onnx: error: --top-k applies to `bulk fill-mask`, "
-                                                              "not `bulk embed`")
+    assert wrong.returncode == 2 and wrong.stderr.strip() == ("xlm-onnx: error: bulk embed: unrecognized arguments: "
+                                                              "--top-k 3; see xlm-onnx bulk embed --help")
 
 
 @pytest.mark.parametrize("which,configs", [("int8_dir", ((3, 2), (25, 16))), ("demo", ((7, 8),))])

@@ -131,15 +131,15 @@ def test_sigterm_removes_the_app_and_exits_0(ray_server):
 def test_serve_run_builder_and_autoscaling_options():
     """``serve run xlm_onnx.serve.ray_serve:app_builder key=value``: the CLI's options, autoscaling
     on requests per replica (queue length) at half a batch."""
-    from xlm_onnx.cli.main import _parser
+    from xlm_onnx.cli.main import parser
     from xlm_onnx.serve.ray_serve import _options, app_builder
 
     assert type(app_builder({"replicas": "2", "max_replicas": "4", "max_batch_size": "16"})).__name__ == "Application"
-    args = _parser().parse_args(["serve", "--replicas", "2", "--max-replicas", "4", "--max-batch-size", "16",
+    args = parser().parse_args(["serve", "--replicas", "2", "--max-replicas", "4", "--max-batch-size", "16",
                                  "--max-queue", "100", "--graceful-timeout", "20"])
     options = _options(args)
     assert options["autoscaling_config"] == {"min_replicas": 2, "initial_replicas": 2, "max_replicas": 4,
                                              "target_ongoing_requests": 8}
     assert options["max_ongoing_requests"] == options["max_queued_requests"] == 100
     assert options["graceful_shutdown_timeout_s"] == 20 and "num_replicas" not in options
-    assert _options(_parser().parse_args(["serve", "--replicas", "3"]))["num_replicas"] == 3
+    assert _options(parser().parse_args(["serve", "--replicas", "3"]))["num_replicas"] == 3

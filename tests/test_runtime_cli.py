@@ -70,7 +70,7 @@ def test_cli_reads_stdin_lines(fp32_dir):
 def test_cli_human_output_and_info(fp32_dir):
     proc = _cli("fill-mask", "--model", str(fp32_dir), "Alle Menschen sind <special1> und gleich.")
     assert proc.returncode == 0 and proc.stdout.startswith("Alle Menschen sind <special1> und gleich.\n")
-    from xlm_onnx.cli.line_writer import format_scores
+    from xlm_onnx.tasks.fill_mask import format_scores
 
     props = FillMask.from_pretrained(fp32_dir)("Alle Menschen sind <special1> und gleich.")
     scores = format_scores([p["score"] for p in props])

@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from xlm_onnx import format as fmt
-from xlm_onnx._checks import text_list
+from xlm_onnx.inputs import text_list
 from xlm_onnx.tasks import Prepared, Task, Unit
 
 

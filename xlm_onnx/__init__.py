@@ -22,7 +22,7 @@ _LAZY = {
     "TextClassifier": "xlm_onnx.tasks.text_classification",
     "ZeroShotClassifier": "xlm_onnx.tasks.zero_shot",
     "MultipleChoice": "xlm_onnx.tasks.multiple_choice",
-    "check_model": "xlm_onnx.check",
+    "check_model": "xlm_onnx.golden",
     "cpu_info": "xlm_onnx.cpu",
     "PrecisionWarning": "xlm_onnx.errors",
     "XLMOnnxError": "xlm_onnx.errors",
@@ -38,7 +38,7 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .check import check_model
+    from .golden import check_model
     from .cpu import cpu_info
     from .tasks.embed import Embedder
     from .errors import (InputError, ModelFormatError, ModelNotFoundError, PrecisionWarning, TokenizerFileError,

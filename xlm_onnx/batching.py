@@ -5,7 +5,7 @@ exporter's probes and the benchmarks pad here::
 
     rows (ids with specials, any order)
       ─ sort by length (stable) ─ cut where rows x longest > max_tokens or rows > max_rows
-      ─ right-pad with pad_id ─► Batch(indices, input_ids [r, w], attention_mask [r, w])
+      ─ right-pad with pad_id ─► Batch(input_ids [r, w], attention_mask [r, w])
 
 Right padding is what ORT's fused ``Attention`` mask index expects, and length sorting keeps the
 padded cost (rows x longest, what a padded backend computes) close to the real token count, as
@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ._checks import positive_int
+from .inputs import positive_int
 
 #: Padded tokens (rows x longest) per ``session.run`` unless a task says otherwise: 32 rows of
 #: 256 tokens. At XLM-100's width an fp32 forward pass holds a few hundred MB at this size.
@@ -31,12 +31,10 @@ class Batch:
     """Right-padded rows ready for the graph.
 
     Attributes:
-        indices: Position of each row in the caller's list (``input_ids[i]`` is row ``indices[i]``).
         input_ids: int64 ``[rows, width]``, padded with the model's pad id.
         attention_mask: int64 ``[rows, width]``: 1 for tokens, 0 for padding.
     """
 
-    indices: tuple[int, ...]
     input_ids: np.ndarray
     attention_mask: np.ndarray
 

@@ -6,6 +6,8 @@ keeps working for code that does not know this package.
 """
 
 import re
+from dataclasses import dataclass
+from typing import Any, Callable
 
 
 class XLMOnnxError(Exception):
@@ -23,22 +25,125 @@ class TokenizerFileError(XLMOnnxError, FileNotFoundError):
 class InputError(XLMOnnxError, ValueError):
     """A request to the runtime is malformed (no mask token, too long, bad top_k, ...).
 
+    The message names what was wrong in the Python API's words (``inputs[3] is 300 tokens long
+    ...; pass truncation=True to cut it``). A front end that speaks other words (the command
+    line's ``line 7`` and ``--truncation``, a JSON route's field) builds its own from the parts
+    with :meth:`say`, never by rewriting the text.
+
     Attributes:
         index: Position in ``inputs`` of the text at fault; ``None`` when the whole request is
             (a bad ``top_k``, ``targets`` or ``lang``). Lets a caller that feeds texts in chunks,
             such as the CLI, name the input line instead of the index inside its chunk.
+        field: The argument at fault (``inputs``, ``top_k``, ...), ``None`` if not one argument.
+        reason: The message after its subject (``field`` or ``field[index]``), when built by
+            :meth:`about`.
+        fix: The option that would have made the request valid (:class:`Fix`), if one would.
     """
 
-    def __init__(self, message: str, index: int | None = None) -> None:
+    def __init__(self, message: str, index: int | None = None, *, field: str | None = None) -> None:
         super().__init__(message)
         self.index = index
+        self.field = field
+        self.reason: str | None = None
+        self.fix: Fix | None = None
+
+    @classmethod
+    def about(cls, field: str, reason: str, index: int | None = None, fix: "Fix | None" = None):
+        """The error ``"{field}[{index}] {reason} ({fix})"`` with its parts kept for :meth:`say`."""
+        exc = cls(_compose(_subject(field, index), reason, fix and fix.say()), index, field=field)
+        exc.reason, exc.fix = reason, fix
+        return exc
+
+    def at(self, index: int) -> "InputError":
+        """This error about the text at ``index`` of the caller's list (a text answered on its own
+        is ``inputs[0]`` to the task); itself when it is not about one text."""
+        if self.index is None or self.reason is None or type(self) not in (InputError, InputTypeError):
+            return self
+        return type(self).about(self.field, self.reason, index, self.fix)
+
+    def say(self, where: str | None = None, fix: "Callable[[Fix], str | None] | None" = None) -> str:
+        """The message on one line, in a front end's words.
+
+        Args:
+            where: Replaces the subject (``inputs[3]``) of a message built by :meth:`about`:
+                ``"line 7"``, ``"text"`` (a bulk column), ``"input[3]"`` (a JSON field).
+            fix: How that front end spells :attr:`fix` (``"pass --truncation to cut it"``); ``None``
+                from it, or no ``fix``: :meth:`Fix.say`.
+        """
+        if self.reason is None:
+            return " ".join(str(self).split())
+        subject = where if where is not None else _subject(self.field, self.index)
+        hint = self.fix and ((fix(self.fix) if fix else None) or self.fix.say())
+        return _compose(subject, self.reason, hint)
+
+
+class InputTypeError(InputError, TypeError):
+    """A request value of the wrong type (``inputs`` not a str, ``top_k`` a float, a bool as "yes")."""
+
+
+@dataclass(frozen=True)
+class Fix:
+    """The option that makes a refused request valid: ``pass truncation=True to cut it``.
+
+    Attributes:
+        option: The option's name (the API's keyword).
+        value: The value to give it.
+        effect: What it does (``to cut it``).
+    """
+
+    option: str
+    value: Any
+    effect: str
+
+    def say(self) -> str:
+        """The Python API's words: ``pass truncation=True to cut it``."""
+        return f"pass {self.option}={self.value!r} {self.effect}"
+
+
+def _subject(field: str | None, index: int | None) -> str:
+    return f"{field}[{index}]" if index is not None else (field or "")
+
+
+def _compose(subject: str, reason: str, hint: str | None) -> str:
+    return f"{subject} {reason}".strip() + (f" ({hint})" if hint else "")
+
+
+class LimitError(InputError):
+    """A request asks for more than a :class:`~xlm_onnx.limits.RequestLimits` allows (the server answers 413).
+
+    Attributes:
+        limit: The limit's name (a ``RequestLimits`` field; the server's flag is the same with dashes).
+        value: What the request asks for.
+        allowed: The limit.
+    """
+
+    def __init__(self, limit: str, value: int, allowed: int, what: str) -> None:
+        super().__init__(f"this request asks for {value:,} {what}; the limit is {allowed:,} ({limit})")
+        self.limit, self.value, self.allowed = limit, value, allowed
+
+
+class HTTPError(XLMOnnxError):
+    """An HTTP request refused with ``status`` and a one-line message (a bad body, a missing key, ...).
+
+    Attributes:
+        status: The HTTP status (it overrides the :data:`ERRORS` table's).
+        headers: Response headers (``Retry-After``, ``WWW-Authenticate``).
+    """
+
+    def __init__(self, status: int, message: str, headers: dict | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = headers or {}
+
+
+class QueueFull(XLMOnnxError):
+    """A server's bounded queue is full (429 with ``Retry-After``): retry shortly."""
 
 
 def message_at(exc: Exception, where: str) -> str:
     """``exc``'s message on one line, its leading ``inputs[i]`` / ``texts[i]`` replaced by ``where``.
 
-    For callers that feed texts in chunks or rows (the CLI names the input line, Ray the column):
-    the index inside their chunk would point at the wrong text.
+    Being replaced by :meth:`InputError.say`, which builds the message from its parts.
     """
     return re.sub(r"^(inputs|texts)\[\d+\]", where, " ".join(str(exc).split()))
 
@@ -82,3 +187,67 @@ class ModelNotFoundError(XLMOnnxError, FileNotFoundError):
 
 class PrecisionWarning(UserWarning):
     """A model will run, but less exactly on this machine than it did at export (see ``xlm-onnx check``)."""
+
+
+# -- the one error table -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Outcome:
+    """How every front end answers an exception type (:data:`ERRORS`).
+
+    Attributes:
+        status: The HTTP status (an :class:`HTTPError` carries its own).
+        exit_code: The command line's exit status: 2 for what the user can fix (one line, no
+            traceback), 1 for an internal error, 130 for an interrupt.
+        kind: The JSON error's ``error_type`` (TEI's words), from the status.
+    """
+
+    status: int
+    exit_code: int
+
+    @property
+    def kind(self) -> str:
+        return STATUS_KINDS.get(self.status, "Error")
+
+    @property
+    def internal(self) -> bool:
+        """Not the user's to fix: the command line says ``internal error (Type)``."""
+        return self.exit_code == 1
+
+
+#: ``error_type`` of a JSON error by HTTP status, as TEI names them.
+STATUS_KINDS = {401: "Unauthorized", 404: "NotFound", 408: "Timeout", 413: "Validation", 422: "Validation",
+                429: "Overloaded", 500: "Backend", 503: "Unhealthy"}
+
+#: Exception type -> :class:`Outcome`, most specific first; :func:`outcome` takes the first row
+#: the exception is an instance of. Every error raised on purpose is in the XLMOnnxError tree;
+#: the built-in rows are for what other code raises (``json``, ``open``, numpy).
+ERRORS: tuple[tuple[type[BaseException], Outcome], ...] = (
+    (HTTPError, Outcome(400, 2)),  # the status is the exception's own
+    (QueueFull, Outcome(429, 2)),
+    (LimitError, Outcome(413, 2)),  # more work than the server's per-request limits
+    (InputError, Outcome(422, 2)),  # InputTypeError too
+    (ModelFormatError, Outcome(422, 2)),  # a request needs a head this model lacks (format 1)
+    (TokenizerFileError, Outcome(500, 2)),
+    (ModelNotFoundError, Outcome(500, 2)),
+    (MissingExtraError, Outcome(500, 2)),
+    (XLMOnnxError, Outcome(500, 2)),
+    (ValueError, Outcome(422, 2)),  # TypeError/ValueError of other code validating a value
+    (TypeError, Outcome(422, 2)),
+    (OSError, Outcome(500, 2)),  # a file the user named cannot be read or written
+    (NotImplementedError, Outcome(500, 2)),
+    (KeyboardInterrupt, Outcome(500, 130)),
+    (BaseException, Outcome(500, 1)),  # a bug: the command line says "internal error (Type)"
+)
+
+
+def outcome(exc: BaseException) -> Outcome:
+    """The :class:`Outcome` of ``exc`` (see :data:`ERRORS`)."""
+    for kind, result in ERRORS:
+        if isinstance(exc, kind):
+            return Outcome(exc.status, result.exit_code) if isinstance(exc, HTTPError) else result
+    raise AssertionError("unreachable: BaseException matches every exception")
+
+
+def one_line(exc: BaseException) -> str:
+    """``exc``'s message on one line (its type's name when it has none)."""
+    return (exc.say() if isinstance(exc, InputError) else " ".join(str(exc).split())) or type(exc).__name__

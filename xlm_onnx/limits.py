@@ -6,10 +6,10 @@ A small request can ask for a lot: 20 masks with ``top_k`` = the vocabulary is a
 run) computes a :class:`Cost` from the encoded request and checks it against
 :class:`RequestLimits`::
 
-    prepare: tokenize ─► Cost(rows, longest, copies, predictions, response_bytes) ─► check ─► run
+    prepare: tokenize ─► Cost(rows, longest, copies, predictions, response_bytes) ─► enforce ─► run
                                                                      over a limit: LimitError (413)
 
-The limits are off in the Python API unless set (``task.limits = RequestLimits()``: a library
+The limits are off in the Python API unless set (``task.request_limits = RequestLimits()``: a library
 caller asking for a big job usually means it) and on in ``xlm-onnx serve`` (its ``--max-request-
 tokens``, ``--max-copies``, ``--max-predictions``, ``--max-response-bytes``). The server also
 counts each admitted request's padded tokens against its queue budget (``--max-queue-tokens``).
@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from .errors import InputError
+from .errors import LimitError  # noqa: F401  (public here since it was defined here)
 
 #: JSON bytes of one fill-mask prediction besides its ``sequence`` ("score", "token", "token_str",
 #: keys and punctuation), rounded up from answers of the demo model.
@@ -79,21 +79,6 @@ class Cost:
         return self.rows * self.longest
 
 
-class LimitError(InputError):
-    """A request asks for more than a :class:`RequestLimits` allows (the server answers 413).
-
-    Attributes:
-        limit: The limit's name (a :class:`RequestLimits` field; the server's flag is the same
-            with dashes).
-        value: What the request asks for.
-        allowed: The limit.
-    """
-
-    def __init__(self, limit: str, value: int, allowed: int, what: str) -> None:
-        super().__init__(f"this request asks for {value:,} {what}; the limit is {allowed:,} ({limit})")
-        self.limit, self.value, self.allowed = limit, value, allowed
-
-
 # In this order: the most specific measure names the cause (200 masks x 500 targets is too many
 # copies, and therefore too many tokens too).
 _MEASURES = (("max_predictions", "predictions", "predictions (masks x top_k)"),
@@ -102,7 +87,7 @@ _MEASURES = (("max_predictions", "predictions", "predictions (masks x top_k)"),
              ("max_request_tokens", "tokens", "padded tokens (model rows x the longest row, masked copies included)"))
 
 
-def check(limits: RequestLimits | None, cost: Cost) -> Cost:
+def enforce(limits: RequestLimits | None, cost: Cost) -> Cost:
     """Returns ``cost`` if it is within ``limits`` (``None``: no limits).
 
     Raises:

@@ -16,7 +16,8 @@ import os
 import re
 from pathlib import Path
 
-from .errors import ModelNotFoundError
+from . import format as fmt
+from .errors import ModelFormatError, ModelNotFoundError
 
 REPO_PREFIX = "models--"
 DEFAULT_REVISION = "main"
@@ -73,6 +74,25 @@ def resolve_model(spec: str | os.PathLike, revision: str | None = None) -> Path:
     if not _REPO_ID.fullmatch(text) or "--" in text or ".." in text:
         raise ModelNotFoundError(f"{text}: no such directory")
     return _snapshot(None, text, revision, missing_dir=True)
+
+
+def model_dir(spec: str | os.PathLike | None, revision: str | None = None) -> Path | None:
+    """A command's ``--model`` / ``MODEL``, resolved offline (:func:`resolve_model`); ``None`` is
+    the embedded demo model.
+
+    Raises:
+        ValueError: ``revision`` without ``spec``.
+        ModelFormatError: ``spec`` is a Hugging Face checkpoint, not an exported directory.
+    """
+    if spec is None:
+        if revision is not None:
+            raise ValueError("--revision needs --model (the embedded demo model has no revisions)")
+        return None
+    path = resolve_model(spec, revision)
+    if not (path / fmt.MANIFEST_FILE).is_file() and (path / "config.json").is_file():
+        raise ModelFormatError(f"{path}: a Hugging Face checkpoint, not an xlm-onnx model directory; "
+                               f"convert it first: xlm-onnx export {spec} OUT_DIR")
+    return path
 
 
 def _snapshot(cache: Path | None, repo_id: str, revision: str | None, missing_dir: bool = False) -> Path:

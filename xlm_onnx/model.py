@@ -23,7 +23,7 @@ import numpy as np
 from . import format as fmt
 from .batching import Batch
 from .cpu import cpu_info, int8_saturation_message
-from .errors import InputError, ModelFormatError, PrecisionWarning
+from .errors import Fix, InputError, InputTypeError, ModelFormatError, PrecisionWarning
 from .session import ProviderSpec, create_session
 from .tokenization import XLMTokenizer
 
@@ -153,13 +153,13 @@ class Model:
             InputError: It is too long without ``truncation`` (``index`` set).
         """
         if not isinstance(text, str):
-            raise TypeError(f"inputs[{index}] must be a str, not {type(text).__name__}")
+            raise InputTypeError.about("inputs", f"must be a str, not {type(text).__name__}", index)
         limit = self.manifest.max_positions
         ids = self.tokenizer.encode(text if rewrite is None else rewrite(text))
         if len(ids) > limit:
             if not truncation:
-                raise InputError(f"inputs[{index}] is {len(ids)} tokens long with specials; the model takes "
-                                 f"at most {limit} (pass truncation=True to cut it)", index=index)
+                raise InputError.about("inputs", f"is {len(ids)} tokens long with specials; the model takes at most "
+                                       f"{limit}", index, Fix("truncation", True, "to cut it"))
             ids = ids[: limit - 1] + [self.tokenizer.eos_token_id]
         return ids
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Sequence, Union
 
-from ._checks import one_of, positive_int
+from .inputs import one_of, positive_int
 from .errors import ModelFormatError
 
 ProviderSpec = Union[str, Sequence[Union[str, tuple]]]

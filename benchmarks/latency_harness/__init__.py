@@ -1,6 +1,6 @@
 """Latency benchmarks: xlm-onnx against the transformers pipeline and friends.
 
-``latency_harness.main(argv)`` is ``xlm-onnx bench`` and ``benchmarks/latency.py``. Each
+``latency_harness.main(argv)`` is ``benchmarks/latency.py``. Each
 system runs in its own process (cold start and peak RSS are its own) on the same inputs and
 threads; results go to stdout as markdown, and to ``--json`` / ``--plot``.
 """

@@ -64,7 +64,7 @@ def bandwidth(mb: int, threads: int, repeats: int = 5, gpu_too: bool = False) ->
     with ThreadPoolExecutor(threads) as pool:
         for _ in range(repeats):
             t = time.perf_counter()
-            list(pool.map(lambda s: np.copyto(dst[s], src[s]), parts))
+            list(pool.map(lambda s: np.copyto(dst[s], src[s]), parts))  # noqa: F821  (runs before the del below)
             best = min(best, time.perf_counter() - t)
     out = {"copy_gb_s": 2 * src.nbytes / best / 1e9, "array_mb": mb, "threads": threads, "repeats": repeats,
            "method": "numpy copyto, read+write bytes / best time"}

@@ -1,4 +1,4 @@
-"""``xlm-onnx bench``: build/reuse the cache, make the inputs, run each system in its own process."""
+"""``python benchmarks/latency.py``: build/reuse the cache, make the inputs, run each system in its own process."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ SYSTEM_NOTES = {
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="xlm-onnx bench", description=__doc__,
+    p = argparse.ArgumentParser(prog="benchmarks/latency.py", description=__doc__,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--size", choices=("full", "tiny"), default="full",
                    help="full = XLM-100 16 x 1280, vocab 200000; tiny = 2 x 64 (harness tests)")

@@ -45,7 +45,7 @@ class OpenVINO(Peer):
         def build(tmp: Path) -> None:
             import nncf
             from optimum.intel import OVConfig, OVQuantizationConfig, OVQuantizer
-    
+
             model = self._cls(task).from_pretrained(src, compile=False)
             names = set(model.input_names)
             tok = self.tokenizer()

@@ -1,3 +1,3 @@
-"""Bulk jobs on Ray (the ``[ray]`` extra): the ``map_batches`` callables (``callables``, also
-importable as ``xlm_onnx.ray``), input parts and output files (``parts``) and the ``xlm-onnx bulk``
-command (``command``, which imports Ray only when it runs)."""
+"""``xlm-onnx bulk TASK`` (the ``[ray]`` extra): input parts and output files (``parts``) and the
+command (``command``, which imports Ray only when it runs). The Ray Data callables it runs are
+:mod:`xlm_onnx.ray`'s."""

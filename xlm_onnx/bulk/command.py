@@ -4,7 +4,7 @@ One code path for a local Ray started for the job (``--num-cpus``) and an existi
 (``--address``)::
 
     chunks of the parts to answer (a rerun skips written files) ─from_items─► read_chunk (tasks)
-      ─map_batches(FillMaskBatch | EmbedBatch | ScoreBatch, actor pool: one model per actor)
+      ─map_batches(the task's callable (xlm_onnx.ray.callables), actor pool: one model per actor)
       ─iter_batches in input order (preserve_order)─► PartWriter: part-000000.parquet, ...
 
 Ray Data restarts a killed actor and retries its batches (``max_restarts`` / ``max_task_retries``
@@ -21,48 +21,49 @@ import sys
 import time
 
 from .._ray_env import StderrFilter, ray_defaults
-from ..cli import arguments
-from ..cli.task_commands import COMMANDS
 from ..errors import missing_extra
+from ..front import arguments
 from ..tasks import registry
+
+_HELP = "answer a JSON Lines / Parquet corpus on Ray (needs the [ray] extra)"
 
 
 def add_parser(sub) -> None:
-    """Adds ``bulk`` to ``xlm-onnx``'s sub-parsers (no Ray import)."""
-    bulk = sub.add_parser("bulk", help="answer a JSON Lines / Parquet corpus on Ray (needs the [ray] extra)")
-    bulk.add_argument("task", choices=registry.names())
+    """Adds ``bulk TASK`` to ``xlm-onnx``'s sub-parsers, a command per registered task (no Ray import)."""
+    bulk = sub.add_parser("bulk", help=_HELP, description=f"xlm-onnx bulk: {_HELP}; "
+                          "`xlm-onnx bulk TASK --help` lists a task's options")
+    tasks = bulk.add_subparsers(dest="task", required=True, metavar="TASK", parser_class=type(bulk))
+    for name in registry.names():
+        cls = registry.task_class(name)
+        parser = tasks.add_parser(name, help=cls.summary or cls.purpose,
+                                  description=f"xlm-onnx bulk {name}: {cls.summary or cls.purpose}, one answer per row")
+        _add_job_options(parser)
+        arguments.add_params(parser.add_argument_group(f"{name} options"), cls.params.on("bulk"))
+
+
+def _add_job_options(bulk) -> None:
     bulk.add_argument("--input", required=True, metavar="PATH", help="a .jsonl or .parquet file (reachable by every node)")
     bulk.add_argument("--output", required=True, metavar="DIR",
                       help="directory of part-NNNNNN.parquet files; a rerun of the same job skips the written ones")
-    bulk.add_argument("--input-format", choices=("auto", "jsonl", "parquet"), default="auto")
-    bulk.add_argument("--text-column", default="text", metavar="NAME")
+    bulk.add_argument("--input-format", choices=("auto", "jsonl", "parquet"), default="auto", help="by the suffix if auto")
+    bulk.add_argument("--text-column", default="text", metavar="NAME", help="the column of texts")
     arguments.add_model(bulk, where="directory, readable at this path on every node")
     where = bulk.add_mutually_exclusive_group()
     where.add_argument("--num-cpus", type=int, metavar="N", help="start a local Ray with N CPUs (default: all)")
-    where.add_argument("--address", metavar="ADDR", help="run on an existing Ray cluster (e.g. auto, HOST:6379)")
+    where.add_argument("--address", metavar="ADDR",
+                       help="run on an existing Ray cluster (e.g. auto, HOST:6379; default: a local Ray)")
     bulk.add_argument("--cpus-per-actor", type=int, default=1, metavar="N",
-                      help="CPUs reserved per model actor = its ORT intra-op threads (default 1)")
+                      help="CPUs reserved per model actor = its ORT intra-op threads")
     bulk.add_argument("--actors", type=int, metavar="N", help="model actors (default: cluster CPUs / --cpus-per-actor)")
-    bulk.add_argument("--batch-size", type=int, default=256, metavar="N", help="rows per actor call (default 256)")
+    bulk.add_argument("--batch-size", type=int, default=256, metavar="N", help="rows per actor call")
     bulk.add_argument("--rows-per-file", type=int, default=100_000, metavar="N", help="rows per output file")
     bulk.add_argument("--fail-fast", action="store_true",
                       help="stop at the first bad row (default: answer it with an error column and go on)")
-    arguments.add_text(bulk)
-    for name, command in COMMANDS.items():  # each task's own options, as `xlm-onnx TASK` takes them
-        command.add_options(bulk.add_argument_group(f"bulk {name} only"), defaults=False)
 
 
 def task_options(args: argparse.Namespace) -> dict:
-    """The callable's options from ``args`` (the task's command's, with its defaults); an option of
-    another task is refused."""
-    options = arguments.text_options(args)
-    for name, command in COMMANDS.items():
-        given = [dest for dest in command.BULK_OPTIONS if getattr(args, dest) is not None]
-        if given and name != args.task:
-            raise ValueError(f"--{given[0].replace('_', '-')} applies to `bulk {name}`, not `bulk {args.task}`")
-        if name == args.task:
-            options.update(command.options(args))
-    return options
+    """The callable's options from ``args``: the task's parameters, as the schema declares them."""
+    return arguments.param_values(args, registry.task_class(args.task).params, "bulk")
 
 
 def run(args: argparse.Namespace, model_dir) -> int:
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace, model_dir) -> int:
 
 def _run_on_ray(ray, args, plan, pending, skipped, options, model, quiet) -> int:
     from . import parts as bio
-    from .callables import TASKS, BulkTask
+    from ..ray.callables import TASKS, BulkTask
 
     if args.address:
         ray.init(address=args.address, logging_level=quiet)

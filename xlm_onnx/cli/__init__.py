@@ -1,8 +1,8 @@
-"""The ``xlm-onnx`` command line: ``main`` (parser, dispatch, one-line errors), one module per
-command (``fill_mask``, ``embed``, ``score``, ``check`` with ``info``, ``export`` with ``bench``;
-``serve`` and ``bulk`` live with their extras, ``xlm_onnx.serve.cli`` and ``xlm_onnx.bulk.command``),
-the options they share (``arguments``) and the line loop of the text tasks (``lines``, reading
-``line_reader``, writing ``line_writer``)."""
+"""The ``xlm-onnx`` command line: ``main`` (parser, dispatch, one-line errors), a command per
+registered task generated from its parameters (``tasks``, on the line loop of ``lines``, reading
+``line_reader``, writing ``line_writer``, ``npy``), ``info`` and ``check`` (``model``), ``export``
+and ``bench`` (``export``). ``serve`` and ``bulk`` live with their extras (``xlm_onnx.serve.cli``,
+``xlm_onnx.bulk.command``); the options every command shares are :mod:`xlm_onnx.front.arguments`'s."""
 
 from __future__ import annotations
 

@@ -1,22 +1,18 @@
-"""``xlm-onnx export`` (the exporter, ``[export]`` extra) and ``xlm-onnx bench`` (the latency harness
-of a source checkout). Neither imports the exporter or torch until it runs."""
+"""``xlm-onnx export`` (the exporter, ``[export]`` extra): it imports the exporter and torch only
+when it runs. (The latency benchmark is ``benchmarks/latency.py`` of a source checkout.)"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import sys
-from pathlib import Path
 
 from .. import format as fmt
-from ..errors import XLMOnnxError, missing_extra, require_extra
+from ..errors import missing_extra
 
-#: What the [export] extra brings; ``bench`` checks them before it starts subprocesses.
-EXPORT_MODULES = ("torch", "transformers", "onnx", "onnxscript", "safetensors")
 
 
 def add_parsers(sub) -> None:
-    """Adds ``export`` and ``bench`` to ``xlm-onnx``'s sub-parsers."""
+    """Adds ``export`` to ``xlm-onnx``'s sub-parsers."""
     exp = sub.add_parser("export", help="export a local HF XLM checkpoint (needs the [export] extra)")
     exp.add_argument("checkpoint", metavar="CHECKPOINT",
                      help="checkpoint directory, HF cache folder (models--org--name) or cached model id (org/name)")
@@ -34,8 +30,6 @@ def add_parsers(sub) -> None:
                      help="int8: per-row (default; answers independent of the batch) or per-tensor (one scale per batch)")
     exp.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists")
     exp.add_argument("--quiet", action="store_true", help="no progress lines")
-    # Listed for --help; its own options are parsed by the benchmark (see main.main()).
-    sub.add_parser("bench", help="latency benchmark vs transformers/torch (needs the [export] extra)")
 
 
 def _export_side(module: str, name: str):
@@ -44,21 +38,6 @@ def _export_side(module: str, name: str):
         return getattr(importlib.import_module(module), name)
     except ImportError as exc:
         raise missing_extra("export", exc.name or str(exc)) from None
-
-
-def bench(argv: list[str]) -> int:
-    """``xlm-onnx bench ARGS``: the latency harness with its own options."""
-    # The benchmark imports torch only in the processes it starts, so a missing extra would
-    # surface as a traceback from a child minutes later: check before anything starts.
-    require_extra("export", EXPORT_MODULES)
-    # The harness lives with the other benchmarks in the source tree (benchmarks/latency_harness),
-    # not in the wheel: it builds full-size checkpoints with the exporter's test fixtures.
-    harness = Path(__file__).resolve().parents[2] / "benchmarks"
-    if not (harness / "latency_harness" / "__init__.py").is_file():
-        raise XLMOnnxError("xlm-onnx bench runs benchmarks/latency_harness from a source checkout of xlm-onnx "
-                           "(it is not part of the installed package): pip install -e '.[export,bench]' there")
-    sys.path.insert(0, str(harness))
-    return _export_side("latency_harness", "main")(argv)
 
 
 def export(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""Input lines of ``xlm-onnx fill-mask``: positional texts, stdin (``-``) and ``--input FILE``.
+"""Input lines of ``xlm-onnx TASK``: positional texts, stdin (``-``) and ``--input FILE``.
 
 Every input line becomes one :class:`Line` with its global 1-based number, so every line is
 answered by exactly one output record, and errors name the line a user can open in an editor.

@@ -2,13 +2,11 @@
 
 JSON Lines record (``--json``), one per input line, in input order::
 
-    {"line": 3, "id": "a7", "text": "...", "result": [...]}     # fill-mask: what FillMask returns
-    {"line": 3, "text": "...", "embedding": [...]}              # embed
-    {"line": 3, "text": "...", "score": -42.1}                  # score (+ tokens, token_log_probs)
-    {"line": 4, "text": "", "error": "line 4 is blank (...)"}  # --on-error skip only
+    {"line": 3, "id": "a7", "text": "...", <the task's fields>}   # Task.fields: the one serializer
+    {"line": 4, "text": "", "error": "line 4 is blank (...)"}     # --on-error skip only
 
 ``id`` appears when the input record had one; ``text`` is ``null`` when the line could not be
-read (bad JSON, not UTF-8). ``result`` is the HF pipeline's shape, untouched.
+read (bad JSON, not UTF-8).
 """
 
 from __future__ import annotations
@@ -32,33 +30,6 @@ def record(line: Line, fields: dict | None = None, error: str | None = None) -> 
     else:
         out.update(fields or {})
     return out
-
-
-def format_scores(scores: list[float]) -> list[str]:
-    """Scores with the fewest significant digits (at least 4) that keep distinct scores distinct.
-
-    ``0.0001`` for every small score hid the ranking; ``{:.4g}`` switches to scientific notation
-    below 1e-4, and more digits are used only when four would print two different scores alike.
-    """
-    distinct = len(set(scores))
-    for digits in range(4, 10):
-        texts = [f"{s:.{digits}g}" for s in scores]
-        if len(set(texts)) == distinct:
-            return texts
-    return [repr(s) for s in scores]
-
-
-def write_fill_mask(stream: IO[str], line: Line, result: Any) -> None:
-    """The text, then one row per candidate (score, token, filled sentence)."""
-    stream.write(f"{line.text}\n")
-    per_mask = result if result and isinstance(result[0], list) else [result]
-    for index, props in enumerate(per_mask):
-        if len(per_mask) > 1:
-            stream.write(f"  mask {index + 1}:\n")
-        scores = format_scores([p["score"] for p in props])
-        width = max(len(s) for s in scores)
-        for score, p in zip(scores, props):
-            stream.write(f"  {score:<{width}}  {p['token_str']!s:<16} {p['sequence']}\n")
 
 
 def write_json(stream: IO[str], line: Line, fields: dict | None = None, error: str | None = None) -> None:

@@ -1,13 +1,13 @@
-"""The line loop every text task of the CLI shares (``fill-mask``, ``embed``, ``score``).
+"""The line loop every text task of the CLI shares: one reader, one bad-input policy, one record shape.
 
-One reader, one error policy and one record shape for all three::
+::
 
     TEXT... | - | --input FILE [--input-format text|jsonl]
       ─ line_reader.read_lines ─► Line(number, text | error, id)
-      ─ chunks of N lines ─► answer(): good lines batched through the Python API;
-                             a bad line (blank, not UTF-8, bad JSON, API InputError) answered alone
-      ─► writer(line, answer, error): a human line, or one JSON record per input line
-         {"line": 3, "id": ..., "text": "...", <task fields> | "error": "..."}
+      ─ chunks of N lines ─► run_each (xlm_onnx.tasks.base): each text validated on its own, the
+                             good ones batched through run_all; a bad one answered with its error
+      ─► writer(line, answer, error): the task's terminal lines (Task.show), or one JSON record per
+         input line {"line": 3, "id": ..., "text": "...", <Task.fields> | "error": "..."}
 
 ``--on-error fail`` (default) stops at the first bad line with exit 2 naming it; ``skip`` answers
 it with an error record and goes on, so every input line gets exactly one record.
@@ -18,11 +18,11 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator
 
-from ..errors import InputError, message_at
+from ..errors import Fix, InputError
 from ..jsonl import JSONL_SUFFIXES
-from . import arguments
+from ..tasks.base import Task, run_each
 from . import line_reader as cin
 from . import line_writer as cout
 
@@ -31,80 +31,72 @@ from . import line_writer as cout
 CHUNK_BATCHES = 4
 
 
-def add_line_args(parser: argparse.ArgumentParser, text_help: str, batch_size: int,
-                  batch_help: str = "sentences per model run") -> None:
-    """The input, error-policy and runtime options of a line task."""
-    parser.add_argument("texts", nargs="*", metavar="TEXT", help=f"{text_help}; '-' reads lines from stdin")
+def add_line_args(parser: argparse.ArgumentParser, batch_size: int, batch_help: str) -> None:
+    """The input, output and error-policy options of a line task, and ``--batch-size``."""
+    parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to answer; '-' reads lines from stdin")
     parser.add_argument("--input", metavar="FILE", help="read one text per line (or JSON Lines: --input-format)")
     parser.add_argument("--input-format", choices=cin.INPUT_FORMATS, default="auto",
                         help="jsonl: one {\"text\": ..., \"id\": ...} object per line (auto: by the suffix, "
                              f"{'/'.join(JSONL_SUFFIXES)})")
     parser.add_argument("--on-error", choices=("fail", "skip"), default="fail",
                         help="a bad line: stop with exit 2 (fail), or answer it with an error record and go on (skip)")
-    arguments.add_text(parser)
     parser.add_argument("--json", action="store_true", help="one JSON record per input line (JSON Lines)")
-    arguments.add_runtime(parser)
     parser.add_argument("--batch-size", type=int, default=batch_size, metavar="N", help=batch_help)
-
-
-def add_task_parser(sub, name: str, help: str, text_help: str, batch_size: int,
-                    add_options: Callable[[argparse.ArgumentParser], None],
-                    batch_help: str = "sentences per model run") -> argparse.ArgumentParser:
-    """A text task's command: its line options (:func:`add_line_args`), its own options, the model."""
-    parser = sub.add_parser(name, help=help)
-    add_line_args(parser, text_help, batch_size, batch_help)
-    add_options(parser)
-    arguments.add_model(parser)
-    return parser
 
 
 @dataclass(frozen=True)
 class LineTask:
-    """What a task adds to the shared loop.
+    """A loaded task and the options of every line.
 
     Attributes:
-        call: Answers a list of texts through the Python API (one answer per text, in order);
-            raises :class:`~xlm_onnx.errors.InputError` with ``index`` for a bad text.
-        fields: One answer as the JSON record's task fields (``{"result": ...}``,
-            ``{"embedding": [...]}``, ``{"score": ...}``).
-        human: Writes one answer for a terminal.
+        task: The task (its :meth:`~xlm_onnx.tasks.base.Task.fields` and ``show`` write the answers).
+        options: Its validated options (:meth:`~xlm_onnx.tasks.base.Task.options`).
+        max_rows: Rows per model run.
+        max_tokens: Padded tokens per model run.
     """
 
-    call: Callable[[list[str]], Sequence[Any]]
-    fields: Callable[[Any], dict]
-    human: Callable[[Any, cin.Line, Any], None]
+    task: Task
+    options: Any
+    max_rows: int | None
+    max_tokens: int | None
+
+    def answer(self, lines: list[cin.Line]) -> Iterator[tuple]:
+        """Yields ``(line, answer, error)`` in order: every good line answered, each bad one with its error.
+
+        Raises:
+            InputError: One that concerns the whole request, not a line (a limit).
+        """
+        good = [line for line in lines if line.error is None]
+        answers = iter(run_each(self.task, [line.text for line in good], self.options, self.max_rows,
+                                self.max_tokens))
+        for line in lines:
+            if line.error is not None:
+                yield line, None, line.error
+                continue
+            result = next(answers)
+            if not isinstance(result, InputError):
+                yield line, result, None
+            elif result.index is None:
+                raise result
+            else:
+                yield line, None, line_error(result, line.number, self.task)
 
 
-def line_error(exc: InputError, number: int) -> str:
-    """The API's message, naming the input line instead of the index inside a chunk (and the option)."""
-    return message_at(exc, f"line {number}").replace("pass truncation=True", "pass --truncation")
-
-
-def answer(call: Callable[[list[str]], Sequence[Any]], lines: list[cin.Line]) -> Iterator[tuple]:
-    """Yields ``(line, answer, error)`` in order: good lines batched, each bad line answered alone."""
-    start = 0
-    while start < len(lines):
-        stop = next((i for i in range(start, len(lines)) if lines[i].error is not None), len(lines))
-        try:
-            results = call([line.text for line in lines[start:stop]]) if stop > start else []
-        except InputError as exc:
-            if exc.index is None:  # top_k, targets, lang: the whole request is wrong, not a line
-                raise
-            stop = start + exc.index  # the lines before it are valid: answer them, then the error
-            results = call([line.text for line in lines[start:stop]]) if stop > start else []
-            error = line_error(exc, lines[stop].number)
-        else:
-            error = lines[stop].error if stop < len(lines) else None
-        yield from ((line, result, None) for line, result in zip(lines[start:stop], results))
-        if stop < len(lines):
-            yield lines[stop], None, error
-        start = stop + 1
+def line_error(exc: InputError, number: int, task: Task) -> str:
+    """The API's message in the command line's words: the input line, and the flag that fixes it."""
+    def flag(fix: Fix) -> str | None:
+        if fix.option not in task.params:
+            return None
+        param = task.params[fix.option]
+        given = param.cli_flag if fix.value is True and param.type is bool else f"{param.cli_flag} {fix.value}"
+        return f"pass {given} {fix.effect}"
+    return exc.say(f"line {number}", flag)
 
 
 def json_writer(task: LineTask) -> Callable:
     """Writes one JSON record per line: ``line``, ``id`` (when given), ``text``, then fields or error."""
     def write(line: cin.Line, result: Any, error: str | None) -> None:
-        cout.write_json(sys.stdout, line, None if error is not None else task.fields(result), error)
+        cout.write_json(sys.stdout, line, None if error is not None else task.task.fields(result), error)
     return write
 
 
@@ -113,7 +105,7 @@ def human_writer(task: LineTask) -> Callable:
         if error is not None:
             sys.stdout.write(f"{line.text if line.text is not None else ''}\n  error: {error}\n")
         else:
-            task.human(sys.stdout, line, result)
+            sys.stdout.write(task.task.show(line.text, result))
     return write
 
 
@@ -122,7 +114,7 @@ def run_lines(args: argparse.Namespace, task: LineTask, write: Callable | None =
 
     Args:
         args: Parsed options of :func:`add_line_args`.
-        task: The task's call and output shapes.
+        task: The task and its options.
         write: ``write(line, answer, error)``; default: JSON records with ``--json``, else human lines.
 
     Raises:
@@ -139,7 +131,7 @@ def run_lines(args: argparse.Namespace, task: LineTask, write: Callable | None =
     done = failed = 0
     stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
     for chunk in cin.chunks(cin.read_lines(items, stdin), 1 if interactive else CHUNK_BATCHES * args.batch_size):
-        answers = answer(task.call, chunk)
+        answers = task.answer(chunk)
         if args.on_error == "skip":
             answers = list(answers)  # answer the whole chunk before printing over the progress line
         progress.clear()

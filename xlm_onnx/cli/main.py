@@ -1,9 +1,10 @@
 """``xlm-onnx`` command line: the parser, the dispatch, and one error policy for every command.
 
 Errors the user can fix print one line (``xlm-onnx: error: ...``) and exit 2; no traceback
-unless ``XLM_ONNX_DEBUG=1``. ``check`` exits 1 when a gate fails. Each command lives in its own
-module (see :mod:`xlm_onnx.cli`); input reading, output records and model lookup live in
-``line_reader``, ``line_writer`` and :mod:`xlm_onnx.lookup`.
+unless ``XLM_ONNX_DEBUG=1``; the exit status of each exception type is the one error table's
+(:data:`xlm_onnx.errors.ERRORS`). ``check`` exits 1 when a gate fails. The task commands are
+generated from the registry (:mod:`xlm_onnx.cli.tasks`); input reading, output records and model
+lookup live in ``line_reader``, ``line_writer`` and :mod:`xlm_onnx.lookup`.
 """
 
 from __future__ import annotations
@@ -17,47 +18,31 @@ import sys
 import warnings
 
 from .. import __version__
-from .. import format as fmt
 from .._log import OneLineLog
 from ..bulk import command as bulk_command
-from ..errors import ModelFormatError, XLMOnnxError
+from ..errors import one_line, outcome
+from ..front.arguments import Parser
+from ..lookup import model_dir
 from ..serve import cli as serve_cli
-from . import check as check_cli
+from . import model as model_cli
 from . import export as export_cli
-from .task_commands import COMMANDS
+from . import tasks as task_cli
 
-USER_ERRORS = (XLMOnnxError, ValueError, TypeError, OSError, NotImplementedError)
-#: Commands that run on one model (``--model`` / ``MODEL``): name -> run(args, model_dir).
-MODEL_COMMANDS = {**{name: command.run for name, command in COMMANDS.items()}, "serve": serve_cli.run,
-                  "bulk": bulk_command.run, "info": check_cli.info, "check": check_cli.check}
+#: Commands that run on one model (``--model`` / ``MODEL``) besides the tasks': name -> run(args, model_dir).
+MODEL_COMMANDS = {"serve": serve_cli.run, "bulk": bulk_command.run, "info": model_cli.info, "check": model_cli.check}
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xlm-onnx", description="XLM fill-mask with ONNX Runtime, no torch.")
-    parser.add_argument("--version", action="version", version=f"xlm-onnx {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for command in COMMANDS.values():  # fill-mask, embed, score
-        command.add_parser(sub)
+def parser() -> argparse.ArgumentParser:
+    """The ``xlm-onnx`` parser: a command per registered task, then serve, bulk, info, check, export."""
+    top = Parser(prog="xlm-onnx", description="XLM models with ONNX Runtime, no torch: a command per task, a server, bulk jobs.")
+    top.add_argument("--version", action="version", version=f"xlm-onnx {__version__}")
+    sub = top.add_subparsers(dest="command", required=True, parser_class=Parser)
+    task_cli.add_parsers(sub)  # one per registered task (entry points of installed packages included)
     serve_cli.add_parser(sub)  # serve: its [serve] extra is imported only when it runs
-    bulk_command.add_parser(sub)  # bulk (Ray is imported only when it runs)
-    check_cli.add_parsers(sub)  # info, check
-    export_cli.add_parsers(sub)  # export, bench
-    return parser
-
-
-def _model_dir(spec, revision):
-    """``--model`` / ``MODEL``: resolved offline; ``None`` is the embedded demo model."""
-    if spec is None:
-        if revision is not None:
-            raise ValueError("--revision needs --model (the embedded demo model has no revisions)")
-        return None
-    from ..lookup import resolve_model
-
-    path = resolve_model(spec, revision)
-    if not (path / fmt.MANIFEST_FILE).is_file() and (path / "config.json").is_file():
-        raise ModelFormatError(f"{path}: a Hugging Face checkpoint, not an xlm-onnx model directory; "
-                               f"convert it first: xlm-onnx export {spec} OUT_DIR")
-    return path
+    bulk_command.add_parser(sub)  # bulk TASK (Ray is imported only when it runs)
+    model_cli.add_parsers(sub)  # info, check
+    export_cli.add_parsers(sub)  # export
+    return top
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -69,7 +54,7 @@ def _one_line_output():
     """Warnings and the package's log records as ``xlm-onnx: warning: ...`` lines while a command
     runs; the previous settings come back after it (``main`` may be called in-process)."""
     logger = logging.getLogger("xlm_onnx")
-    # Once per message, bounded in lines and bytes (xlm_onnx._log): fill-mask calls the API once
+    # Once per message, bounded in lines and bytes (xlm_onnx._log): a task command calls the API once
     # per chunk, and its warnings (a target outside the vocabulary) would repeat for every chunk.
     handler, propagate, showwarning = OneLineLog(), logger.propagate, warnings.showwarning
     warnings.showwarning = _one_line_warning  # a command line prints one line, not a source excerpt
@@ -92,30 +77,28 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str]) -> int:
-    if argv[:1] == ["bench"]:  # the benchmark owns its options
-        handler = functools.partial(export_cli.bench, argv[1:])
-    else:
-        args = _parser().parse_args(argv)
-        if args.command == "export":
-            handler = functools.partial(export_cli.export, args)
-        else:  # every other command runs on one model: --model / MODEL, resolved offline
-            handler = lambda: MODEL_COMMANDS[args.command](args, _model_dir(args.model, args.revision))  # noqa: E731
+    args = parser().parse_args(argv)
+    if args.command == "export":
+        handler = functools.partial(export_cli.export, args)
+    else:  # every other command runs on one model: --model / MODEL, resolved offline
+        run = MODEL_COMMANDS.get(args.command, task_cli.run)
+        handler = lambda: run(args, model_dir(args.model, args.revision))  # noqa: E731
     try:
         return handler()
-    except KeyboardInterrupt:
-        print("xlm-onnx: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # `... | head`: the reader left; stop quietly (Python docs' recipe, so the
         devnull = os.open(os.devnull, os.O_WRONLY)  # flush at exit does not complain about the pipe again)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
-    except Exception as exc:  # one line, never a traceback (unless asked for)
-        if os.environ.get("XLM_ONNX_DEBUG"):
+    except (Exception, KeyboardInterrupt) as exc:  # one line, never a traceback (unless asked for)
+        if os.environ.get("XLM_ONNX_DEBUG") and not isinstance(exc, KeyboardInterrupt):
             raise
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        kind = "error" if isinstance(exc, USER_ERRORS) else f"internal error ({type(exc).__name__})"
-        print(f"xlm-onnx: {kind}: {message}", file=sys.stderr)
-        return 2 if isinstance(exc, USER_ERRORS) else 1
+        result = outcome(exc)  # the one error table (xlm_onnx.errors.ERRORS)
+        if isinstance(exc, KeyboardInterrupt):
+            print("xlm-onnx: interrupted", file=sys.stderr)
+        else:
+            kind = f"internal error ({type(exc).__name__})" if result.internal else "error"
+            print(f"xlm-onnx: {kind}: {one_line(exc)}", file=sys.stderr)
+        return result.exit_code
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
-"""``xlm_onnx.ray``: the Ray Data callables, under the name they were published with (the code
-lives in :mod:`xlm_onnx.bulk.callables`)."""
+"""``xlm_onnx.ray``: the Ray Data callables (``[ray]`` extra; :mod:`xlm_onnx.ray.callables`), which
+``xlm-onnx bulk`` runs and a Ray Data pipeline may use as they are."""
 
-from ..bulk.callables import (ERROR_COLUMN, TASKS, BulkTask, EmbedBatch, FillMaskBatch, ScoreBatch, actor_threads,
+from .callables import (ERROR_COLUMN, TASKS, BulkTask, EmbedBatch, FillMaskBatch, ScoreBatch, actor_threads,
                               row_message)
 
 __all__ = ["ERROR_COLUMN", "TASKS", "BulkTask", "EmbedBatch", "FillMaskBatch", "ScoreBatch", "actor_threads",

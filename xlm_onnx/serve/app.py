@@ -35,7 +35,7 @@ from .. import __version__
 from .._log import flush_all
 from ..limits import LimitError, RequestLimits
 from . import root as root_route
-from .._checks import text_list
+from ..inputs import text_list
 from . import schemas
 from .batcher import Batcher, BatchSettings, QueueFull
 from .guards import Guards, GuardSettings, guard_metrics

@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..errors import QueueFull  # noqa: F401  (the app catches it from here)
 from .jobs import Job, RunStats, Tasks
 
 
@@ -50,10 +51,6 @@ class BatchSettings:
     max_wait_ms: float = 2.0
     max_queue: int = 256
     max_queue_tokens: int = 262_144
-
-
-class QueueFull(Exception):
-    """The bounded queue is full: answer 429."""
 
 
 @dataclass(eq=False)

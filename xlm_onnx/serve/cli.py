@@ -15,9 +15,9 @@ import sys
 
 from . import limit_options
 
-from ..cli.arguments import add_model, add_runtime
+from ..front.arguments import add_model, add_runtime
 from ..errors import require_extra
-from ..tasks.choices import POOLINGS
+from ..pooling import POOLINGS
 
 #: The API key may come from the environment instead of the command line (where ``ps`` shows it).
 API_KEY_ENV = "XLM_ONNX_API_KEY"

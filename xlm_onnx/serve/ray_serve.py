@@ -81,7 +81,9 @@ def app_builder(config: dict):
     """For ``serve run xlm_onnx.serve.ray_serve:app_builder key=value ...`` and Serve config files:
     the keys are ``xlm-onnx serve``'s options with underscores (``model``, ``replicas``,
     ``max_batch_size``, ``task``, ...); the defaults are the command's."""
-    from ..cli.main import _model_dir, _parser
+    from ..front.arguments import Parser
+    from ..lookup import model_dir
+    from .cli import add_parser
 
     argv = ["serve", *([str(config["model"])] if config.get("model") else [])]
     for key, value in config.items():
@@ -92,8 +94,10 @@ def app_builder(config: dict):
             argv.append(flag)
         elif value not in (False, None, "false", "False"):
             argv += [flag, str(value)]
-    args = _parser().parse_args(argv)
-    return application(args, _model_dir(args.model, args.revision))
+    parser = Parser(prog="xlm-onnx")
+    add_parser(parser.add_subparsers(dest="command", required=True, parser_class=Parser))
+    args = parser.parse_args(argv)
+    return application(args, model_dir(args.model, args.revision))
 
 
 def _free_port(host: str) -> int:

@@ -76,7 +76,7 @@ def similarity_args(body: Any, limits: Limits) -> tuple[dict, str]:
     truncate = body.get("truncate", False)
     if not isinstance(truncate, bool):
         raise HTTPError(422, f"truncate must be a bool (true or false), not {type(truncate).__name__}")
-    return {"texts": texts, "normalize": True, "truncation": truncate}, SIMILARITY
+    return {"inputs": texts, "normalize": True, "truncation": truncate}, SIMILARITY
 
 
 def _embed_args(body: Any, limits: Limits) -> Any:

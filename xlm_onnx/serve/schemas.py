@@ -19,14 +19,7 @@ from typing import Any
 
 import numpy as np
 
-
-class HTTPError(Exception):
-    """An error answered with ``status`` and a one-line ``message``."""
-
-    def __init__(self, status: int, message: str, headers: dict | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.headers = headers or {}
+from ..errors import HTTPError  # noqa: F401  (the routes raise it from here)
 
 
 @dataclass(frozen=True)
@@ -103,7 +96,7 @@ def embed_args(body: Any, limits: Limits) -> dict:
         if body.get(unsupported) is not None:
             raise HTTPError(422, f"{unsupported} is not supported by this server (leave it out or null)")
     check_inputs(body["inputs"], limits)
-    return {"texts": body["inputs"], "normalize": _bool(body, "normalize", True),
+    return {"inputs": body["inputs"], "normalize": _bool(body, "normalize", True),
             "truncation": _bool(body, "truncate", False)}
 
 
@@ -122,14 +115,14 @@ def openai_args(body: Any, limits: Limits) -> tuple[dict, str]:
         raise HTTPError(422, "input as token ids is not supported; send text (a str or a list of str)")
     check_inputs(texts, limits, "input")
     # OpenAI's embeddings are unit length, and so are TEI's answers on this route.
-    return {"texts": texts, "normalize": True}, encoding
+    return {"inputs": texts, "normalize": True}, encoding
 
 
 def score_args(body: Any, limits: Limits) -> dict:
     """``{"inputs", "metric", "per_token", "lang", "truncation"}``: the API's ``Scorer.score``."""
     body = _fields(_object(body, "/score"), "/score", "inputs", ("metric", "per_token", "lang", "truncation"))
     check_inputs(body["inputs"], limits)
-    args = {"texts": body["inputs"], "metric": body.get("metric", "original"), "lang": body.get("lang"),
+    args = {"inputs": body["inputs"], "metric": body.get("metric", "original"), "lang": body.get("lang"),
             "per_token": _bool(body, "per_token", False), "truncation": _bool(body, "truncation", False)}
     return args
 

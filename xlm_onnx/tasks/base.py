@@ -24,9 +24,11 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, ClassVar, Hashable, Sequence
 
 from ..batching import DEFAULT_MAX_TOKENS, Batch, pad, plan
-from ..limits import Cost, RequestLimits, check
+from ..errors import InputError
+from ..limits import Cost, RequestLimits, enforce
 from ..model import Model
 from ..session import ProviderSpec
+from .params import TEXT, Params
 
 
 @dataclass(frozen=True)
@@ -97,18 +99,28 @@ class Task(ABC):
     #: The graph head the task needs (``format.HEAD_*``), and what to call the task in the error.
     head: ClassVar[str]
     purpose: ClassVar[str]
+    #: One line for ``--help`` and the reference pages (default: :attr:`purpose`).
+    summary: ClassVar[str | None] = None
+    #: Other names of the command line's command (``classify`` for ``text-classification``).
+    aliases: ClassVar[tuple[str, ...]] = ()
     #: Rows per run by default (``None``: no limit but the token budget).
     batch_rows: ClassVar[int | None] = None
     #: Padded tokens per run by default (rows x longest; ``None``: rows only).
     batch_tokens: ClassVar[int | None] = DEFAULT_MAX_TOKENS
     #: Most rows per run whatever the caller allows (a head whose tensors grow with rows x vocabulary).
-    max_rows: ClassVar[int | None] = None
+    rows_cap: ClassVar[int | None] = None
     #: A request every model accepts: warms a session up and checks a job's options before its rows.
     probe: ClassVar[str] = "Hello world"
     #: Refuses, in :meth:`encode`, a request that asks for more work than it allows, before any
     #: model run (:class:`~xlm_onnx.limits.RequestLimits`; ``None``: no limit; ``xlm-onnx serve``
     #: sets it on every task).
     request_limits: RequestLimits | None = None
+    #: The request options :meth:`options` takes, declared once (:mod:`xlm_onnx.tasks.params`):
+    #: the command line, JSON bodies, bulk jobs and the reference pages are generated from it.
+    params: ClassVar[Params] = TEXT
+    #: The field of :meth:`fields` that ``--npy`` writes as a float32 ``[texts, dim]`` array
+    #: (``None``: the task's answers are not vectors).
+    array_field: ClassVar[str | None] = None
 
     def __init__(self, model: Model) -> None:
         model.manifest.require_head(self.head, self.purpose)
@@ -121,13 +133,13 @@ class Task(ABC):
         """Loads a model directory (default: the embedded demo model) with :meth:`Model.load
         <xlm_onnx.model.Model.load>`, whose arguments, errors and ``PrecisionWarning`` these are;
         ``task_options`` go to the task's constructor."""
-        cls.check_construction(**task_options)  # before the (slow) session is built
+        cls.validate_construction(**task_options)  # before the (slow) session is built
         model = Model.load(path, provider=provider, threads=threads, verify=verify,
                            optimization_level=optimization_level)
         return cls(model, **task_options)
 
     @classmethod
-    def check_construction(cls, **task_options: Any) -> None:
+    def validate_construction(cls, **task_options: Any) -> None:
         """Checks constructor options before a model is loaded (none by default)."""
         if task_options:
             raise TypeError(f"{cls.__name__}() got unexpected keyword arguments {sorted(task_options)}")
@@ -156,10 +168,34 @@ class Task(ABC):
         """The API's answer for one request from its units' outputs (in unit order)."""
 
     def fields(self, answer: Any) -> dict[str, Any]:
-        """The answer for one text as named JSON values (``--json`` records, bulk columns)."""
+        """The one serializer: the answer for one text as named JSON values, the same field by
+        field in ``--json`` records, HTTP bodies and bulk columns."""
         return {"result": answer}
 
+    def records(self, answer: Any, single: bool) -> list[dict[str, Any]]:
+        """:meth:`fields` of each text of a request's answer (``single``: the request was one str)."""
+        return [self.fields(a) for a in ([answer] if single else answer)]
+
+    def show(self, text: str, answer: Any) -> str:
+        """The answer for one text as a terminal shows it (lines ending in a newline); default:
+        the :meth:`fields` as JSON, then the text."""
+        import json
+
+        return f"{json.dumps(self.fields(answer), ensure_ascii=False)}  {text}\n"
+
     # -- helpers -----------------------------------------------------------------------------------
+    def resolve(self, values: dict[str, Any], front: str | None = None) -> Any:
+        """:meth:`options` from a front end's values (a JSON body's fields, a bulk job's options,
+        parsed flags): checked against :attr:`params` (unknown names, types, choices, bounds, with
+        the option named) and completed with its defaults.
+
+        Args:
+            values: Options by name; ``None`` is not given.
+            front: ``"cli"``, ``"json"`` or ``"bulk"`` (:mod:`~xlm_onnx.tasks.params`): only that
+                front's options are known (``None``: all).
+        """
+        return self.options(**self.params.resolve(values, front))
+
     def prepare(self, inputs: Any, **options: Any) -> Prepared:
         """:meth:`options` then :meth:`encode`: a request as the Python API takes it.
 
@@ -167,33 +203,58 @@ class Task(ABC):
         (the encoder's padded tokens), so :attr:`request_limits` bound every registered task."""
         prepared = self.encode(inputs, self.options(**options))
         if prepared.cost is None:
-            prepared = replace(prepared, cost=check(self.request_limits, Cost(prepared.rows, prepared.longest)))
+            prepared = replace(prepared, cost=enforce(self.request_limits, Cost(prepared.rows, prepared.longest)))
         return prepared
 
-    def row_limit(self, key: Hashable) -> int | None:
-        """Most rows per run for ``key`` whatever the caller allows (default: :attr:`max_rows`)."""
-        return self.max_rows
+    def rows_cap_for(self, key: Hashable) -> int | None:
+        """Most rows per run for ``key`` whatever the caller allows (default: :attr:`rows_cap`)."""
+        return self.rows_cap
 
     def pad(self, rows: Sequence[Sequence[int]]) -> Batch:
         """``rows`` right-padded with the model's pad id (:func:`~xlm_onnx.batching.pad`)."""
         ids, mask = pad(rows, self.model.manifest.pad_token_id)
-        return Batch(tuple(range(len(rows))), ids, mask)
+        return Batch(ids, mask)
 
-    def limits(self, key: Hashable) -> tuple[int | None, int | None]:
+    def run_size(self, key: Hashable) -> tuple[int | None, int | None]:
         """``(max_rows, max_tokens)`` per run of the Python API (default: :attr:`batch_rows`,
         :attr:`batch_tokens`)."""
         return self.batch_rows, self.batch_tokens
 
     def answer(self, prepared: Prepared) -> Any:
         """Runs one prepared request within :meth:`limits`: what the Python API returns."""
-        return run_all([prepared], *self.limits(prepared.key))[0]
+        return run_all([prepared], *self.run_size(prepared.key))[0]
 
     def __call__(self, inputs: Any, **options: Any) -> Any:
         """Answers ``inputs`` (a str or a list of them): the Python API of any task."""
         return self.answer(self.prepare(inputs, **options))
 
 
-def _limit(a: int | None, b: int | None) -> int | None:
+def run_each(task: Task, inputs: Sequence[Any], options: Any, max_rows: int | None = None,
+             max_tokens: int | None = None) -> list[Any]:
+    """Answers each text on its own terms: the one bad-input policy of every front end.
+
+    Each text is validated and encoded as a request of its own, so a bad one (not a str, no mask
+    token, too long) is reported without failing the others; the good ones then share runs in
+    one :func:`run_all` (the same runs as one request of them all).
+
+    Returns:
+        Per text, in order: its answer (as for one str), or the :class:`~xlm_onnx.errors.InputError`
+        that refused it, with ``index`` its position in ``inputs``.
+    """
+    out: list[Any] = [None] * len(inputs)
+    requests, places = [], []
+    for i, text in enumerate(inputs):
+        try:
+            requests.append(task.encode(text if isinstance(text, str) else [text], options))
+            places.append(i)
+        except InputError as exc:
+            out[i] = exc.at(i)
+    for i, answer in zip(places, run_all(requests, max_rows, max_tokens)):
+        out[i] = answer
+    return out
+
+
+def _smaller(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else min(a, b)
 
 
@@ -204,7 +265,7 @@ def run_all(requests: Sequence[Prepared], max_rows: int | None = None, max_token
 
     The units of requests with the same task and key are length-sorted and cut into runs by
     :func:`~xlm_onnx.batching.plan` (``rows x longest <= max_tokens``, ``rows <= max_rows``, and
-    at most :meth:`Task.row_limit`), so a request's answer does not depend on which front end
+    at most :meth:`Task.rows_cap_for`), so a request's answer does not depend on which front end
     batched it, only on what shared its runs.
 
     Args:
@@ -225,7 +286,7 @@ def run_all(requests: Sequence[Prepared], max_rows: int | None = None, max_token
         owners = [(r, u) for r in members for u in range(requests[r].rows)]
         units = [requests[r].units[u] for r, u in owners]
         lengths = [len(unit.ids) for unit in units]
-        for group in plan(lengths, _limit(max_rows, first.task.row_limit(first.key)), max_tokens):
+        for group in plan(lengths, _smaller(max_rows, first.task.rows_cap_for(first.key)), max_tokens):
             if wanted is not None:
                 group = [i for i in group if wanted(owners[i][0])]
                 if not group:

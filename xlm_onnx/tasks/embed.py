@@ -15,38 +15,24 @@ here rather than in the graph so both poolings (and token-level states) come fro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from .. import format as fmt
-from ..limits import check, embed_cost
-from .._checks import check_bool, one_of, positive_int, text_list
+from ..limits import enforce, embed_cost
+from ..inputs import require_bool, one_of, positive_int, text_list
 from ..batching import DEFAULT_MAX_TOKENS
 from .base import Prepared, Task, Unit, run_all
-from .choices import POOLINGS
+from ..pooling import POOLINGS, pool  # noqa: F401  (pool: public here since it was defined here)
+from .params import TEXT, Param, Params
 
-
-def pool(hidden: np.ndarray, attention_mask: np.ndarray, pooling: str = "mean", normalize: bool = False
-         ) -> np.ndarray:
-    """Pools ``hidden`` ``[b, s, d]`` over each row's tokens into float32 ``[b, d]``.
-
-    Args:
-        hidden: The graph's ``last_hidden_state``.
-        attention_mask: 1 for tokens, 0 for right padding.
-        pooling: ``mean`` (every token, specials included) or ``cls`` (the first, ``<s>``).
-        normalize: Scale each row to unit L2 norm.
-    """
-    one_of("pooling", pooling, POOLINGS)
-    if pooling == "mean":
-        weights = attention_mask[:, :, None].astype(np.float32)
-        # Accumulate in float64: the sum of 512 rows must not lose the last digits of fp32.
-        pooled = (hidden.astype(np.float64) * weights).sum(axis=1) / weights.sum(axis=1)
-    else:  # cls
-        pooled = hidden[:, 0, :].astype(np.float64)
-    if normalize:
-        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-    return pooled.astype(np.float32)
+#: The options of an embedding request (the only place their defaults are written).
+PARAMS = Params(
+    Param("pooling", str, "mean", "mean of every token, or the <s> token's state", choices=POOLINGS),
+    Param("normalize", bool, False, "unit-length vectors"),
+) + TEXT
+_D = PARAMS.defaults()
 
 
 @dataclass(frozen=True)
@@ -74,14 +60,17 @@ class Embedder(Task):
     head = fmt.HEAD_HIDDEN
     purpose = "embeddings"
     batch_rows = 32
+    params = PARAMS
+    array_field = "embedding"
+    summary = "sentence embeddings (mean or <s> pooling of the last hidden state)"
 
-    def embed(self, texts: str | Sequence[str], pooling: str = "mean", normalize: bool = False,
-              batch_size: int = 32, lang: str | None = None, truncation: bool = False,
+    def embed(self, inputs: str | Sequence[str], pooling: str = _D["pooling"], normalize: bool = _D["normalize"],
+              batch_size: int = 32, lang: str | None = _D["lang"], truncation: bool = _D["truncation"],
               max_tokens: int | None = DEFAULT_MAX_TOKENS) -> np.ndarray:
-        """Embeds ``texts``: float32 ``[n, dim]`` in input order (``[dim]`` for one str).
+        """Embeds ``inputs``: float32 ``[n, dim]`` in input order (``[dim]`` for one str).
 
         Args:
-            texts: A text or a list of texts.
+            inputs: A text or a list of texts.
             pooling: ``mean`` or ``cls`` (see :func:`pool`).
             normalize: Unit-length rows (cosine similarity is then a dot product).
             batch_size: Most texts per ``session.run`` (texts are length-sorted first).
@@ -94,25 +83,25 @@ class Embedder(Task):
         """
         positive_int("batch_size", batch_size)
         positive_int("max_tokens", max_tokens, allow_none=True)
-        return run_all([self.prepare(texts, pooling, normalize, lang, truncation)], batch_size, max_tokens)[0]
+        return run_all([self.prepare(inputs, pooling, normalize, lang, truncation)], batch_size, max_tokens)[0]
 
-    def prepare(self, texts: str | Sequence[str], pooling: str = "mean", normalize: bool = False,
-                lang: str | None = None, truncation: bool = False) -> Prepared:
+    def prepare(self, inputs: str | Sequence[str], pooling: str = _D["pooling"], normalize: bool = _D["normalize"],
+                lang: str | None = _D["lang"], truncation: bool = _D["truncation"]) -> Prepared:
         """Validates and encodes a request: the first step of :meth:`embed` (arguments and errors
         are its own)."""
-        return self.encode(texts, self.options(pooling, normalize, lang, truncation))
+        return self.encode(inputs, self.options(pooling, normalize, lang, truncation))
 
-    def options(self, pooling: str = "mean", normalize: bool = False, lang: str | None = None,
-                truncation: bool = False) -> EmbedOptions:
+    def options(self, pooling: str = _D["pooling"], normalize: bool = _D["normalize"], lang: str | None = _D["lang"],
+                truncation: bool = _D["truncation"]) -> EmbedOptions:
         one_of("pooling", pooling, POOLINGS)
-        check_bool("normalize", normalize)
+        require_bool("normalize", normalize)
         return EmbedOptions(pooling, normalize, self.model.lang_id(lang), truncation)
 
-    def encode(self, texts: str | Sequence[str], options: EmbedOptions) -> Prepared:
-        items, single = text_list(texts, "texts")
+    def encode(self, inputs: str | Sequence[str], options: EmbedOptions) -> Prepared:
+        items, single = text_list(inputs, "inputs")
         rows = self.model.encode(items, options.truncation)
         dim = int(self.model.manifest.source.get("config", {}).get("emb_dim", 0))
-        cost = check(self.request_limits, embed_cost(rows, dim))
+        cost = enforce(self.request_limits, embed_cost(rows, dim))
         return Prepared(self, [Unit(ids) for ids in rows], self.batch_key(options), single, cost=cost)
 
     def batch_key(self, options: EmbedOptions) -> EmbedOptions:
@@ -130,3 +119,7 @@ class Embedder(Task):
 
     def fields(self, answer: np.ndarray) -> dict:
         return {"embedding": answer.tolist()}
+
+    def show(self, text: str, answer: np.ndarray) -> str:
+        head = " ".join(f"{x:+.4f}" for x in answer[:4])
+        return f"[{head} ...] dim {len(answer)}, norm {np.linalg.norm(answer):.4f}  {text}\n"

@@ -9,15 +9,28 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import format as fmt
-from .._checks import check_bool, positive_int, text_list
+from ..inputs import require_bool, positive_int, text_list
 from ..errors import InputError
-from ..limits import check, fill_mask_cost
+from ..limits import enforce, fill_mask_cost
 from ..model import Model, default_model_dir  # noqa: F401  (default_model_dir: public here since v0.1)
 from ..session import ProviderSpec
 from .base import Prepared, Task, Unit
 from .fill_mask_inputs import encode_requests, resolve_targets
+from .params import TEXT, Param, Params
 from .score import DEFAULT_MAX_ROWS, LabelRun, masked_log_probs
 from .whole_word import Target, check_fit, decode, target_pieces, word_units
+
+
+#: The options of a fill-mask request (the only place their defaults are written).
+PARAMS = Params(
+    # No minimum here: the API checks 1 <= top_k <= the vocabulary size, which only the model knows.
+    Param("top_k", int, 5, "predictions per mask", metavar="K"),
+    Param("targets", list, None, "score only this word; repeat for several (outside the vocabulary: its first "
+          "BPE piece)", flag="--target", metavar="WORD", csv_flag="--targets"),
+    Param("whole_word_targets", bool, False, "score each target as the whole word (all its pieces, by PLL), "
+          "not one piece", flag="--whole-word"),
+) + TEXT
+_D = PARAMS.defaults()
 
 
 @dataclass(frozen=True)
@@ -67,19 +80,18 @@ class FillMask(Task):
     purpose = "fill-mask"
     batch_tokens = None  # batch_size rows, no token budget: results are as they always were
     probe = "Hello <mask> !"
+    params = PARAMS
+    summary = "predict <special1> / <mask> / [MASK] tokens"
+    batch_rows = 8  # texts per run (the constructor's batch_size)
 
     def __init__(self, model: Model, batch_size: int = 8) -> None:
-        self.check_construction(batch_size)
+        self.validate_construction(batch_size)
         super().__init__(model)
-        self.batch_size = batch_size
+        self.batch_size = self.batch_rows = batch_size
 
     @classmethod
-    def check_construction(cls, batch_size: int = 8) -> None:
+    def validate_construction(cls, batch_size: int = 8) -> None:
         positive_int("batch_size", batch_size)
-
-    @property
-    def batch_rows(self) -> int:
-        return self.batch_size
 
     # The loaded model's parts, as attributes of FillMask since v0.1.
     session = property(lambda self: self.model.session)
@@ -104,8 +116,9 @@ class FillMask(Task):
         """
         return super().from_pretrained(path, provider, threads, verify, optimization_level, batch_size=batch_size)
 
-    def __call__(self, inputs: str | Sequence[str], top_k: int = 5, targets: str | Sequence[str] | None = None,
-                 lang: str | None = None, truncation: bool = False, whole_word_targets: bool = False) -> list:
+    def __call__(self, inputs: str | Sequence[str], top_k: int = _D["top_k"],
+                 targets: str | Sequence[str] | None = _D["targets"], lang: str | None = _D["lang"],
+                 truncation: bool = _D["truncation"], whole_word_targets: bool = _D["whole_word_targets"]) -> list:
         """Predicts the masked tokens.
 
         Args:
@@ -129,18 +142,20 @@ class FillMask(Task):
         """
         return self.answer(self.prepare(inputs, top_k, targets, lang, truncation, whole_word_targets))
 
-    def prepare(self, inputs: str | Sequence[str], top_k: int = 5, targets: str | Sequence[str] | None = None,
-                lang: str | None = None, truncation: bool = False, whole_word_targets: bool = False) -> Prepared:
+    def prepare(self, inputs: str | Sequence[str], top_k: int = _D["top_k"],
+                targets: str | Sequence[str] | None = _D["targets"], lang: str | None = _D["lang"],
+                truncation: bool = _D["truncation"], whole_word_targets: bool = _D["whole_word_targets"]) -> Prepared:
         """Validates and encodes a request: the first step of :meth:`__call__` (arguments and errors
         are its own). Its units are the texts' rows, or with whole-word targets the masked copies
         that score them (:mod:`xlm_onnx.tasks.whole_word`)."""
         text_list(inputs, "inputs")  # an empty list is named before any option
         return self.encode(inputs, self.options(top_k, targets, lang, truncation, whole_word_targets))
 
-    def options(self, top_k: int = 5, targets: str | Sequence[str] | None = None, lang: str | None = None,
-                truncation: bool = False, whole_word_targets: bool = False) -> FillMaskOptions:
+    def options(self, top_k: int = _D["top_k"], targets: str | Sequence[str] | None = _D["targets"],
+                lang: str | None = _D["lang"], truncation: bool = _D["truncation"],
+                whole_word_targets: bool = _D["whole_word_targets"]) -> FillMaskOptions:
         top_k = self._check_top_k(top_k)
-        check_bool("whole_word_targets", whole_word_targets)
+        require_bool("whole_word_targets", whole_word_targets)
         if whole_word_targets and targets is None:
             raise InputError("whole_word_targets=True needs targets (the words to score)")
         target_ids = None if whole_word_targets else resolve_targets(self.tokenizer, targets)
@@ -160,7 +175,7 @@ class FillMask(Task):
         if targets is not None:
             check_fit(rows, targets, self.manifest.max_positions)
         n_targets = None if options.target_ids is None else len(options.target_ids)
-        cost = check(self.request_limits, fill_mask_cost(rows, texts, self.manifest.mask_token_id, options.top_k,
+        cost = enforce(self.request_limits, fill_mask_cost(rows, texts, self.manifest.mask_token_id, options.top_k,
                                                          n_targets, targets and [len(p) for _, p in targets]))
         if targets is None:
             return Prepared(self, [Unit(ids) for ids in rows], key, single, cost=cost)
@@ -172,11 +187,11 @@ class FillMask(Task):
             return LabelRun(options.lang_id)
         return TopK(options.top_k, options.target_ids, options.lang_id)
 
-    def limits(self, key) -> tuple[int | None, int | None]:
+    def run_size(self, key) -> tuple[int | None, int | None]:
         # batch_size counts texts; whole-word copies are bounded as Scorer bounds its copies.
         return (None, None) if isinstance(key, LabelRun) else (self.batch_size, None)
 
-    def row_limit(self, key) -> int | None:
+    def rows_cap_for(self, key) -> int | None:
         return DEFAULT_MAX_ROWS if isinstance(key, LabelRun) else None
 
     def _check_top_k(self, top_k: Any) -> int:
@@ -214,6 +229,18 @@ class FillMask(Task):
             outputs = decode(self.tokenizer, self.manifest.pad_token_id, copies, outputs, top_k)
         return outputs[0] if prepared.single else outputs
 
+    def show(self, text: str, answer: list) -> str:
+        """The text, then one row per candidate (score, token, filled sentence)."""
+        out = [f"{text}\n"]
+        per_mask = answer if answer and isinstance(answer[0], list) else [answer]
+        for index, props in enumerate(per_mask):
+            if len(per_mask) > 1:
+                out.append(f"  mask {index + 1}:\n")
+            scores = format_scores([p["score"] for p in props])
+            width = max(len(s) for s in scores)
+            out += [f"  {score:<{width}}  {p['token_str']!s:<16} {p['sequence']}\n" for score, p in zip(scores, props)]
+        return "".join(out)
+
     def _propositions(self, ids: list[int], position: int, scores, token_ids, single_mask: bool) -> list[dict]:
         decode = self.tokenizer.decode
         props = []
@@ -224,3 +251,17 @@ class FillMask(Task):
             props.append({"score": score, "token": token, "token_str": decode([token]),
                           "sequence": decode(filled, skip_special_tokens=single_mask)})
         return props
+
+
+def format_scores(scores: list[float]) -> list[str]:
+    """Scores with the fewest significant digits (at least 4) that keep distinct scores distinct.
+
+    ``0.0001`` for every small score hid the ranking; ``{:.4g}`` switches to scientific notation
+    below 1e-4, and more digits are used only when four would print two different scores alike.
+    """
+    distinct = len(set(scores))
+    for digits in range(4, 10):
+        texts = [f"{s:.{digits}g}" for s in scores]
+        if len(set(texts)) == distinct:
+            return texts
+    return [repr(s) for s in scores]

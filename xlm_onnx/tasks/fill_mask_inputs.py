@@ -36,7 +36,7 @@ def encode_requests(model, texts: Sequence, truncation: bool) -> list[list[int]]
         ids = model.encode_text(text, index, truncation, rewrite=own_mask)
         if mask_id not in ids:
             where = " after truncation" if truncation and len(ids) == model.manifest.max_positions else ""
-            raise InputError(f"inputs[{index}] has no mask token{where} (write {mask}, <mask> or [MASK])", index)
+            raise InputError.about("inputs", f"has no mask token{where} (write {mask}, <mask> or [MASK])", index)
         out.append(ids)
     return out
 

@@ -17,10 +17,11 @@ from typing import Any, Hashable, Sequence
 import numpy as np
 
 from .. import format as fmt
-from .._checks import check_bool
-from ..errors import InputError
+from ..inputs import require_bool
+from ..errors import InputError, InputTypeError
 from .base import Prepared, Task, Unit
 from .pairs import LONGEST_FIRST, encode_pair
+from .params import TEXT
 from .text_classification import apply_function
 
 
@@ -42,18 +43,21 @@ class MultipleChoice(Task):
     name = "multiple-choice"
     head = fmt.HEAD_MULTIPLE_CHOICE
     purpose = "multiple choice"
+    summary = "the choices of each {question, choices} input ranked (JSON inputs: HTTP, Python, bulk)"
     batch_rows = 32
+    params = TEXT
     probe = {"question": "Hello", "choices": ["world", "there"]}
 
     def options(self, truncation: bool = False, lang: str | None = None) -> ChoiceOptions:
-        check_bool("truncation", truncation)
+        require_bool("truncation", truncation)
         return ChoiceOptions(truncation, self.model.lang_id(lang))
 
     def encode(self, inputs: Any, options: ChoiceOptions) -> Prepared:
         single = isinstance(inputs, dict)
         questions = [inputs] if single else inputs
         if not isinstance(questions, (list, tuple)) or not questions:
-            raise TypeError("inputs must be a {'question', 'choices'} dict or a non-empty list of them")
+            raise InputTypeError("inputs must be a {'question', 'choices'} dict or a non-empty list of them",
+                                 field="inputs")
         units, counts = [], []
         for index, item in enumerate(questions):
             choices = _choices(item, index)
@@ -89,10 +93,10 @@ class MultipleChoice(Task):
 
 def _choices(item: Any, index: int) -> list[str]:
     if not isinstance(item, dict) or set(item) != {"question", "choices"}:
-        raise TypeError(f"inputs[{index}] must be a dict with exactly 'question' and 'choices'")
+        raise InputTypeError.about("inputs", "must be a dict with exactly 'question' and 'choices'", index)
     choices = item["choices"]
     if not isinstance(choices, (list, tuple)) or not all(isinstance(c, str) for c in choices):
-        raise TypeError(f"inputs[{index}].choices must be a list of str")
+        raise InputTypeError.about("inputs", "choices must be a list of str", index)
     if not choices:
-        raise InputError(f"inputs[{index}].choices is empty", index=index)
+        raise InputError.about("inputs", "has no choices", index)
     return list(choices)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InputError
+from ..errors import Fix, InputError, InputTypeError
 from ..model import Model
 
 LONGEST_FIRST, ONLY_FIRST = "longest_first", "only_first"
@@ -59,7 +59,7 @@ def encode_pair(model: Model, first: Any, second: Any, index: int, truncation: s
     """
     for name, value in zip(names, (first, second)):
         if not isinstance(value, str):
-            raise TypeError(f"inputs[{index}].{name} must be a str, not {type(value).__name__}")
+            raise InputTypeError.about("inputs", f"{name} must be a str, not {type(value).__name__}", index)
     tokenizer = model.tokenizer
     a = tokenizer.encode(first, add_special_tokens=False)
     b = tokenizer.encode(second, add_special_tokens=False)
@@ -67,11 +67,10 @@ def encode_pair(model: Model, first: Any, second: Any, index: int, truncation: s
     excess = len(a) + len(b) + PAIR_SPECIALS - limit
     if excess > 0:
         if truncation is None:
-            raise InputError(f"inputs[{index}] is {limit + excess} tokens long with specials; the model takes at "
-                             f"most {limit} (pass truncation=True to cut it)", index=index)
+            raise InputError.about("inputs", f"is {limit + excess} tokens long with specials; the model takes at "
+                                   f"most {limit}", index, Fix("truncation", True, "to cut it"))
         if truncation == ONLY_FIRST and excess >= len(a):
-            raise InputError(f"inputs[{index}]: its {names[1]} alone is {len(b) + PAIR_SPECIALS} tokens with "
-                             f"specials; the model takes at most {limit}, and only the {names[0]} may be cut",
-                             index=index)
+            raise InputError.about("inputs", f"has a {names[1]} of {len(b) + PAIR_SPECIALS} tokens with specials; "
+                                   f"the model takes at most {limit}, and only the {names[0]} may be cut", index)
         a, b = cut(a, b, excess, truncation)
     return tokenizer.build_inputs_with_special_tokens(a, b)

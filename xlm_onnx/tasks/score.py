@@ -21,17 +21,27 @@ of a word with ``</w>``; boundaries are read from the BPE pieces *before* unknow
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from .. import format as fmt
-from ..limits import check, score_cost
-from .._checks import check_bool, one_of, positive_int, text_list
+from ..limits import enforce, score_cost
+from ..inputs import require_bool, one_of, positive_int, text_list
 from ..batching import DEFAULT_MAX_TOKENS, Batch, pad
 from ..model import Model
 from .base import Prepared, Task, Unit, run_all
-from .choices import METRICS
+from .params import TEXT, Param, Params
+
+#: PLL variants: Salazar et al.'s, and Kauf & Ivanova's within-word left-to-right.
+METRICS = ("original", "word_l2r")
+#: The options of a scoring request (the only place their defaults are written).
+PARAMS = Params(
+    Param("metric", str, "original", "word_l2r also masks the later pieces of the scored piece's word "
+          "(Kauf & Ivanova)", choices=METRICS),
+    Param("per_token", bool, False, "add tokens, token_ids and token_log_probs"),
+) + TEXT
+_D = PARAMS.defaults()
 
 #: Masked copies per run: bounds the head's ``[rows, V]`` tensors (logits, probabilities,
 #: log-probabilities: 3 x 64 x 200k x 4 B = 154 MB at XLM-100's vocabulary).
@@ -102,7 +112,7 @@ def masked_log_probs(model: Model, units: Sequence[Unit], lang_id: int = -1) -> 
     original = ids.copy()
     for i, unit in enumerate(units):
         ids[i, unit.extra.start:unit.extra.stop] = model.manifest.mask_token_id
-    batch = Batch(tuple(range(len(units))), ids, attention)
+    batch = Batch(ids, attention)
     labels = original[ids == model.manifest.mask_token_id]  # row-major, the graph's mask order
     positions, log_probs = model.run([fmt.MASK_POSITIONS, fmt.LABEL_LOG_PROBS], batch, lang_id, label_ids=labels)
     lookup = {(int(r), int(c)): i for i, (r, c) in enumerate(positions.tolist())}
@@ -116,19 +126,21 @@ class Scorer(Task):
     name = "score"
     head = fmt.HEAD_LABEL_LOG_PROBS
     purpose = "pseudo-log-likelihood scoring"
-    max_rows = DEFAULT_MAX_ROWS
+    rows_cap = DEFAULT_MAX_ROWS
+    params = PARAMS
+    summary = "pseudo-log-likelihood of each sentence (higher: more likely)"
 
     def __init__(self, model: Model) -> None:
         super().__init__(model)
         tok = model.tokenizer
         self._specials = set(tok.all_special_tokens) | set(tok._added_encoder)  # added tokens are words too
 
-    def score(self, texts: str | Sequence[str], metric: str = "original", per_token: bool = False,
-              lang: str | None = None, truncation: bool = False, max_tokens: int | None = DEFAULT_MAX_TOKENS):
+    def score(self, inputs: str | Sequence[str], metric: str = _D["metric"], per_token: bool = _D["per_token"],
+              lang: str | None = _D["lang"], truncation: bool = _D["truncation"], max_tokens: int | None = DEFAULT_MAX_TOKENS):
         """PLL of each text.
 
         Args:
-            texts: A text or a list of texts.
+            inputs: A text or a list of texts.
             metric: ``original`` (Salazar et al.) or ``word_l2r`` (Kauf & Ivanova).
             per_token: Return :class:`PLLScore` objects (tokens and their log-probs) instead of sums.
             lang: Language code for models with language embeddings (``None``: none).
@@ -144,26 +156,26 @@ class Scorer(Task):
             TypeError, InputError, ValueError: Malformed texts or options, naming the problem.
         """
         positive_int("max_tokens", max_tokens, allow_none=True)
-        return run_all([self.prepare(texts, metric, per_token, lang, truncation)], None, max_tokens)[0]
+        return run_all([self.prepare(inputs, metric, per_token, lang, truncation)], None, max_tokens)[0]
 
-    def prepare(self, texts: str | Sequence[str], metric: str = "original", per_token: bool = False,
-                lang: str | None = None, truncation: bool = False) -> Prepared:
+    def prepare(self, inputs: str | Sequence[str], metric: str = _D["metric"], per_token: bool = _D["per_token"],
+                lang: str | None = _D["lang"], truncation: bool = _D["truncation"]) -> Prepared:
         """Validates and encodes a request, one :class:`~xlm_onnx.tasks.base.Unit` per masked copy:
         the first step of :meth:`score` (arguments and errors are its own)."""
-        return self.encode(texts, self.options(metric, per_token, lang, truncation))
+        return self.encode(inputs, self.options(metric, per_token, lang, truncation))
 
-    def options(self, metric: str = "original", per_token: bool = False, lang: str | None = None,
-                truncation: bool = False) -> ScoreOptions:
+    def options(self, metric: str = _D["metric"], per_token: bool = _D["per_token"], lang: str | None = _D["lang"],
+                truncation: bool = _D["truncation"]) -> ScoreOptions:
         one_of("metric", metric, METRICS)
-        check_bool("per_token", per_token)
+        require_bool("per_token", per_token)
         return ScoreOptions(metric, per_token, self.model.lang_id(lang), truncation)
 
-    def encode(self, texts: str | Sequence[str], options: ScoreOptions) -> Prepared:
-        items, single = text_list(texts, "texts")
+    def encode(self, inputs: str | Sequence[str], options: ScoreOptions) -> Prepared:
+        items, single = text_list(inputs, "inputs")
         rows = self.model.encode(items, options.truncation)
         units = [Unit(ids, m) for s, ids in enumerate(rows)
                  for m in mask_sets(ids, self._pieces(items[s], ids), self._specials, options.metric)]
-        cost = check(self.request_limits, score_cost(rows, len(units), options.per_token))
+        cost = enforce(self.request_limits, score_cost(rows, len(units), options.per_token))
         return Prepared(self, units, self.batch_key(options), single, (rows, options.per_token), cost)
 
     def batch_key(self, options: ScoreOptions) -> LabelRun:
@@ -186,9 +198,12 @@ class Scorer(Task):
 
     def fields(self, answer) -> dict:
         if isinstance(answer, PLLScore):
-            return {"score": answer.score, "tokens": list(answer.tokens),
+            return {"score": answer.score, "tokens": list(answer.tokens), "token_ids": list(answer.token_ids),
                     "token_log_probs": list(answer.token_log_probs)}
-        return {"score": answer}
+        return {"score": float(answer)}
+
+    def show(self, text: str, answer) -> str:
+        return f"{self.fields(answer)['score']:12.4f}  {text}\n"
 
     def _pieces(self, text: str, ids: Sequence[int]) -> list[str]:
         """``<s>``, the BPE pieces of ``text`` (unknown ones still spelt, ``</w>`` kept), ``</s>``;

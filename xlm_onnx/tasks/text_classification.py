@@ -21,14 +21,24 @@ from typing import Any, Hashable, Sequence
 import numpy as np
 
 from .. import format as fmt
-from .._checks import check_bool, one_of, positive_int, text_list
+from ..inputs import require_bool, one_of, positive_int, text_list
+from ..errors import InputTypeError
 from .base import Prepared, Task, Unit
 from .pairs import LONGEST_FIRST, encode_pair
+from .params import TEXT, Param, Params
 
 #: ``function_to_apply`` values (transformers' ``ClassificationFunction``, lower case).
 FUNCTIONS = ("softmax", "sigmoid", "none")
-#: ``top_k``'s default: not given (the pipeline's legacy answer: the best label alone).
+#: ``top_k``'s default in the Python API: not given (the pipeline's legacy answer: the best label
+#: alone, not in a list). The front ends send an int (default 1): always a list per text.
 BEST = "best"
+
+PARAMS = Params(
+    Param("top_k", int, 1, "labels per text, best first (more than the model has: every label)", minimum=1,
+          metavar="K"),
+    Param("function_to_apply", str, None, "softmax, sigmoid or none (default: from the model's problem_type)",
+          choices=FUNCTIONS, flag="--function"),
+) + TEXT
 
 
 def apply_function(logits: np.ndarray, function: str) -> np.ndarray:
@@ -78,9 +88,12 @@ class TextClassifier(Task):
     """
 
     name = "text-classification"
+    aliases = ("classify",)
     head = fmt.HEAD_SEQUENCE_CLASSIFICATION
     purpose = "text classification"
+    summary = "labels of each text, best first, from a fine-tuned classifier (default: the language identifier)"
     batch_rows = 32
+    params = PARAMS
 
     def options(self, top_k: int | None | str = BEST, function_to_apply: str | None = None, truncation: bool = False,
                 lang: str | None = None) -> ClassifyOptions:
@@ -93,7 +106,7 @@ class TextClassifier(Task):
                 raise TypeError(f"function_to_apply must be a str or None, not {type(function_to_apply).__name__}")
             function = function_to_apply.lower()
             one_of("function_to_apply", function, FUNCTIONS)
-        check_bool("truncation", truncation)
+        require_bool("truncation", truncation)
         return ClassifyOptions(top_k, function, truncation, self.model.lang_id(lang))
 
     def encode(self, inputs: Any, options: ClassifyOptions) -> Prepared:
@@ -107,8 +120,8 @@ class TextClassifier(Task):
         if isinstance(item, dict):
             unknown = sorted(set(item) - {"text", "text_pair"})
             if unknown or "text" not in item:
-                raise TypeError(f"inputs[{index}] must be a str or a dict with 'text' and optionally 'text_pair', "
-                                f"not a dict with keys {sorted(item)}")
+                raise InputTypeError.about("inputs", "must be a str or a dict with 'text' and optionally "
+                                           f"'text_pair', not a dict with keys {sorted(item)}", index)
             if item.get("text_pair") is not None:
                 return encode_pair(self.model, item["text"], item["text_pair"], index,
                                    LONGEST_FIRST if truncation else None)
@@ -135,6 +148,14 @@ class TextClassifier(Task):
     def fields(self, answer: Any) -> dict[str, Any]:
         ranked = [answer] if isinstance(answer, dict) else answer
         return {"labels": [a["label"] for a in ranked], "scores": [a["score"] for a in ranked]}
+
+    def show(self, text: str, answer: Any) -> str:
+        """``label  score  text`` for one label; else the text, then a row per label."""
+        ranked = [answer] if isinstance(answer, dict) else answer
+        if len(ranked) == 1:
+            return f"{ranked[0]['label']}  {ranked[0]['score']:.4g}  {text}\n"
+        width = max(len(a["label"]) for a in ranked)
+        return f"{text}\n" + "".join(f"  {a['label']:<{width}}  {a['score']:.4g}\n" for a in ranked)
 
 
 def _answer(scores: np.ndarray, labels: Sequence[str], top_k: int | None | str) -> Any:

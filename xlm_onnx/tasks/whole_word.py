@@ -58,8 +58,8 @@ def check_fit(rows: list[list[int]], targets: Sequence[Target], max_positions: i
     longest = max(len(pieces) for _, pieces in targets) - 1  # the pieces replace one mask
     for index, ids in enumerate(rows):
         if len(ids) + longest > max_positions:
-            raise InputError(f"inputs[{index}] is {len(ids)} tokens long; with a target of {longest + 1} pieces "
-                             f"in its mask it exceeds the model's {max_positions}", index)
+            raise InputError.about("inputs", f"is {len(ids)} tokens long; with a target of {longest + 1} pieces "
+                                   f"in its mask it exceeds the model's {max_positions}", index)
 
 
 @dataclass(frozen=True)

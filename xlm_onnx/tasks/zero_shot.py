@@ -23,12 +23,21 @@ from typing import Any, Hashable, Sequence
 import numpy as np
 
 from .. import format as fmt
-from .._checks import check_bool, text_list
+from ..inputs import require_bool, text_list
 from ..errors import InputError
 from .base import Prepared, Task, Unit
 from .pairs import ONLY_FIRST, encode_pair
+from .params import TEXT, Param, Params
 
 DEFAULT_TEMPLATE = "This example is {}."
+PARAMS = Params(
+    Param("candidate_labels", list, None, "a candidate label (required); repeat for several, or give them "
+          "comma-separated", flag="--label", metavar="LABEL"),
+    Param("hypothesis_template", str, DEFAULT_TEMPLATE, "the hypothesis; {} is replaced by each label",
+          flag="--template", metavar="TEMPLATE"),
+    Param("multi_label", bool, False, "score each label on its own (several may be true)"),
+    TEXT["lang"],
+)
 
 
 def entailment_id(manifest: fmt.Manifest) -> int:
@@ -46,6 +55,8 @@ def candidate_list(candidate_labels: Any) -> list[str]:
     Raises:
         TypeError, InputError: Not a str or list of str, or no label.
     """
+    if candidate_labels is None:
+        raise InputError("candidate_labels is required: the labels to rank each text by", field="candidate_labels")
     if isinstance(candidate_labels, str):
         candidate_labels = [label.strip() for label in candidate_labels.split(",") if label.strip()]
     if not isinstance(candidate_labels, (list, tuple)) or not all(isinstance(c, str) for c in candidate_labels):
@@ -80,9 +91,12 @@ class ZeroShotClassifier(Task):
     """
 
     name = "zero-shot-classification"
+    aliases = ("zero-shot",)
     head = fmt.HEAD_SEQUENCE_CLASSIFICATION
     purpose = "zero-shot classification"
+    summary = "candidate labels of each text ranked by an NLI classifier (entailment of 'This example is {}.')"
     batch_rows = 32
+    params = PARAMS
 
     def __init__(self, model) -> None:
         super().__init__(model)
@@ -101,7 +115,7 @@ class ZeroShotClassifier(Task):
                              f"({type(exc).__name__}: {exc})") from None
         if hypotheses[0] == hypothesis_template:
             raise InputError(f"hypothesis_template {hypothesis_template!r} has no {{}} where the label should go")
-        check_bool("multi_label", multi_label)
+        require_bool("multi_label", multi_label)
         return ZeroShotOptions(tuple(labels), tuple(hypotheses), multi_label, self.model.lang_id(lang))
 
     def encode(self, inputs: Any, options: ZeroShotOptions) -> Prepared:
@@ -136,6 +150,12 @@ class ZeroShotClassifier(Task):
 
     def fields(self, answer: dict[str, Any]) -> dict[str, Any]:
         return {"labels": answer["labels"], "scores": answer["scores"]}
+
+    def show(self, text: str, answer: dict[str, Any]) -> str:
+        """The text, then a row per label, best first."""
+        width = max(len(label) for label in answer["labels"])
+        return f"{text}\n" + "".join(f"  {label:<{width}}  {score:.4g}\n"
+                                      for label, score in zip(answer["labels"], answer["scores"]))
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from .. import format as fmt
-from . import arguments
+from ..front import arguments
 
 
 def add_parsers(sub) -> None:
@@ -28,7 +28,7 @@ def info(args: argparse.Namespace, model_dir) -> int:
 
 def check(args: argparse.Namespace, model_dir) -> int:
     """Prints the report; the exit status is 1 when a gate fails."""
-    from ..check import check_model
+    from ..golden import check_model
     from ..cpu import cpu_info
 
     report = check_model(model_dir, provider=args.provider, threads=args.threads)

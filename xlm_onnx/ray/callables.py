@@ -35,17 +35,17 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import InputError, message_at, missing_extra
+from ..errors import InputError, missing_extra
 
 try:
     import pyarrow as pa
 except ImportError as exc:  # pragma: no cover - the [ray] extra brings it
     raise missing_extra("ray", exc.name or "pyarrow", "xlm_onnx.ray") from exc
 
-from .._checks import positive_int
+from ..inputs import positive_int
 from ..model import Model
 from ..tasks import registry
-from ..tasks.base import run_all
+from ..tasks.base import run_each
 
 #: Column holding a row's error message (null when the row was answered).
 ERROR_COLUMN = "error"
@@ -71,9 +71,9 @@ def actor_threads() -> int | None:
     return max(1, round(cpus)) if cpus else None
 
 
-def row_message(exc: Exception, column: str = "text") -> str:
+def row_message(exc: InputError, column: str = "text") -> str:
     """The API's message for one row, naming the column instead of ``inputs[0]``."""
-    return message_at(exc, column)
+    return exc.say(column)
 
 
 class BulkTask:
@@ -107,7 +107,7 @@ class BulkTask:
         self.text_column = text_column
         max_rows, max_tokens = options.pop("batch_size", _UNSET), options.pop("max_tokens", _UNSET)
         self.options = self.runner.options(**options)  # the API's checks: a wrong option fails the job at once
-        default_rows, default_tokens = self.runner.limits(self.runner.batch_key(self.options))
+        default_rows, default_tokens = self.runner.run_size(self.runner.batch_key(self.options))
         self.max_rows = default_rows if max_rows is _UNSET else max_rows
         self.max_tokens = default_tokens if max_tokens is _UNSET else max_tokens
         positive_int("batch_size", self.max_rows, allow_none=True)
@@ -115,6 +115,9 @@ class BulkTask:
         # One text every model accepts, through the whole path: warms the session, fixes the columns.
         self.probe = self.runner.answer(self.runner.encode(self.runner.probe, self.options))
         self.names = list(self.columns) if self.columns else list(self.row(self.probe))
+        # Types of the columns the class does not fix, from the probe's answer: every batch and
+        # file of the job then has one schema, a batch of bad rows only included.
+        self.types = {name: pa.array([value]).type for name, value in self.row(self.probe).items()}
 
     def row(self, answer: Any) -> dict[str, Any]:
         """One answered row's columns (default: the task's :meth:`~xlm_onnx.tasks.base.Task.fields`)."""
@@ -147,18 +150,17 @@ class BulkTask:
     def outputs(self, texts: list) -> dict[str, Any]:
         """The task's columns and ``error`` for ``texts``, as Arrow arrays (null for bad rows)."""
         errors: list[str | None] = [None] * len(texts)
-        valid, requests = [], []
-        for i, text in enumerate(texts):
-            try:  # one request per row: a bad row gets the API's message, the others are answered
-                requests.append(self.runner.encode([text], self.options))
-                valid.append(i)
-            except (TypeError, InputError) as exc:
-                errors[i] = row_message(exc, self.text_column)
-        answers = run_all(requests, self.max_rows, self.max_tokens)  # all rows' units planned together
         out = {}
         full: dict[str, list] = {name: [None] * len(texts) for name in self.names}
-        for i, answer in zip(valid, answers):
-            for name, value in self.row(answer[0]).items():
+        # One request per row (a bad row gets the API's message, the others are answered); all
+        # rows' units planned together.
+        for i, answer in enumerate(run_each(self.runner, texts, self.options, self.max_rows, self.max_tokens)):
+            if isinstance(answer, InputError):
+                if answer.index is None:  # the whole job's options, not the row
+                    raise answer
+                errors[i] = row_message(answer, self.text_column)
+                continue
+            for name, value in self.row(answer).items():
                 full[name][i] = value
         for name, values in full.items():
             out[name] = self.to_array(name, values)
@@ -168,7 +170,7 @@ class BulkTask:
     def to_array(self, name: str, values: list):
         """An output column (null for bad rows) with a fixed Arrow type where the class sets one, so
         every batch and file has one schema, even a batch of bad rows only."""
-        return pa.array(values, type=self.columns.get(name))
+        return pa.array(values, type=self.columns.get(name) or self.types.get(name))
 
 
 class FillMaskBatch(BulkTask):
@@ -230,7 +232,8 @@ class ScoreBatch(BulkTask):
     """
 
     task = "score"
-    columns = {"score": pa.float64(), "tokens": pa.list_(pa.string()), "token_log_probs": pa.list_(pa.float32())}
+    columns = {"score": pa.float64(), "tokens": pa.list_(pa.string()), "token_ids": pa.list_(pa.int64()),
+               "token_log_probs": pa.list_(pa.float32())}
 
     def __init__(self, model_dir: str | os.PathLike | None = None, **kwargs: Any) -> None:
         super().__init__(model_dir, **kwargs)

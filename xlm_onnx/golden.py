@@ -288,12 +288,12 @@ def run_golden(session, golden: Golden, precision: str, tokenizer=None, activati
             ``per-row`` fails the check unless every probe's outputs are bit-identical alone and
             batched (:func:`batch_drift`); the drift is reported for every directory.
     """
-    from .tasks.embed import pool
+    from .pooling import pool
 
     inputs = {i.name for i in session.get_inputs()}
     outputs = {o.name for o in session.get_outputs()}
     if fmt.LOGITS in outputs:  # a fine-tuned head: no masks, its logits are what is gated
-        from .check_logits import run_logits_golden
+        from .golden_logits import run_logits_golden
 
         return run_logits_golden(session, golden, precision, tokenizer, activations)
     feed = golden.feed(with_labels=fmt.LABEL_IDS in inputs)
