@@ -38,7 +38,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from xlm_onnx import format as fmt
-from xlm_onnx.check import Golden, make_golden
+from xlm_onnx.golden import Golden, make_golden
 
 from .heads import HeadBuilder
 

@@ -29,7 +29,7 @@ from typing import Any
 import onnx
 
 from xlm_onnx import format as fmt
-from xlm_onnx.check import Golden
+from xlm_onnx.golden import Golden
 
 from .errors import CheckpointError
 

@@ -293,7 +293,7 @@ def run_golden(session, golden: Golden, precision: str, tokenizer=None, activati
     inputs = {i.name for i in session.get_inputs()}
     outputs = {o.name for o in session.get_outputs()}
     if fmt.LOGITS in outputs:  # a fine-tuned head: no masks, its logits are what is gated
-        from .check_logits import run_logits_golden
+        from .golden_logits import run_logits_golden
 
         return run_logits_golden(session, golden, precision, tokenizer, activations)
     feed = golden.feed(with_labels=fmt.LABEL_IDS in inputs)

@@ -101,7 +101,8 @@ class Task(ABC):
     purpose: ClassVar[str]
     #: One line for ``--help`` and the reference pages (default: :attr:`purpose`).
     summary: ClassVar[str | None] = None
-    #: Other names of the command line's command (``ner`` for ``token-classification``).
+    #: Other names of the command line's command (``classify`` for ``text-classification``,
+    #: ``ner`` for ``token-classification``).
     aliases: ClassVar[tuple[str, ...]] = ()
     #: Rows per run by default (``None``: no limit but the token budget).
     batch_rows: ClassVar[int | None] = None

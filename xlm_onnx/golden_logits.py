@@ -1,4 +1,4 @@
-"""The golden check of a fine-tuned head's graph (output ``logits``), as :func:`.check.run_golden` runs it.
+"""The golden check of a fine-tuned head's graph (output ``logits``), as :func:`.golden.run_golden` runs it.
 
 Its probes are not masked: the torch fp32 reference's logits of each probe row are what is gated::
 
@@ -67,12 +67,12 @@ def logits_drift(session, feed: dict[str, np.ndarray]) -> float:
 def run_logits_golden(session, golden, precision: str, tokenizer=None, activations: str | None = None):
     """Runs the probes through ``session`` and compares with the golden logits and embeddings.
 
-    Arguments as :func:`xlm_onnx.check.run_golden`; returns its :class:`~xlm_onnx.check.CheckReport`
+    Arguments as :func:`xlm_onnx.golden.run_golden`; returns its :class:`~xlm_onnx.golden.CheckReport`
     with ``max_abs_logit_delta`` and ``top1_agreement`` set (no masks: the fill-mask figures are
     ``None``).
     """
-    from .check import GATES, CheckReport
-    from .tasks.embed import pool
+    from .golden import GATES, CheckReport
+    from .pooling import pool
 
     feed = _feed(golden)
     logits, hidden = session.run([fmt.LOGITS, fmt.LAST_HIDDEN_STATE], feed)
