@@ -21,7 +21,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from xlm_onnx import format as fmt
-from xlm_onnx.check import Golden
+from xlm_onnx.golden import Golden
 from xlm_onnx.cpu import cpu_info
 
 from .classifier_head import probe_rows

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import format as fmt
-from .._checks import one_of, text_list
+from ..inputs import one_of, text_list
 from ..errors import Fix, InputError, InputTypeError
 from .base import Prepared, Task, Unit
 from .params import TEXT, Param, Params
