@@ -105,7 +105,7 @@ class QuestionAnswerer(Task):
         values = {"context": context, "top_k": top_k, "doc_stride": doc_stride, "max_answer_len": max_answer_len,
                   "max_seq_len": max_seq_len, "handle_impossible_answer": handle_impossible_answer}
         for name, value in values.items():
-            PARAMS[name].check(value)
+            PARAMS[name].validate(value)
         max_seq_len = min(max_seq_len, self.model.manifest.max_positions)
         if doc_stride is None:
             doc_stride = min(max_seq_len // 2, 128)

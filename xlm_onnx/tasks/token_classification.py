@@ -102,9 +102,9 @@ class TokenClassifier(Task):
             truncation: Cut texts longer than the model's positions (entities of the kept part).
         """
         one_of("aggregation_strategy", aggregation_strategy, STRATEGIES)
-        labels = PARAMS["ignore_labels"].check(ignore_labels)
+        labels = PARAMS["ignore_labels"].validate(ignore_labels)
         return TokenClassificationOptions(aggregation_strategy, ("O",) if labels is None else tuple(labels),
-                                          self.model.lang_id(lang), PARAMS["truncation"].check(truncation))
+                                          self.model.lang_id(lang), PARAMS["truncation"].validate(truncation))
 
     def encode(self, inputs: str | Sequence[str], options: TokenClassificationOptions) -> Prepared:
         items, single = text_list(inputs, "inputs")
