@@ -208,3 +208,11 @@ def test_ray_callables(classifier_dir):
     qa = QuestionAnsweringBatch(classifier_dir("qa"), context=CONTEXT, top_k=2)
     answers = qa(pa.table({"text": ["Who?", "What is it?"]})).column("answers").to_pylist()
     assert all(len(a) == 2 and all(CONTEXT[x["start"] : x["end"]] == x["answer"] for x in a) for a in answers)
+
+
+def test_cli_export_reports_the_logit_gate(classifier_checkpoint, tmp_path, capsys):
+    from xlm_onnx.cli import main
+
+    assert main(["export", str(classifier_checkpoint("qa")), str(tmp_path / "qa"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "max |delta logit|" in out and "top-1 1.000" in out
