@@ -80,7 +80,8 @@ def test_check_command_gates_classifier(classifier_dir):
 @pytest.mark.parametrize("changes, message", [
     ({"architectures": ["XLMForQuestionAnswering"]},
      "architectures ['XLMForQuestionAnswering']: xlm-onnx exports the heads XLMWithLMHeadModel, "
-     "XLMForSequenceClassification, XLMForMultipleChoice; this checkpoint's head is not one of them"),
+     "XLMForSequenceClassification, XLMForMultipleChoice, XLMForTokenClassification, "
+     "XLMForQuestionAnsweringSimple; this checkpoint's head is not one of them"),
     ({"architectures": ["XLMForSequenceClassification", "XLMForMultipleChoice"]}, "is not one of them"),
     ({"summary_type": "last"}, "summary_type 'last' is not supported (only 'first'"),
     ({"summary_activation": "softplus"}, "summary_activation 'softplus' is not supported"),
