@@ -111,7 +111,6 @@ def test_qa_logits_match_torch(classifier_checkpoint, classifier_dir):
 
 @pytest.mark.parametrize("top_k", [1, 4])
 def test_qa_long_context_through_windows(classifier_dir, top_k):
-
     task = _tasks(classifier_dir, "qa")
     item = {"question": "Who has the right to life?", "context": CONTEXT * 2}
     assert len(task.model.tokenizer.encode(item["context"])) > task.model.manifest.max_positions
