@@ -24,6 +24,7 @@ def test_inference_client_token_classification(classifier_dir):
         client = huggingface_hub.InferenceClient(model=server.url, timeout=60)
         got = client.token_classification(TEXT, aggregation_strategy="average", ignore_labels=["O", "LOC"])
         none = client.token_classification(TEXT)
+        long = client.token_classification(CONTEXT, stride=16, aggregation_strategy="first")  # > 64 positions
         with pytest.raises(huggingface_hub.errors.HfHubHTTPError, match="aggregation_strategy must be one of"):
             client.token_classification(TEXT, aggregation_strategy="longest")
     api = TokenClassifier.from_pretrained(model)
@@ -33,6 +34,8 @@ def test_inference_client_token_classification(classifier_dir):
     assert [e.score for e in got] == pytest.approx([e["score"] for e in want], rel=1e-6)
     assert all(e.word == TEXT[e.start : e.end] for e in got + none)
     assert [e.entity for e in none] == [e["entity"] for e in api(TEXT)]
+    want = api(CONTEXT, stride=16, aggregation_strategy="first")
+    assert [(e.entity_group, e.start, e.end) for e in long] == [(e["entity_group"], e["start"], e["end"]) for e in want]
 
 
 def test_inference_client_question_answering(classifier_dir):

@@ -214,3 +214,28 @@ def test_cli_export_reports_the_logit_gate(classifier_checkpoint, tmp_path, caps
     assert main(["export", str(classifier_checkpoint("qa")), str(tmp_path / "qa"), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "max |delta logit|" in out and "top-1 1.000" in out
+
+
+def test_token_classification_long_text_through_stride_windows(classifier_dir):
+    from xlm_onnx.errors import InputError
+    from xlm_onnx.tasks.token_entities import merge_overlapping
+
+    ner = _tasks(classifier_dir, "ner")
+    text = CONTEXT * 2
+    with pytest.raises(InputError, match="stride=N reads it in windows"):
+        ner(text)
+    prepared = ner.prepare(text, stride=16, aggregation_strategy="first", ignore_labels=[])
+    (enc, wins), = prepared.state[2]
+    assert len(wins) > 2 and wins[-1].first + wins[-1].count == len(enc.ids)
+    got = ner.answer(prepared)
+    assert all(e["word"] == text[e["start"] : e["end"]] for e in got)
+    assert all(a["end"] <= b["start"] for a, b in zip(got, got[1:]))  # overlaps merged away
+    assert got[0]["start"] == 0 and got[-1]["end"] == len(text.rstrip())
+    # A text that fits is one window: stride changes nothing.
+    assert ner(TEXTS[1], stride=16, aggregation_strategy="max") == ner(TEXTS[1], aggregation_strategy="max")
+    # The merge keeps the longer of two overlapping entities, then the higher score.
+    a, b, c = ({"start": 0, "end": 5, "score": 0.5}, {"start": 2, "end": 9, "score": 0.1},
+               {"start": 2, "end": 9, "score": 0.3})
+    assert merge_overlapping([a, b, c]) == [c]
+    with pytest.raises(ValueError, match="stride"):
+        ner(text, stride=62)

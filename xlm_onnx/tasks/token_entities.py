@@ -13,7 +13,9 @@ knowing, and this tokenizer knows (:mod:`xlm_onnx.tokenization.offsets`):
 Strategies: ``none`` (one entity per token), ``simple`` (adjacent tokens of one tag merged, B-/I-
 aware), ``first`` / ``average`` / ``max`` (one label per word, from its first piece, the mean of
 its pieces' scores, or its most confident piece; then merged as ``simple``). ``ignore_labels``
-drops entities by label (default ``["O"]``), after aggregation, as the pipeline does.
+drops entities by label (default ``["O"]``), after aggregation, as the pipeline does. A text
+longer than the model is read in windows overlapping by ``stride`` pieces (the pipeline's
+``stride``), each decoded on its own, then overlapping entities merged (:func:`merge_overlapping`).
 """
 
 from __future__ import annotations
@@ -102,6 +104,25 @@ def group_entities(entities: list[dict], text: str) -> list[dict]:
     if current:
         groups.append(_group(current, text))
     return groups
+
+
+def merge_overlapping(found: list[dict]) -> list[dict]:
+    """``aggregate_overlapping_entities``: of entities that overlap (windows of a long text), keep
+    the longer span, or on a tie the higher score; in order of ``start``."""
+    if not found:
+        return found
+    found = sorted(found, key=lambda e: e["start"])
+    out, previous = [], found[0]
+    for entity in found[1:]:
+        if previous["start"] <= entity["start"] < previous["end"]:
+            longer = entity["end"] - entity["start"] - (previous["end"] - previous["start"])
+            if longer > 0 or (longer == 0 and entity["score"] > previous["score"]):
+                previous = entity
+        else:
+            out.append(previous)
+            previous = entity
+    out.append(previous)
+    return out
 
 
 def entities(text: str, logits: np.ndarray, offsets, word_ids, labels: Sequence[str], strategy: str = "none",
