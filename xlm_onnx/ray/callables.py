@@ -251,7 +251,7 @@ class TokenClassificationBatch(BulkTask):
     start, end}`` as :class:`~xlm_onnx.tasks.token_classification.TokenClassifier` returns them
     (one struct type for every strategy: the fields a strategy does not give are null).
 
-    Options: ``aggregation_strategy`` ("none"), ``ignore_labels`` (["O"]), ``lang``, ``truncation``.
+    Options: ``aggregation_strategy`` ("none"), ``ignore_labels`` (["O"]), ``stride``, ``lang``, ``truncation``.
     """
 
     task = "token-classification"
