@@ -130,9 +130,6 @@ BUILT_IN = re.compile(r"fill[-_ ]?mask|FillMask|\bEmbed(?:der|Batch)\b|\bScor(?:
 #: Foreign protocols translate to and from a task's own request and answer, one module each: they
 #: name the task they serve.
 ADAPTERS = ("serve/adapters/",)
-#: serve/ is generated from the registry on its own (the HTTP front end); until it is, this marks
-#: its expectation, and a strict xfail turns red the day it passes, so the mark is removed then.
-SERVE_PENDING = pytest.mark.xfail(strict=True, reason="serve/ still routes the built-in tasks by name")
 
 
 def _mentions(folder: str) -> list[str]:
@@ -147,7 +144,7 @@ def _mentions(folder: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("folder", ["cli", "bulk", pytest.param("serve", marks=SERVE_PENDING)])
+@pytest.mark.parametrize("folder", ["cli", "bulk", "serve"])
 def test_no_front_end_names_a_built_in_task(folder):
     assert _mentions(folder) == []
 

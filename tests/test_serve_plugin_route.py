@@ -1,6 +1,6 @@
 """A task registered outside the package gets its own HTTP route, checked against its parameter
-schema, with nothing in ``xlm_onnx/serve`` naming it: the toy task of ``tests/toy_tasks.py``,
-found by a server process through an installed entry point."""
+schema, with nothing in ``xlm_onnx/serve`` naming it (tests/test_front_ends.py checks that): the
+toy task of ``tests/toy_tasks.py``, found by a server process through an installed entry point."""
 
 from __future__ import annotations
 
@@ -54,24 +54,3 @@ def test_it_is_described(client):
     assert set(schema["properties"]) == {"inputs", "lang", "truncation", "parameters"}
     assert "hidden-mean" in doc["paths"]["/tasks/{task}"]["post"]["parameters"][0]["schema"]["enum"]
 
-
-def test_no_builtin_task_is_named_in_the_server_outside_its_adapters():
-    """Routes, validation and answers come from the registry: only the foreign-protocol adapters
-    (``serve/adapters/``), which translate other servers' payloads to a task's, name a task."""
-    import io
-    import re
-    import tokenize
-    from pathlib import Path
-
-    import xlm_onnx.serve
-
-    names = re.compile(r"fill[-_ ]?mask|\bembed(der)?\b|\bscor(e|er)\b", re.IGNORECASE)
-    root = Path(xlm_onnx.serve.__file__).parent
-    found = []
-    for path in sorted(root.rglob("*.py")):
-        if "adapters" in path.relative_to(root).parts:
-            continue
-        for token in tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline):
-            if token.type in (tokenize.NAME, tokenize.STRING, tokenize.COMMENT) and names.search(token.string):
-                found.append(f"{path.name}:{token.start[0]}: {token.string[:60]!r}")
-    assert not found, "\n".join(found)

@@ -107,8 +107,10 @@ class Guards:
         if settings.cors_origins:
             from starlette.middleware.cors import CORSMiddleware
 
+            # A page reads a response header only if the server exposes it: the request's warnings.
             app = CORSMiddleware(app, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
-                                 allow_headers=["Authorization", "Content-Type"], max_age=600)
+                                 allow_headers=["Authorization", "Content-Type"], expose_headers=["X-Warnings"],
+                                 max_age=600)
         self.app = app
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
