@@ -41,7 +41,7 @@ CATEGORIES = [
     ("decode", ("_propositions", "XLMTokenizer.decode", "convert_ids_to_tokens", "_id_to_token", "run_batch",
                 "_finish", "finish")),
     ("tokenize", ("prepare", "encode", "_moses", "_bpe", "Trie.split", "tokenizer.py")),
-    ("JSON", ("json/", "orjson", "render", "schemas.py", "_read_json")),
+    ("JSON", ("json/", "orjson", "render", "body.py", "task_routes.py", "params.py", "read_json")),
     # Passing work between threads: the pools' queues, futures, call_soon_threadsafe (and the GIL
     # they wait for): per request in a batch-1 server, per batch in a batching one.
     ("thread handoff", ("concurrent/futures", "threading.py", "queue.py", "_chain_future", "_call_set_state")),

@@ -284,6 +284,30 @@ def test_cli_bulk_parquet_on_its_own_local_ray(fp32_dir, tmp_path):
     np.testing.assert_allclose(np.stack(table["embedding"].to_list()), want, atol=ATOL)
 
 
+def test_cli_bulk_runs_a_registered_task_with_no_edit_to_the_command(fp32_dir, model, tmp_path):
+    """`xlm-onnx bulk hidden-mean`: the toy task of an installed package gets a bulk job of its own
+    (its options from its declaration), answered as its Python API answers, a bad row reported."""
+    from toy_tasks import HiddenMean, pythonpath, write_distribution
+
+    src = tmp_path / "in.jsonl"
+    texts = TEXTS[:6]
+    src.write_text("".join(json.dumps({"id": i, "text": t if i != 4 else "x " * 600}) + "\n" for i, t in enumerate(texts)))
+    env = {**os.environ, "PYTHONPATH": pythonpath(write_distribution(tmp_path / "site", HiddenMean))}
+    run = subprocess.run(CLI + ["bulk", "hidden-mean", "--input", str(src), "--output", str(tmp_path / "out"),
+                                "--num-cpus", "1", "--model", str(fp32_dir)],
+                         capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, env=env)
+    assert run.returncode == 0, run.stderr
+    table = pq.read_table(tmp_path / "out")
+    errors = table.column("error").to_pylist()
+    assert table.column("id").to_pylist() == list(range(6))
+    assert errors[:4] == [None] * 4 and errors[5] is None, errors
+    assert errors[4].startswith("text is 602 tokens long with specials; the model takes at most "), errors
+    table = table.to_pandas()
+    good = [0, 1, 2, 3, 5]
+    want = HiddenMean(model)([texts[i] for i in good])
+    np.testing.assert_allclose(table["hidden_mean"][good].to_numpy(np.float64), want, rtol=0, atol=ATOL)
+
+
 def test_cli_bulk_without_the_extra_or_with_another_tasks_option_exits_2(tmp_path):
     """`bulk TASK` takes that task's options only: another task's is an unknown flag, one line."""
     src = _jsonl(tmp_path / "in.jsonl")

@@ -33,7 +33,7 @@ except ImportError as exc:  # pragma: no cover - the [ray] extra is in [test]
 import httpx  # noqa: E402
 
 from xlm_onnx import Embedder, FillMask, Model  # noqa: E402
-from xlm_onnx.serve.messages import http_message  # noqa: E402
+from xlm_onnx.serve.adapters.tei import WORDS  # noqa: E402
 
 ERROR_LINE = re.compile(r"\[[\d\-: ,]+ E \d+ \d+\]|\bERROR\b|Traceback")
 
@@ -102,7 +102,7 @@ def test_same_routes_and_answers_as_the_single_server(ray_server, api):
     try:
         api["embed"].embed(None)
     except TypeError as exc:
-        assert bad.json() == {"error": http_message(str(exc), "/embed"), "error_type": "Validation"}
+        assert bad.json() == {"error": WORDS.say(exc), "error_type": "Validation"}
 
 
 def test_two_replicas_answer(ray_server):

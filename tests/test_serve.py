@@ -22,7 +22,10 @@ require_serve_extra()
 import httpx  # noqa: E402
 
 from xlm_onnx import Embedder, FillMask, Model, Scorer  # noqa: E402
-from xlm_onnx.serve.messages import http_message  # noqa: E402
+from xlm_onnx.errors import Fix, InputError  # noqa: E402
+from xlm_onnx.tasks import registry  # noqa: E402
+from xlm_onnx.serve.adapters import openai as openai_adapter, tei  # noqa: E402
+from xlm_onnx.serve.failures import JSON_WORDS  # noqa: E402
 from xlm_onnx.serve.process import ServerProcess  # noqa: E402
 
 KEY = "s3cret-key"
@@ -105,12 +108,14 @@ def test_tokenize_equals_api(server, api):
     assert got[0]["tokens"] == api["model"].tokenizer.convert_ids_to_tokens(api["model"].encode(TEXTS[:1])[0])
 
 
-def _api_error(call) -> str:
+def _api_error(call, accepted: object = AssertionError) -> Exception | None:
     try:
         call()
     except (TypeError, ValueError) as exc:
-        return str(exc)
-    raise AssertionError("the API accepted it")
+        return exc
+    if accepted is AssertionError:
+        raise AssertionError("the API accepted it")
+    return None
 
 
 BAD = [  # (route, body, the same request to the Python API)
@@ -131,20 +136,27 @@ BAD = [  # (route, body, the same request to the Python API)
 def test_422_has_the_api_message(server, api, route, body, call):
     response = server.post(route, json=body)
     assert response.status_code == 422
-    # The API's message, in the field names of the request (texts -> inputs, truncation=True -> "truncation": true).
-    expected = http_message(_api_error(lambda: call(api)), route)
+    # The message of the task's parameter schema (what the command line and bulk jobs say too), or
+    # the API's for what the schema lets through, in the request's field names ("truncation": true).
+    options = {k: v for k, v in body.items() if k != "inputs"}
+    refused = route != "/embed" and _api_error(lambda: registry.task_class(route[1:]).params.resolve(options, "json"),
+                                               accepted=None)
+    expected = (tei.WORDS if route == "/embed" else JSON_WORDS).say(refused or _api_error(lambda: call(api)))
     assert response.json() == {"error": expected, "error_type": "Validation"}
 
 
 def test_messages_name_the_http_fields():
-    assert http_message("texts must be a str or a list of str, not NoneType", "/embed") == \
-        "inputs must be a str or a list of str, not NoneType"
-    assert http_message("texts is an empty list", "/v1/embeddings") == "input is an empty list"
-    long = "inputs[0] is 300 tokens long with specials; the model takes at most 256 (pass truncation=True to cut it)"
-    assert http_message(long, "/embed").endswith('256 (send "truncate": true to cut it)')
-    assert http_message(long, "/fill-mask").endswith('256 (send "truncation": true to cut it)')
-    assert http_message(long, "/v1/embeddings").startswith("input[0] is") and long.split("(")[0] in \
-        http_message(long, "/fill-mask")
+    """An API error keeps its parts; each route says them in its own field names."""
+    long = InputError.about("inputs", "is 300 tokens long with specials; the model takes at most 256", 0,
+                            Fix("truncation", True, "to cut it"))
+    assert str(long) == "inputs[0] is 300 tokens long with specials; the model takes at most 256 " \
+                        "(pass truncation=True to cut it)"
+    assert JSON_WORDS.say(long).endswith('256 (send "truncation": true to cut it)')
+    assert tei.WORDS.say(long).endswith('256 (send "truncate": true to cut it)')
+    assert openai_adapter.WORDS.say(long) == "input[0] is 300 tokens long with specials; the model takes at most " \
+                                             "256 (shorten it)"
+    empty = InputError.about("inputs", "is an empty list")
+    assert openai_adapter.WORDS.say(empty) == "input is an empty list" and JSON_WORDS.say(empty) == str(empty)
 
 
 def test_embed_null_inputs_names_inputs(server):
@@ -164,8 +176,10 @@ def test_422_malformed_body(server, content, needle):
 
 
 def test_unknown_route_and_method_are_json(server):
-    assert server.get("/fill-mask").json() == {"error": "Method Not Allowed", "error_type": "Error"}
+    wrong = server.get("/fill-mask")
+    assert wrong.json() == {"error": "Method Not Allowed", "error_type": "Error"} and wrong.headers["allow"] == "POST"
     assert server.post("/nope", json={}).status_code == 404
+    assert server.post("/nope", content=b"x", headers={"Content-Type": "text/plain"}).status_code == 404
 
 
 def test_openai_errors_have_openai_shape(server):

@@ -169,6 +169,7 @@ def test_allowed_hosts_cors_origins_and_key_file(tmp_path):
         assert preflight.headers["access-control-allow-origin"] == "http://app.example"
         cors = client.post("/fill-mask", json=NORMAL, headers={**key, "Origin": "http://app.example"})
         assert cors.status_code == 200 and cors.headers["access-control-allow-origin"] == "http://app.example"
+        assert cors.headers["access-control-expose-headers"] == "X-Warnings"  # a page may read the warnings
         # With a key required, a foreign page without the key is stopped by the key check.
         assert client.post("/fill-mask", json=NORMAL, headers={"Origin": "http://evil.example"}).status_code == 401
     empty = tmp_path / "empty"

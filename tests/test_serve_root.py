@@ -22,7 +22,11 @@ openai = pytest.importorskip("openai")
 import httpx  # noqa: E402
 
 from xlm_onnx import Embedder, FillMask, Model, Scorer  # noqa: E402
-from xlm_onnx.serve import root, schemas  # noqa: E402
+from xlm_onnx.errors import HTTPError  # noqa: E402
+from xlm_onnx.serve import task_routes  # noqa: E402
+from xlm_onnx.serve import adapters  # noqa: E402
+from xlm_onnx.serve.adapters import tei  # noqa: E402
+from xlm_onnx.serve.body import BodyLimits  # noqa: E402
 from xlm_onnx.serve.process import ServerProcess  # noqa: E402
 
 KEY = "root-key"
@@ -130,22 +134,59 @@ def test_openai_client_errors(fill_server):
 
 def test_root_payloads_map_to_the_task_routes():
     """Both HF shapes (``parameters`` object, flat fields) give the task route's own arguments."""
-    limits = schemas.Limits()
-    score = root.parser("score")
-    assert score({"inputs": "x", "parameters": {"metric": "word_l2r"}}, limits) == \
-        schemas.score_args({"inputs": "x", "metric": "word_l2r"}, limits)
-    assert score({"inputs": ["a", "b"], "per_token": True}, limits) == \
-        schemas.score_args({"inputs": ["a", "b"], "per_token": True}, limits)
-    embed = root.parser("embed")
-    assert embed({"inputs": "x", "parameters": {"normalize": False}}, limits) == \
-        schemas.embed_args({"inputs": "x", "normalize": False}, limits)
-    with pytest.raises(schemas.HTTPError, match=r"POST / \(embed\): unknown field 'bogus'"):
-        embed({"inputs": "x", "bogus": 1}, limits)
-    with pytest.raises(schemas.HTTPError, match="given both flat and in parameters"):
-        score({"inputs": "x", "metric": "original", "parameters": {"metric": "word_l2r"}}, limits)
-    with pytest.raises(schemas.HTTPError, match="encoding_format must be 'float'"):
-        embed({"inputs": "x", "encoding_format": "base64"}, limits)
-    assert root.default_task(["embed", "score"]) == "embed" and root.default_task(["fill-mask", "embed"]) == "fill-mask"
+    from types import SimpleNamespace
+
+    state = SimpleNamespace(settings=SimpleNamespace(limits=BodyLimits()), tasks=SimpleNamespace(defaults={}))
+
+    def score(body):
+        return task_routes.arguments("score", body, "POST / (score)", state)
+
+    assert score({"inputs": "x", "parameters": {"metric": "word_l2r"}}) == score({"inputs": "x", "metric": "word_l2r"})
+    assert score({"inputs": ["a", "b"], "per_token": True})["per_token"] is True
+
+    def embed(body):
+        return tei.embed_arguments(body, "POST / (embed)", state)
+
+    assert embed({"inputs": "x", "parameters": {"normalize": False}}) == embed({"inputs": "x", "normalize": False})
+    with pytest.raises(HTTPError, match=r"POST / \(embed\): unknown field 'bogus'"):
+        embed({"inputs": "x", "bogus": 1})
+    with pytest.raises(HTTPError, match="given both flat and in parameters"):
+        score({"inputs": "x", "metric": "original", "parameters": {"metric": "word_l2r"}})
+    assert adapters.default_root_task(["embed", "score"]) == "embed"
+    assert adapters.default_root_task(["fill-mask", "embed"]) == "fill-mask"
+
+
+def test_root_refuses_base64_on_tei_root(embed_server):
+    response = httpx.post(embed_server.url + "/", json={"inputs": "x", "encoding_format": "base64"})
+    assert response.status_code == 422 and "encoding_format must be 'float'" in response.json()["error"]
+
+
+def test_another_tasks_payload_says_where_to_post_it(fill_server, embed_server):
+    """The HF clients' other tasks against a root of another task: the root's task and the route to use."""
+    fill = huggingface_hub.InferenceClient(model=fill_server.url, token=KEY, timeout=60)
+    with pytest.raises(huggingface_hub.errors.HfHubHTTPError) as info:
+        fill.feature_extraction("Bonjour le monde.")
+    message = info.value.response.json()["error"]
+    assert info.value.response.status_code == 422 and message.startswith("inputs[0] has no mask token")
+    assert "POST / on this server answers fill-mask (xlm-onnx serve --task)" in message and "/embed" in message
+    with pytest.raises(huggingface_hub.errors.HfHubHTTPError) as info:
+        fill.sentence_similarity("Bonjour", other_sentences=["Salut"])
+    assert info.value.response.json()["error"] == (
+        "this is a sentence-similarity request, and POST / on this server answers fill-mask "
+        "(xlm-onnx serve --task): post it to /similarity")
+    scoring = httpx.post(fill_server.url + "/", json={"inputs": "x", "metric": "word_l2r"},
+                         headers={"Authorization": f"Bearer {KEY}"}).json()["error"]
+    assert scoring.endswith("POST / on this server answers fill-mask (xlm-onnx serve --task); this body fits /score")
+    tei_body = httpx.post(fill_server.url + "/", json={"inputs": "x", "truncate": True},
+                          headers={"Authorization": f"Bearer {KEY}"}).json()["error"]
+    assert tei_body.startswith("POST / (fill-mask): unknown field 'truncate'") and tei_body.endswith(
+        "POST / on this server answers fill-mask (xlm-onnx serve --task); this body fits /embed")
+    embed = huggingface_hub.InferenceClient(model=embed_server.url, timeout=60)
+    with pytest.raises(huggingface_hub.errors.HfHubHTTPError) as info:
+        embed.fill_mask("Toute personne a droit à la <mask>.")
+    assert info.value.response.json()["error"] == (
+        "this is a fill-mask request, and POST / on this server answers embed (xlm-onnx serve --task): "
+        "post it to /fill-mask")
 
 
 def test_refusals_are_timed_inside_the_server(fill_server):

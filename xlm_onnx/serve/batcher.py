@@ -12,7 +12,7 @@ its run (equal :attr:`Job.key`) while the padded cost stays within budget::
               ─► each caller's future gets its own answer
 
 A request of other options waits at most until it is the oldest, so different options are
-grouped, never starved. A request that needs many model runs (a ``/score`` of 254 masked copies
+grouped, never starved. A request that needs many model runs (a request of 254 masked copies
 is 4 runs of 64) does not hold the model for all of them: between two of its runs, the batch
 waiting at that moment runs on the inference thread (:meth:`Batcher._between_runs`), so a normal
 request waits for one run, not for the whole big request. Admission (the bounded queue) is counted separately, before tokenising,

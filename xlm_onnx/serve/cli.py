@@ -13,11 +13,11 @@ import signal
 import socket
 import sys
 
-from . import limit_options
-
-from ..front.arguments import add_model, add_runtime
 from ..errors import require_extra
+from ..front.arguments import add_model, add_runtime
 from ..pooling import POOLINGS
+from . import limit_options
+from .adapters import ROOT_TASK
 
 #: The API key may come from the environment instead of the command line (where ``ps`` shows it).
 API_KEY_ENV = "XLM_ONNX_API_KEY"
@@ -41,7 +41,9 @@ def add_parser(sub) -> None:
     p.add_argument("--payload-limit", type=int, default=1 << 20, metavar="BYTES", help="largest request body (413)")
     p.add_argument("--max-inputs", type=int, default=64, metavar="N", help="most texts per request (413)")
     p.add_argument("--max-chars", type=int, default=10_000, metavar="N", help="most characters per text (413)")
-    p.add_argument("--pooling", default="mean", choices=POOLINGS, help="embedding pooling of /embed")
+    p.add_argument("--pooling", choices=POOLINGS,
+                   help="this server's default for the pooling option of every task that has one (embeddings; "
+                        "default: the task's own)")
     p.add_argument("--model-name", help="name in /info and /v1/embeddings answers (default: the directory's)")
     add_runtime(p)
     # Off by default here: the event loop, tokenization and decoding share the cores with ORT's
@@ -49,8 +51,9 @@ def add_parser(sub) -> None:
     p.add_argument("--spin", action="store_true", help="let ORT's idle threads spin-wait (lower latency on idle cores)")
     p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
     limit_options.add_options(p)  # per-request limits, read timeouts, Host/Origin guards
-    p.add_argument("--task", choices=("fill-mask", "embed", "score"),
-                   help="the task POST / answers, as TEI and HF Inference Endpoints do (default: fill-mask)")
+    p.add_argument("--task", metavar="TASK",
+                   help="the task POST / answers, as TEI and HF Inference Endpoints do: any task of the model "
+                        f"(default: {ROOT_TASK} if it has it, else its first task)")
     p.add_argument("--graceful-timeout", type=float, default=30.0, metavar="S",
                    help="on SIGTERM: answer queued requests for up to S seconds, 503 the rest, exit 0 (default 30)")
     p.add_argument("--workers", type=int, default=1, metavar="N",
@@ -99,6 +102,7 @@ def run(args: argparse.Namespace, model_dir) -> int:
     from . import listen
 
     sock = listen.bind(args.host, args.port)  # before the model loads, so --port 0 can print the port
+    _warn_if_open(args)
     if args.workers > 1:
         from .workers import supervise
 
@@ -106,17 +110,33 @@ def run(args: argparse.Namespace, model_dir) -> int:
     return serve_on(args, model_dir, sock)
 
 
+def _api_key(args: argparse.Namespace) -> str | None:
+    key_file = limit_options.api_key_from_file(args.api_key_file) if args.api_key_file else None
+    return args.api_key or key_file or os.environ.get(API_KEY_ENV) or None
+
+
+def _warn_if_open(args: argparse.Namespace) -> None:
+    """One line on stderr when the server listens beyond this machine and takes requests from anyone."""
+    from .guards import GuardSettings, host_allowed, split_host
+
+    host = split_host(args.host)
+    if host_allowed(host, GuardSettings(bound_host="127.0.0.1")) or _api_key(args) is not None:
+        return
+    print(f"xlm-onnx: warning: listening on {args.host} (beyond this machine) without an API key: anyone "
+          f"who can reach port {args.port or 'the port'} can use this server; set --api-key, --api-key-file "
+          f"or {API_KEY_ENV}", file=sys.stderr, flush=True)
+
+
 def build(args: argparse.Namespace, model_dir, threads: int | None = None):
     """The model's Starlette app and its name, from the ``serve`` options (also a Ray Serve replica's)."""
     from ..model import Model
     from .app import ServeSettings, build_app
     from .batcher import BatchSettings
+    from .body import BodyLimits
     from .guards import GuardSettings
-    from .schemas import Limits
     from .jobs import Tasks
 
-    key_file = limit_options.api_key_from_file(args.api_key_file) if args.api_key_file else None
-    api_key = args.api_key or key_file or os.environ.get(API_KEY_ENV) or None
+    api_key = _api_key(args)
     model = Model.load(model_dir, provider=args.provider, threads=threads or args.threads, spinning=args.spin)
     name = args.model_name or (model.model_dir.name if model.model_dir is not None else "xlm-onnx")
     guards = GuardSettings(args.host, limit_options.names(args.allowed_hosts), limit_options.names(args.cors_origins),
@@ -124,9 +144,10 @@ def build(args: argparse.Namespace, model_dir, threads: int | None = None):
     settings = ServeSettings(
         batch=BatchSettings(args.max_batch_tokens, args.max_batch_size, args.max_wait_ms, args.max_queue,
                             args.max_queue_tokens),
-        limits=Limits(args.payload_limit, args.max_inputs, args.max_chars), api_key=api_key, model_name=name,
+        limits=BodyLimits(args.payload_limit, args.max_inputs, args.max_chars), api_key=api_key, model_name=name,
         request_limits=limit_options.request_limits(args), guards=guards, root_task=args.task)
-    tasks = Tasks(model, args.pooling, settings.request_limits)
+    settable = {"pooling": args.pooling}  # server settings that are task options, when given
+    tasks = Tasks(model, {k: v for k, v in settable.items() if v is not None}, settings.request_limits)
     if args.task is not None and args.task not in tasks.available:
         raise ValueError(f"--task {args.task}: this model has no {args.task} head (its tasks: "
                          f"{', '.join(tasks.available)})")

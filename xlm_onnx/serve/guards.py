@@ -10,8 +10,9 @@ with its body in time. An ASGI middleware (pure ASGI: no per-request objects for
   own origin, one of ``--cors-origins`` (which also turns CORS on, with Starlette's
   CORSMiddleware), or the server requires an API key (a page that has the key is the user's own).
   Without it, any page the user opens could call a local server with no key.
-* **Content-Type** of a POST must be ``application/json`` (415): a browser sends ``text/plain``
-  cross-site without a CORS preflight, ``application/json`` only after one.
+* **Content-Type** of a POST to a route that takes one must be ``application/json`` (415): a
+  browser sends ``text/plain`` cross-site without a CORS preflight, ``application/json`` only
+  after one. A POST no route takes is left to the router (404, or 405 with ``Allow``).
 * **Body deadline**: the body must arrive within ``body_timeout`` seconds of the headers, else
   408 and the connection is closed (a body that never ends would hold the connection, and the
   request's memory, for ever). Header timeouts are the protocol's (:mod:`.protocol`).
@@ -25,7 +26,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .schemas import HTTPError
+from ..errors import HTTPError
 
 LOOPBACK_NAMES = ("localhost",)
 
@@ -95,16 +96,21 @@ class Guards:
             for each refusal (metrics).
         on_body: Called with +1 when a request body starts to arrive, -1 when it is complete or
             abandoned (a gauge of the bodies on their way).
+        routed: Whether a route takes the request (its ASGI scope): the Content-Type is checked
+            only then.
     """
 
     def __init__(self, app, settings: GuardSettings, on_refuse: Callable[[str], None] = lambda reason: None,
-                 on_body: Callable[[int], None] = lambda delta: None) -> None:
-        self.settings, self.on_refuse, self.on_body = settings, on_refuse, on_body
+                 on_body: Callable[[int], None] = lambda delta: None,
+                 routed: Callable[[dict], bool] = lambda scope: True) -> None:
+        self.settings, self.on_refuse, self.on_body, self.routed = settings, on_refuse, on_body, routed
         if settings.cors_origins:
             from starlette.middleware.cors import CORSMiddleware
 
+            # A page reads a response header only if the server exposes it: the request's warnings.
             app = CORSMiddleware(app, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
-                                 allow_headers=["Authorization", "Content-Type"], max_age=600)
+                                 allow_headers=["Authorization", "Content-Type"], expose_headers=["X-Warnings"],
+                                 max_age=600)
         self.app = app
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
@@ -142,7 +148,7 @@ class Guards:
             if not own and "*" not in s.cors_origins and text not in s.cors_origins:
                 return ("origin", 403, f"cross-origin request from {text!r} refused: this server has no API key; "
                                        "allow the origin with --cors-origins, or require a key")
-        if scope["method"] == "POST":
+        if scope["method"] == "POST" and self.routed(scope):
             media = headers.get(b"content-type", b"").decode("latin-1").split(";", 1)[0].strip().lower()
             if media != "application/json":
                 what = repr(media) if media else "no Content-Type"

@@ -23,10 +23,7 @@ from ..errors import ModelFormatError
 from ..tasks import registry
 from ..tasks.base import Prepared, RunStats, Task, run_all
 
-__all__ = ["EMBED", "FILL_MASK", "Job", "RunStats", "SCORE", "Tasks"]
-
-#: The tasks of the named routes (/fill-mask, /embed and /v1/embeddings, /score).
-FILL_MASK, EMBED, SCORE = "fill-mask", "embed", "score"
+__all__ = ["Job", "RunStats", "Tasks"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,20 +60,19 @@ class Tasks:
 
     Args:
         model: A loaded :class:`~xlm_onnx.model.Model`.
-        pooling: ``mean`` or ``cls`` for the embedding routes (a server setting, as in TEI).
+        defaults: Server settings that are task options (``{"pooling": "cls"}``, as TEI's
+            ``--pooling``): the default of that option for every task that has it.
         limits: The :class:`~xlm_onnx.limits.RequestLimits` of every request (``None``: none).
     """
 
-    def __init__(self, model, pooling: str = "mean", limits=None) -> None:
+    def __init__(self, model, defaults: dict | None = None, limits=None) -> None:
         self.model = model
-        self.pooling = pooling
-        #: Options a route does not take from its body (the server's settings), per task.
-        self.defaults: dict[str, dict] = {EMBED: {"pooling": pooling}}
+        self.defaults: dict = dict(defaults or {})
         self.tasks: dict[str, Task] = {}
         for name in registry.names():
             try:
                 self.tasks[name] = registry.task_class(name)(model)
-            except ModelFormatError:  # a format-1 directory: fill-mask only
+            except ModelFormatError:  # a format-1 directory: the tasks of its one head only
                 pass
         for task in self.tasks.values():  # each encode refuses what the limits do not allow (413)
             task.request_limits = limits
@@ -88,7 +84,8 @@ class Tasks:
     def prepare(self, task: str, kwargs: dict) -> Job:
         """The task's ``prepare(**kwargs)`` as a :class:`Job` (raises the API's own errors); an
         ``inputs`` entry is passed as the first argument, whatever the task calls it."""
-        kwargs = {**self.defaults.get(task, {}), **kwargs}
+        names = self.tasks[task].params.names()
+        kwargs = {**{k: v for k, v in self.defaults.items() if k in names}, **kwargs}
         args = (kwargs.pop("inputs"),) if "inputs" in kwargs else ()
         prepared = self.tasks[task].prepare(*args, **kwargs)
         return Job(task, (task, prepared.key), prepared)

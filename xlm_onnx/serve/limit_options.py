@@ -22,10 +22,10 @@ def add_options(p: argparse.ArgumentParser) -> None:
                    help="most padded tokens one request may run: model rows (masked copies included) x the "
                         "longest row (413)")
     p.add_argument("--max-copies", type=int, default=_LIMITS.max_copies, metavar="N",
-                   help="most masked copies per request: scored tokens of /score, target pieces x masks of "
-                        "whole-word targets (413)")
+                   help="most masked copies per request: one per token a PLL scores, one per target piece "
+                        "per mask of whole-word targets (413)")
     p.add_argument("--max-predictions", type=int, default=_LIMITS.max_predictions, metavar="N",
-                   help="most fill-mask predictions per request: masks x top_k (413)")
+                   help="most predictions per request: masks x top_k (413)")
     p.add_argument("--max-response-bytes", type=int, default=_LIMITS.max_response_bytes, metavar="BYTES",
                    help="largest estimated answer (413)")
     p.add_argument("--max-queue-tokens", type=int, default=262_144, metavar="N",

@@ -11,8 +11,10 @@ float32 once read back, three times longer.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+import numpy as np
 import orjson
 from starlette.responses import JSONResponse
 
@@ -37,3 +39,18 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+def jsonable(answer: Any) -> Any:
+    """Any task's answer as JSON values: arrays as lists, dataclasses as objects, numpy scalars as numbers."""
+    if isinstance(answer, np.ndarray):
+        return answer.tolist()
+    if isinstance(answer, np.generic):
+        return answer.item()
+    if dataclasses.is_dataclass(answer) and not isinstance(answer, type):
+        return jsonable(dataclasses.asdict(answer))
+    if isinstance(answer, dict):
+        return {str(k): jsonable(v) for k, v in answer.items()}
+    if isinstance(answer, (list, tuple)):
+        return [jsonable(a) for a in answer]
+    return answer

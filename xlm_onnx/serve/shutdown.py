@@ -27,7 +27,7 @@ from typing import Awaitable, Callable
 
 import uvicorn
 
-from .schemas import HTTPError
+from ..errors import HTTPError
 
 logger = logging.getLogger("xlm_onnx.serve")
 RETRY_AFTER = "1"
