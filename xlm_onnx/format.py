@@ -252,6 +252,11 @@ class Manifest:
         Raises:
             ModelFormatError: The directory predates the head (a version-1 export): re-export.
         """
+        if head not in self.heads and self.format_version == FORMAT_VERSION:
+            raise ModelFormatError(
+                f"{task} needs a model with the {head!r} head; this model directory is a {self.head_kind} export "
+                f"(heads {', '.join(self.heads)}): pass one exported from a checkpoint with that head (--model DIR)"
+            )
         if head not in self.heads:
             raise ModelFormatError(
                 f"{task} needs the graph's {head!r} output, which this model directory (format_version "

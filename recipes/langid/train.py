@@ -45,10 +45,10 @@ class TrainConfig:
     long_batch_size: int = 16
     max_other_lines: int = 4000  # Firefox strings kept per language (evenly spaced)
     lr: float = 2e-3
-    warmup_steps: int = 100
+    warmup_steps: int = 60
     weight_decay: float = 0.01
-    max_steps: int = 2400
-    minutes: float = 22.0  # a guard: a slower machine stops early and logs stopped_by "budget"
+    max_steps: int = 1000
+    minutes: float = 26.0  # a guard: a slower machine stops early and logs stopped_by "budget"
     seed: int = 0
     threads: int = 1
     bf16: bool = True

@@ -101,6 +101,8 @@ class Task(ABC):
     purpose: ClassVar[str]
     #: One line for ``--help`` and the reference pages (default: :attr:`purpose`).
     summary: ClassVar[str | None] = None
+    #: The embedded model a task runs when none is named (``xlm_onnx.model.EMBEDDED_MODELS``).
+    default_model: ClassVar[str] = "default_model"
     #: Other names of the command line's command (``classify`` for ``text-classification``,
     #: ``ner`` for ``token-classification``).
     aliases: ClassVar[tuple[str, ...]] = ()
@@ -131,10 +133,14 @@ class Task(ABC):
     def from_pretrained(cls, path: str | os.PathLike | None = None, provider: ProviderSpec = "cpu",
                         threads: int | None = None, verify: bool = True, optimization_level: str = "all",
                         **task_options: Any):
-        """Loads a model directory (default: the embedded demo model) with :meth:`Model.load
+        """Loads a model directory (default: the task's :attr:`default_model`) with :meth:`Model.load
         <xlm_onnx.model.Model.load>`, whose arguments, errors and ``PrecisionWarning`` these are;
         ``task_options`` go to the task's constructor."""
         cls.validate_construction(**task_options)  # before the (slow) session is built
+        if path is None:
+            from ..model import default_model_dir
+
+            path = default_model_dir(cls.default_model)
         model = Model.load(path, provider=provider, threads=threads, verify=verify,
                            optimization_level=optimization_level)
         return cls(model, **task_options)

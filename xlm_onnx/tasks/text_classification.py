@@ -89,6 +89,7 @@ class TextClassifier(Task):
 
     name = "text-classification"
     aliases = ("classify",)
+    default_model = "langid_model"  # the embedded language identifier
     head = fmt.HEAD_SEQUENCE_CLASSIFICATION
     purpose = "text classification"
     summary = "labels of each text, best first, from a fine-tuned classifier (default: the language identifier)"
