@@ -45,6 +45,8 @@ def test_inference_client_question_answering(classifier_dir):
         one = client.question_answering(question="Who has the right to life?", context=CONTEXT, doc_stride=16)
         several = client.question_answering(question="Who?", context=CONTEXT, top_k=3, handle_impossible_answer=True,
                                             max_answer_len=5)
+        with pytest.raises(huggingface_hub.errors.HfHubHTTPError, match="inputs.context is 20001 characters long"):
+            client.question_answering(question="Who?", context="x" * 20001)  # --max-chars bounds contexts too
     api = QuestionAnswerer.from_pretrained(model)
     want = api({"question": "Who has the right to life?", "context": CONTEXT}, doc_stride=16)
     assert (one.answer, one.start, one.end) == (want["answer"], want["start"], want["end"])
