@@ -5,13 +5,14 @@ removal of non-printing characters, Moses tokenization, optional lowercasing + a
 a piece's characters are not a substring of the input. Instead of threading positions through
 every one of those ~60 rewrite rules (and through sacremoses itself, which the tokenizer falls
 back to), the tokens are produced exactly as the tokenizer produces them and then *aligned* to the
-original: both sides are reduced, character by character, to a comparison key (:func:`_fold`:
-the punctuation maps of the pipeline, quotes as ``''``, case and accents folded, whitespace and
-non-printing characters dropped), and the two key strings are matched left to right. They are
-equal except where the pipeline inserts or reorders characters (a ``.``/``,`` put between digits
-split by a no-break space; ``"hello",`` -> ``"hello,"`` in English quote normalisation); there the
-matcher re-synchronises (:func:`_resync`), and the few token characters left
-unmatched get no original character.
+original (XLM runs Moses with ``escape=False``: there are no HTML entities to undo). Both sides are
+reduced, character by character, to a comparison key (:func:`_fold`: the punctuation maps of the
+pipeline, quotes as ``''``, case and accents folded, whitespace and non-printing characters
+dropped), and the two key strings are matched left to right. They are equal except where the
+pipeline inserts or reorders characters (a ``.``/``,`` put between digits split by a no-break
+space; ``"hello",`` -> ``"hello,"`` in English quote normalisation); there the matcher
+re-synchronises (:func:`_resync`), and the few token characters left unmatched get no original
+character.
 
 What this guarantees (``tests/test_offsets.py`` checks it on every UDHR line of every script):
 
