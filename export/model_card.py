@@ -149,9 +149,13 @@ def _label_lines(manifest: fmt.Manifest) -> list[str]:
     """The label map of a fine-tuned classifier (nothing for a masked LM)."""
     if not manifest.id2label:
         return []
-    problem = manifest.problem_type or "not set (transformers decides by the labels' count)"
-    lines = ["## Labels", "", f"`problem_type`: {problem}. Index and label, as `id2label` of the source config:", "",
-             "| index | label |", "|---:|---|"]
+    intro = "Index and label, as `id2label` of the source config:"
+    if manifest.head_kind == fmt.HEAD_KIND_QUESTION_ANSWERING:
+        intro = "The two values the head gives each position (no labels of the source config):"
+    elif manifest.head_kind != fmt.HEAD_KIND_TOKEN_CLASSIFICATION:  # problem_type: sequence-level heads only
+        problem = manifest.problem_type or "not set (transformers decides by the labels' count)"
+        intro = f"`problem_type`: {problem}. {intro}"
+    lines = ["## Labels", "", intro, "", "| index | label |", "|---:|---|"]
     return lines + [f"| {i} | {label} |" for i, label in enumerate(manifest.labels)] + [""]
 
 
