@@ -1,8 +1,9 @@
 """``TokenClassifier``: named entities / tags of a fine-tuned ``XLMForTokenClassification``.
 
-Each text is one model row ``<s> pieces </s>``; the graph's ``logits`` ``[b, s, labels]`` are
-read on the text's pieces and decoded in numpy by :mod:`.token_entities` (transformers'
-``token-classification`` semantics, with offsets into the original text)::
+Each text is one model row ``<s> pieces </s>`` (a text longer than the model: rows of windows
+sharing ``stride`` pieces); the graph's ``logits`` ``[b, s, labels]`` are read on the text's
+pieces and decoded in numpy by :mod:`.token_entities` (transformers' ``token-classification``
+semantics, with offsets into the original text)::
 
     text ─encode_with_offsets─► pieces, (start, end), word ids
          ─<s> … </s>─► logits [s, labels] ─[1:-1]─softmax─► entities (none | simple | first | average | max)
@@ -44,6 +45,8 @@ class TokenClassificationOptions:
         aggregation_strategy: One of ``none``, ``simple``, ``first``, ``average``, ``max``.
         ignore_labels: Labels left out of the answer.
         lang_id: The ``langs`` value (-1: none).
+        truncation: Cut a text longer than the model (without ``stride``).
+        stride: Pieces shared by the windows of a text longer than the model (``None``: no windows).
     """
 
     aggregation_strategy: str = "none"
