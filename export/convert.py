@@ -10,8 +10,9 @@ and re-validated against the torch fp32 answers its ``golden.json`` already hold
 The manifest is the old one with what changed rewritten by the exporter's own code: the
 ``quantization`` field (:meth:`.precision.Int8Options.as_manifest`), the validation figures
 (:func:`xlm_onnx.golden.run_golden`, batch invariance required), the fused-op counts, the file
-sizes and hashes, and the xlm-onnx / onnx / onnxruntime versions that wrote the new graph.
-Writes go to a temporary sibling renamed into place, as the exporter's.
+sizes and hashes, and the xlm-onnx / onnx / onnxruntime versions that wrote the new graph. The
+publish (a temporary sibling renamed into place), the gate, the int8 weight check and the version
+record are the exporter's own (:mod:`.publish`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import argparse
 import dataclasses
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from xlm_onnx import format as fmt
@@ -30,7 +30,8 @@ from .errors import ExportError
 from .external import load_lazy, save_repacked
 from .optimize import count_fused
 from .per_row import to_per_row
-from .precision import Int8Options, largest_int8_weight
+from .precision import Int8Options
+from .publish import check_weight_range, gate, runtime_versions, staged
 
 #: Files rewritten here; everything else in the directory is copied as it is.
 REWRITTEN = (fmt.MODEL_FILE, fmt.MODEL_DATA_FILE, fmt.MANIFEST_FILE)
@@ -48,13 +49,7 @@ def convert_to_per_row(src, dst, *, force: bool = False) -> fmt.Manifest:
         ExportError: ``src`` is not per-tensor int8, or the converted graph fails validation.
         FileExistsError: ``dst`` exists and ``force`` is false.
     """
-    import onnx
-    import onnxruntime
-
-    import xlm_onnx
-    from xlm_onnx.golden import Golden, run_golden
-    from xlm_onnx.session import create_session
-    from xlm_onnx.tokenization import XLMTokenizer
+    from xlm_onnx.golden import Golden
 
     src, dst = Path(src), Path(dst)
     manifest = fmt.read_manifest(src)
@@ -63,42 +58,31 @@ def convert_to_per_row(src, dst, *, force: bool = False) -> fmt.Manifest:
                           f"{manifest.precision} / {manifest.int8_activations}")
     fmt.verify_files(src, manifest)
     golden = Golden.read(src)
-    if dst.exists() and not force:
-        raise FileExistsError(f"{dst}: exists; pass force=True (--force) to replace it")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.partial-", dir=dst.parent))
-    try:
+    with staged(dst, force) as tmp:  # the exporter's publish: nothing half-written at dst
         for path in src.iterdir():
             if path.is_file() and path.name not in REWRITTEN:
                 shutil.copyfile(path, tmp / path.name)
-        graph = load_lazy(src / fmt.MODEL_FILE)
-        to_per_row(graph, src)
-        save_repacked(graph, src, tmp / fmt.MODEL_FILE)
-        quant = manifest.quantization
-        options = Int8Options(per_channel=quant.get("per_channel", True), tied_embedding=quant.get("tied_embedding", "int8"),
-                              weight_bits=quant.get("weight_bits", 8), activations=fmt.INT8_PER_ROW)
-        if largest_int8_weight(graph, tmp) > options.weight_max:
-            raise ExportError(f"{src}: int8 weights exceed the manifest's weight_max {options.weight_max}")
-        report = run_golden(create_session(tmp / fmt.MODEL_FILE), golden, manifest.precision,
-                            XLMTokenizer.from_pretrained(tmp), activations=fmt.INT8_PER_ROW)
-        if report.failures():
-            raise ExportError("validation failed (int8, per-row): " + "; ".join(report.failures()))
-        new = dataclasses.replace(
-            manifest, quantization=options.as_manifest(), validation=report.as_dict(),
-            fusion=count_fused(graph) if manifest.fusion else {},
-            versions={**manifest.versions, "xlm_onnx": xlm_onnx.__version__, "onnx": onnx.__version__,
-                      "onnxruntime": onnxruntime.__version__},
-            files=fmt.describe_files(tmp, list(manifest.files)))
-        fmt.write_manifest(tmp, new)
-        from .exporter import _make_readable
+        return _rewrite(src, tmp, manifest, golden)
 
-        _make_readable(tmp)
-        if dst.exists():
-            shutil.rmtree(dst)
-        tmp.rename(dst)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+def _rewrite(src: Path, tmp: Path, manifest: fmt.Manifest, golden) -> fmt.Manifest:
+    """The per-row graph and its manifest in ``tmp``, through the exporter's gate and weight check."""
+    from xlm_onnx.tokenization import XLMTokenizer
+
+    graph = load_lazy(src / fmt.MODEL_FILE)
+    to_per_row(graph, src)
+    save_repacked(graph, src, tmp / fmt.MODEL_FILE)
+    quant = manifest.quantization
+    options = Int8Options(per_channel=quant.get("per_channel", True), tied_embedding=quant.get("tied_embedding", "int8"),
+                          weight_bits=quant.get("weight_bits", 8), activations=fmt.INT8_PER_ROW)
+    check_weight_range(graph, tmp, options)
+    report = gate(tmp / fmt.MODEL_FILE, golden, manifest.precision, XLMTokenizer.from_pretrained(tmp),
+                  fmt.INT8_PER_ROW)
+    new = dataclasses.replace(
+        manifest, quantization=options.as_manifest(), validation=report.as_dict(),
+        fusion=count_fused(graph) if manifest.fusion else {}, versions={**manifest.versions, **runtime_versions()},
+        files=fmt.describe_files(tmp, list(manifest.files)))
+    fmt.write_manifest(tmp, new)
     return new
 
 

@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import gc
-import os
 import platform
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
 
-import xlm_onnx
 from xlm_onnx import format as fmt
-from xlm_onnx.golden import run_golden
-from xlm_onnx.session import create_session
 from xlm_onnx.tokenization import XLMTokenizer
 
 from .checkpoint import inspect_checkpoint, load_model
-from .errors import ExportError
 from .external import load_lazy, save_repacked
 from .head import check_embedding
 from .heads import head_spec
@@ -28,9 +22,10 @@ from .model_card import write_model_card
 from .modeling import EMBEDDING_NAME
 from .optimize import count_fused, optimize_encoder
 from .per_row import to_per_row
-from .precision import (Int8Options, largest_int8_weight, quantize_encoder, quantize_tied_embedding,
+from .precision import (Int8Options, quantize_encoder, quantize_tied_embedding,
                         store_tied_embedding_fp16, to_fp16)
 from .progress import Steps, peak_rss_mb
+from .publish import check_weight_range, gate, runtime_versions, staged
 from .trace import trace_encoder
 
 DEFAULT_OPSET = 18
@@ -88,20 +83,12 @@ class Exporter:
     def run(self) -> ExportResult:
         """Runs every step; raises before touching ``out_dir`` if any fails."""
         start = time.perf_counter()
-        if self.out_dir.exists() and not self.force:
+        if self.out_dir.exists() and not self.force:  # before the checkpoint is read
             raise FileExistsError(f"{self.out_dir}: exists; pass force=True (--force) to replace it")
         checkpoint = inspect_checkpoint(self.checkpoint_dir)
         self.spec = head_spec(checkpoint.config, str(checkpoint.path / "config.json"))  # refused before loading
-        self.out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}.partial-", dir=self.out_dir.parent))
-        try:
+        with staged(self.out_dir, self.force) as tmp:
             manifest = self._build(checkpoint, tmp)
-            if self.out_dir.exists():
-                shutil.rmtree(self.out_dir)
-            tmp.rename(self.out_dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return ExportResult(self.out_dir, manifest, time.perf_counter() - start, peak_rss_mb(),
                             dict(self.steps.timings), dict(self.steps.peak_rss_mb))
 
@@ -133,16 +120,13 @@ class Exporter:
             io = tuple(i.name for i in graph.graph.input), tuple(o.name for o in graph.graph.output)
             manifest = self._manifest(checkpoint, tokenizer, config, io, fusion, {}, {}, head)
             onnx.helper.set_model_props(graph, manifest.metadata_props())
-            self._check_weight_range(graph, tmp)
+            check_weight_range(graph, tmp, self.int8)
             save_repacked(graph, tmp, path)
             del graph
             for leftover in (tmp / ENCODER_INT8_INPUT, tmp / f"{ENCODER_INT8_INPUT}.data"):
                 leftover.unlink(missing_ok=True)
         with step("validate against torch"):
-            report = run_golden(create_session(path), golden, self.precision, tokenizer,
-                                activations=self.int8.activations if self.int8 else None)
-            if report.failures():
-                raise ExportError(f"validation failed ({self.precision}): " + "; ".join(report.failures()))
+            report = gate(path, golden, self.precision, tokenizer, self.int8.activations if self.int8 else None)
         with step("write tokenizer files and manifest"):
             golden.write(tmp)
             names = [fmt.MODEL_FILE, fmt.MODEL_DATA_FILE, fmt.GOLDEN_FILE]
@@ -154,7 +138,6 @@ class Exporter:
                                       fmt.describe_files(tmp, names), head)
             fmt.write_manifest(tmp, manifest)
             write_model_card(tmp, manifest, checkpoint.path, name=self.out_dir.name)  # not in the manifest: prose
-            _make_readable(tmp)
         return manifest
 
     def _convert(self, graph: onnx.ModelProto, embedding: str, tmp: Path) -> onnx.ModelProto:
@@ -171,17 +154,7 @@ class Exporter:
         quantize_encoder(source, tmp / fmt.MODEL_FILE, self.int8)
         return load_lazy(tmp / fmt.MODEL_FILE)
 
-    def _check_weight_range(self, graph: onnx.ModelProto, tmp: Path) -> None:
-        """The manifest's ``weight_max`` is what the file holds, whatever the quantizer did."""
-        if self.int8 is None:
-            return
-        largest = largest_int8_weight(graph, tmp)
-        if largest > self.int8.weight_max:
-            raise ExportError(f"int8 weights reach |q| = {largest}, above the {self.int8.weight_bits}-bit "
-                              f"limit {self.int8.weight_max} (onnxruntime's quantizer ignored reduce_range?)")
-
     def _manifest(self, checkpoint, tokenizer, config, io, fusion, validation, files, head) -> fmt.Manifest:
-        import onnxruntime
         import torch
         import transformers
 
@@ -198,8 +171,7 @@ class Exporter:
             lang2id=checkpoint.lang2id,
             source={"config": checkpoint.config, "config_sha256": checkpoint.config_sha256,
                     "weights_file": checkpoint.weights_file},
-            versions={"xlm_onnx": xlm_onnx.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
-                      "torch": torch.__version__, "transformers": transformers.__version__,
+            versions={**runtime_versions(), "torch": torch.__version__, "transformers": transformers.__version__,
                       "python": platform.python_version()},
             validation=validation,
             fusion=fusion,
@@ -209,11 +181,3 @@ class Exporter:
             **head.manifest_fields(),
         )
 
-
-def _make_readable(directory: Path) -> None:
-    """``mkdtemp`` and onnx create owner-only files; a model directory is meant to be shared."""
-    umask = os.umask(0)
-    os.umask(umask)
-    directory.chmod(0o777 & ~umask)
-    for path in directory.iterdir():
-        path.chmod(0o666 & ~umask)

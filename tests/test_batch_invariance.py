@@ -21,6 +21,7 @@ import onnxruntime as ort
 import pytest
 
 from conftest import UDHR
+import xlm_onnx
 from xlm_onnx import Embedder, FillMask, Model, Scorer, check_model
 from xlm_onnx import format as fmt
 from xlm_onnx_export.fixtures.bpe_vocab import SAMPLE_TEXTS
@@ -223,3 +224,22 @@ def test_server_batches_answer_like_one_at_a_time(request, which, texts):
             assert got == expected, route
     batches, served = metric(stats, "xlm_onnx_batch_requests_count"), metric(stats, "xlm_onnx_batch_requests_sum")
     assert served == len(requests) and batches < served / 2, "requests did not share batches"
+
+
+def test_convert_gives_a_per_tensor_directory_per_row_activations(per_tensor_dir, int8_dir, tmp_path):
+    """``xlm_onnx_export.convert``: the exporter's publish, gate and version record on the converted graph;
+    it refuses what it cannot convert before writing anything."""
+    from xlm_onnx_export import ExportError
+    from xlm_onnx_export.convert import convert_to_per_row
+
+    out = tmp_path / "per-row"
+    manifest = convert_to_per_row(per_tensor_dir, out)
+    assert manifest.int8_activations == fmt.INT8_PER_ROW and fmt.read_manifest(out) == manifest
+    assert manifest.validation["max_abs_batch_drift"] == 0  # the gate required batch invariance
+    assert manifest.versions["xlm_onnx"] == xlm_onnx.__version__
+    assert check_model(out).passed
+    with pytest.raises(FileExistsError):
+        convert_to_per_row(per_tensor_dir, out)
+    with pytest.raises(ExportError, match="expected an int8 directory with per-tensor activations"):
+        convert_to_per_row(int8_dir, tmp_path / "again")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["per-row"]  # nothing half-written

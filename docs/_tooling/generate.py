@@ -7,6 +7,8 @@
 * ``<!-- task-reference -->`` becomes a section per registered task: its options as the task
   declares them (:mod:`xlm_onnx.tasks.params`: type, default, choices, where each appears), its
   command line and its bulk job's ``--help``;
+* ``<!-- error-table -->`` becomes :data:`xlm_onnx.errors.ERRORS`, the one table of HTTP statuses
+  and exit codes;
 * ``<!-- model-card: NAME -->`` becomes the card ``xlm-onnx export`` writes
   (``xlm_onnx_export.model_card``), rendered from the embedded demo model's manifest.
 
@@ -25,6 +27,7 @@ from mkdocs.exceptions import PluginError
 CLI_HELP = re.compile(r"^<!-- cli-help:(?P<args>[^>]*)-->$", re.MULTILINE)
 CLI_TASKS = re.compile(r"^<!-- cli-help-tasks -->$", re.MULTILINE)
 TASK_REFERENCE = re.compile(r"^<!-- task-reference -->$", re.MULTILINE)
+ERROR_TABLE = re.compile(r"^<!-- error-table -->$", re.MULTILINE)
 MODEL_CARD = re.compile(r"^<!-- model-card:\s*(?P<name>\S+)\s*-->$", re.MULTILINE)
 WIDTH = "100"
 
@@ -85,7 +88,21 @@ def _task_reference() -> str:
     return "\n\n".join(out)
 
 
+def _error_table() -> str:
+    from xlm_onnx.errors import ERRORS, HTTPError
+
+    rows = ["| exception (first match, most specific first) | HTTP status | `error_type` | exit code |",
+            "| --- | --- | --- | --- |"]
+    for kind, result in ERRORS:
+        status = "its own `status`" if kind is HTTPError else str(result.status)
+        error_type = "by status" if kind is HTTPError else f"`{result.kind}`"
+        name = f"`{kind.__module__}.{kind.__qualname__}`".replace("`builtins.", "`")
+        rows.append(f"| {name} | {status} | {error_type} | {result.exit_code} |")
+    return "\n".join(rows)
+
+
 def on_page_markdown(markdown: str, page, **kwargs) -> str:
+    markdown = ERROR_TABLE.sub(lambda m: _error_table(), markdown)
     markdown = CLI_HELP.sub(lambda m: _help(m.group("args").split()), markdown)
     markdown = CLI_TASKS.sub(lambda m: _cli_tasks(), markdown)
     markdown = TASK_REFERENCE.sub(lambda m: _task_reference(), markdown)

@@ -59,30 +59,7 @@ class Trie:
             reset = False
             for start, trie_pointer in states.items():
                 if "" in trie_pointer:
-                    for lookstart, looktrie_pointer in states.items():
-                        if lookstart > start:
-                            break
-                        elif lookstart < start:
-                            lookahead_index = current + 1
-                            end = current + 1
-                        else:
-                            lookahead_index = current
-                            end = current
-                        next_char = text[lookahead_index] if lookahead_index < len(text) else None
-                        if "" in looktrie_pointer:
-                            start = lookstart
-                            end = lookahead_index
-                            skip = lookahead_index
-                        while next_char in looktrie_pointer:
-                            looktrie_pointer = looktrie_pointer[next_char]
-                            lookahead_index += 1
-                            if "" in looktrie_pointer:
-                                start = lookstart
-                                end = lookahead_index
-                                skip = lookahead_index
-                            if lookahead_index == len(text):
-                                break
-                            next_char = text[lookahead_index]
+                    start, end, skip = _longest_match(states, start, current, skip, text)
                     offsets.append(start)
                     offsets.append(end)
                     reset = True
@@ -104,14 +81,50 @@ class Trie:
                 offsets.append(len(text))
                 break
         offsets.append(len(text))
-        tokens = []
-        start = 0
-        for end in offsets:
-            if start >= end:  # the reference logs an error for start > end and skips it too
-                continue
-            tokens.append(text[start:end])
-            start = end
-        return tokens
+        return _cut(text, offsets)
+
+
+def _longest_match(states: dict[int, dict], start: int, current: int, skip: int, text: str) -> tuple[int, int, int]:
+    """A match ends at ``current`` for the state begun at ``start``: the longest match of any state
+    begun at or before it (the reference's lookahead); ``(start, end, skip)`` of the match kept."""
+    end = current
+    for lookstart, looktrie_pointer in states.items():
+        if lookstart > start:
+            break
+        elif lookstart < start:
+            lookahead_index = current + 1
+            end = current + 1
+        else:
+            lookahead_index = current
+            end = current
+        next_char = text[lookahead_index] if lookahead_index < len(text) else None
+        if "" in looktrie_pointer:
+            start = lookstart
+            end = lookahead_index
+            skip = lookahead_index
+        while next_char in looktrie_pointer:
+            looktrie_pointer = looktrie_pointer[next_char]
+            lookahead_index += 1
+            if "" in looktrie_pointer:
+                start = lookstart
+                end = lookahead_index
+                skip = lookahead_index
+            if lookahead_index == len(text):
+                break
+            next_char = text[lookahead_index]
+    return start, end, skip
+
+
+def _cut(text: str, offsets: list[int]) -> list[str]:
+    """``text`` cut at ``offsets`` (empty and backward pieces skipped)."""
+    tokens = []
+    start = 0
+    for end in offsets:
+        if start >= end:  # the reference logs an error for start > end and skips it too
+            continue
+        tokens.append(text[start:end])
+        start = end
+    return tokens
 
 
 def split_added_tokens(pieces: list[str], added: dict[str, AddedToken]) -> list[str]:
