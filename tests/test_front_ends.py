@@ -174,3 +174,26 @@ def test_every_error_raised_on_purpose_is_in_the_tree_and_the_table():
     kinds = [kind for kind, _ in ERRORS]
     for i, kind in enumerate(kinds):  # most specific first: no row is hidden by an earlier, broader one
         assert not any(issubclass(kind, earlier) for earlier in kinds[:i]), kind
+
+
+def test_every_option_of_every_command_shows_its_default():
+    """--help of every command (tasks, serve, bulk TASK, info, check, export) says each option's default."""
+    import argparse
+
+    from xlm_onnx.cli.main import parser
+    from xlm_onnx.front.arguments import HelpFormatter
+
+    missing = []
+
+    def walk(p: argparse.ArgumentParser, path: str) -> None:
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, f"{path} {name}")
+            elif action.option_strings and not isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+                shown = HelpFormatter(path)._get_help_string(action) if action.help else ""
+                if "default" not in shown:
+                    missing.append(f"{path} {action.option_strings[-1]}")
+
+    walk(parser(), "xlm-onnx")
+    assert missing == []

@@ -18,8 +18,9 @@ def add_parsers(sub) -> None:
                      help="checkpoint directory, HF cache folder (models--org--name) or cached model id (org/name)")
     exp.add_argument("out", metavar="OUT_DIR")
     exp.add_argument("--revision", help="branch, tag or commit of a cached checkpoint (default: main)")
-    exp.add_argument("--precision", default="fp32", choices=fmt.PRECISIONS)
-    exp.add_argument("--opset", type=int, default=18)
+    exp.add_argument("--precision", default="fp32", choices=fmt.PRECISIONS,
+                     help="fp32; fp16 for GPUs; int8 (dynamic) for CPUs")
+    exp.add_argument("--opset", type=int, default=18, help="ONNX opset (at least 17)")
     exp.add_argument("--no-optimize", action="store_true", help="skip attention/LayerNorm/Gelu fusion")
     exp.add_argument("--per-tensor", action="store_true", help="int8: one weight scale per tensor, not per channel")
     exp.add_argument("--tied-embedding", choices=fmt.TIED_EMBEDDING_STORAGE,

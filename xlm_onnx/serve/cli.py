@@ -49,7 +49,8 @@ def add_parser(sub) -> None:
     # Off by default here: the event loop, tokenization and decoding share the cores with ORT's
     # threads, and spinning workers starve them (see xlm_onnx.session.create_session).
     p.add_argument("--spin", action="store_true", help="let ORT's idle threads spin-wait (lower latency on idle cores)")
-    p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+    p.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"),
+                   help="the server's log lines at this level and above")
     limit_options.add_options(p)  # per-request limits, read timeouts, Host/Origin guards
     p.add_argument("--task", metavar="TASK",
                    help="the task POST / answers, as TEI and HF Inference Endpoints do: any task of the model "
