@@ -13,8 +13,6 @@ per-row int8 directory.
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import numpy as np
 
 from . import format as fmt
@@ -64,14 +62,10 @@ def logits_drift(session, feed: dict[str, np.ndarray]) -> float:
     return drift
 
 
-def run_logits_golden(session, golden, precision: str, tokenizer=None, activations: str | None = None):
-    """Runs the probes through ``session`` and compares with the golden logits and embeddings.
-
-    Arguments as :func:`xlm_onnx.golden.run_golden`; returns its :class:`~xlm_onnx.golden.CheckReport`
-    with ``max_abs_logit_delta`` and ``top1_agreement`` set (no masks: the fill-mask figures are
-    ``None``).
-    """
-    from .golden import GATES, CheckReport
+def logits_figures(session, golden, tokenizer=None) -> dict:
+    """Runs the probes through ``session``: the :class:`~xlm_onnx.golden.CheckReport` fields of a
+    fine-tuned head (``max_abs_logit_delta``, ``top1_agreement``, ``min_embedding_cosine``,
+    ``max_abs_batch_drift``, ``tokenizer_mismatches``, ``n_sentences``)."""
     from .pooling import pool
 
     feed = _feed(golden)
@@ -91,10 +85,6 @@ def run_logits_golden(session, golden, precision: str, tokenizer=None, activatio
     mismatches = 0
     if tokenizer is not None:
         mismatches = sum(tokenizer.encode(t) != ids for t, ids in zip(golden.texts, golden.token_ids))
-    return CheckReport(
-        n_sentences=len(golden.texts), n_masks=0, max_abs_score_delta=None, top1_agreement=agreement,
-        top5_overlap=None, gate=asdict(GATES[precision]), tokenizer_mismatches=int(mismatches),
-        min_embedding_cosine=cosine, max_abs_batch_drift=logits_drift(session, feed),
-        requires_batch_invariance=precision == "int8" and activations == fmt.INT8_PER_ROW,
-        max_abs_logit_delta=delta,
-    )
+    return {"n_sentences": len(golden.texts), "max_abs_logit_delta": delta, "top1_agreement": agreement,
+            "min_embedding_cosine": cosine, "max_abs_batch_drift": logits_drift(session, feed),
+            "tokenizer_mismatches": int(mismatches)}

@@ -2,9 +2,10 @@
 
 Labels: the 91 XLM language codes of ``../shared/data/udhr_xlm_dev.jsonl`` (UDHR paragraphs).
 Held out: every paragraph of UDHR sections 6, 14, 20 and 28, in every language (a quarter of the
-paragraphs), so no held-out article was seen in training in any language. Train: the other UDHR
-paragraphs plus the demo recipe's Firefox UI strings (``recipes.demo_model.corpus``) of the same
-languages (Firefox locales mapped to XLM codes; ``zh_tw`` is ``zh``, as XLM-100 has one Chinese).
+paragraphs), so no held-out article was seen in training in any language, and the demo corpus'
+held-out Firefox strings. Train: the other UDHR paragraphs plus the demo recipe's train split of
+Firefox UI strings (``recipes.demo_model.corpus``) of the same languages (Firefox locales mapped to
+XLM codes; ``zh_tw`` is ``zh``, as XLM-100 has one Chinese).
 
 Samples are drawn language first (uniformly, so a language with 20 paragraphs weighs as much as one
 with 5000 UI strings), then a line, then a random window of its ids (as short as one token), and
@@ -48,17 +49,24 @@ def sentences(text: str, min_chars: int = 12) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if len(s.strip()) >= min_chars]
 
 
-def firefox_lines(labels: set[str]) -> dict[str, list[str]]:
-    """The demo corpus' Firefox strings of the languages in ``labels`` (empty without the cache)."""
+def firefox_lines(labels: set[str], split_name: str = "train") -> dict[str, list[str]]:
+    """The demo corpus' Firefox strings of the languages in ``labels`` in its ``train`` or ``heldout``
+    split (5% of the lines, by a hash of language and text; empty without the cache).
+
+    A locale's untranslated strings are English (Firefox falls back to en-US): a line of another
+    language that is also an English line is left out, or English would be learnt under that label.
+    """
     from recipes.demo_model.corpus import CACHE, build_corpus
 
     out: dict[str, list[str]] = {}
     if not any((CACHE / "debs").glob("*.deb")) and not (CACHE / "corpus.jsonl").is_file():
         return out
-    for line in build_corpus().read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
+    rows = [json.loads(line) for line in build_corpus().read_text(encoding="utf-8").splitlines()]
+    rows = [r for r in rows if r["source"] == "firefox"]
+    english = {r["text"] for r in rows if r["lang"] == "en"}
+    for row in rows:
         lang = FIREFOX_TO_XLM.get(row["lang"], row["lang"])
-        if row["source"] == "firefox" and lang in labels:
+        if row["split"] == split_name and lang in labels and (lang == "en" or row["text"] not in english):
             out.setdefault(lang, []).append(row["text"])
     return out
 

@@ -59,10 +59,9 @@ def export(args: argparse.Namespace) -> int:
                         progress=False if args.quiet else None)
     result = exporter.run()
     v = result.manifest.validation
-    # A fine-tuned head is gated on its logits (no masks, so no score delta).
-    delta = (f"max |delta logit| {v['max_abs_logit_delta']:.2e}" if v.get("max_abs_logit_delta") is not None
-             else f"max |delta score| {v['max_abs_score_delta']:.2e}")
-    print(f"wrote {result.out_dir} ({result.manifest.precision}) in {result.seconds:.1f} s, peak RSS "
-          f"{result.peak_rss_mb:.0f} MB; validation: {delta}, top-1 {v['top1_agreement']:.3f}, "
-          f"fused {result.manifest.fusion or 'none'}")
+    gated = (f"max |delta logit| {v['max_abs_logit_delta']:.2e}" if v.get("max_abs_logit_delta") is not None
+             else f"max |delta score| {v['max_abs_score_delta']:.2e}")  # a fine-tuned head: its logits
+    print(f"wrote {result.out_dir} ({result.manifest.precision}) in "
+          f"{result.seconds:.1f} s, peak RSS {result.peak_rss_mb:.0f} MB; validation: {gated}, "
+          f"top-1 {v['top1_agreement']:.3f}, fused {result.manifest.fusion or 'none'}")
     return 0

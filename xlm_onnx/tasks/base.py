@@ -114,6 +114,8 @@ class Task(ABC):
     rows_cap: ClassVar[int | None] = None
     #: A request every model accepts: warms a session up and checks a job's options before its rows.
     probe: ClassVar[str] = "Hello world"
+    #: The options of that request, for a task that needs some (zero-shot: candidate labels).
+    probe_options: ClassVar[dict[str, Any]] = {}
     #: Refuses, in :meth:`encode`, a request that asks for more work than it allows, before any
     #: model run (:class:`~xlm_onnx.limits.RequestLimits`; ``None``: no limit; ``xlm-onnx serve``
     #: sets it on every task).
@@ -182,6 +184,11 @@ class Task(ABC):
     def records(self, answer: Any, single: bool) -> list[dict[str, Any]]:
         """:meth:`fields` of each text of a request's answer (``single``: the request was one str)."""
         return [self.fields(a) for a in ([answer] if single else answer)]
+
+    def inference_api(self, answer: Any, inputs: Any) -> Any:
+        """The answer as the HF Inference API shapes it (a server's ``POST /``, where
+        ``huggingface_hub.InferenceClient`` posts); default: the Python API's answer."""
+        return answer
 
     def show(self, text: str, answer: Any) -> str:
         """The answer for one text as a terminal shows it (lines ending in a newline); default:

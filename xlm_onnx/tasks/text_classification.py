@@ -150,6 +150,11 @@ class TextClassifier(Task):
         ranked = [answer] if isinstance(answer, dict) else answer
         return {"labels": [a["label"] for a in ranked], "scores": [a["score"] for a in ranked]}
 
+    def inference_api(self, answer: Any, inputs: Any) -> Any:
+        """A list of ranked labels per input, also for one (``InferenceClient.text_classification``
+        reads the first)."""
+        return [answer] if isinstance(inputs, (str, dict)) else answer
+
     def show(self, text: str, answer: Any) -> str:
         """``label  score  text`` for one label; else the text, then a row per label."""
         ranked = [answer] if isinstance(answer, dict) else answer

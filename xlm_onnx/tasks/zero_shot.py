@@ -97,6 +97,7 @@ class ZeroShotClassifier(Task):
     summary = "candidate labels of each text ranked by an NLI classifier (entailment of 'This example is {}.')"
     batch_rows = 32
     params = PARAMS
+    probe_options = {"candidate_labels": ["world"]}
 
     def __init__(self, model) -> None:
         super().__init__(model)
@@ -150,6 +151,12 @@ class ZeroShotClassifier(Task):
 
     def fields(self, answer: dict[str, Any]) -> dict[str, Any]:
         return {"labels": answer["labels"], "scores": answer["scores"]}
+
+    def inference_api(self, answer: Any, inputs: Any) -> Any:
+        """``[{"label", "score"}, ...]`` best first per text (``InferenceClient.zero_shot_classification``)."""
+        ranked = [[{"label": label, "score": score} for label, score in zip(a["labels"], a["scores"])]
+                  for a in ([answer] if isinstance(inputs, str) else answer)]
+        return ranked[0] if isinstance(inputs, str) else ranked
 
     def show(self, text: str, answer: dict[str, Any]) -> str:
         """The text, then a row per label, best first."""
