@@ -12,8 +12,11 @@ targets all run it through :func:`run_all`::
       ─ Task.run_batch(units, key) ─ scatter back ─► outputs of each request, in unit order
       ─ Task.finish(prepared, outputs) ─► the API's answer, per request
 
-A new task is a :class:`Task` subclass in one file plus :func:`~xlm_onnx.tasks.registry.register`;
-the front ends find it by its :attr:`Task.name`.
+A new task is a :class:`Task` subclass in one file plus :func:`~xlm_onnx.tasks.registry.register`
+(or an entry point): its options declared once in :attr:`Task.params`, its answers serialized once
+by :meth:`Task.fields`. The front ends find it by its :attr:`Task.name` and are generated from
+those: a command, a bulk job, an HTTP route, a section of the reference pages. Every front end
+answers a list of texts with :func:`run_each` (the one bad-input policy).
 """
 
 from __future__ import annotations
