@@ -177,8 +177,9 @@ def _refusal(checkpoint: Checkpoint, exc: BaseException, noise: list[str]) -> Ch
     return CheckpointError(f"{weights}: cannot load weights: {first}")
 
 
-def load_model(checkpoint: Checkpoint):
-    """Loads ``XLMWithLMHeadModel`` in eval mode, fp32, from local files only.
+def load_model(checkpoint: Checkpoint, model_class: str = "XLMWithLMHeadModel"):
+    """Loads ``model_class`` (a transformers XLM class, from :data:`.heads.ARCHITECTURES`) in eval
+    mode, fp32, from local files only.
 
     What transformers and torch print while loading is captured: a failure becomes one line.
 
@@ -186,14 +187,14 @@ def load_model(checkpoint: Checkpoint):
         CheckpointError: The weights cannot be loaded safely (e.g. a pickle with code in it), or
             do not match ``config.json``.
     """
-    from transformers import XLMWithLMHeadModel
+    import transformers
     from transformers.utils import logging as hf_logging
 
     check_weight_shapes(checkpoint)
     hf_logging.disable_progress_bar()  # the exporter prints its own steps
     with captured_output() as noise:
         try:
-            model = XLMWithLMHeadModel.from_pretrained(
+            model = getattr(transformers, model_class).from_pretrained(
                 checkpoint.path,
                 local_files_only=True,
                 trust_remote_code=False,

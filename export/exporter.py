@@ -12,13 +12,12 @@ from pathlib import Path
 import onnx
 
 from xlm_onnx import format as fmt
-from xlm_onnx.golden import make_golden
 from xlm_onnx.tokenization import XLMTokenizer
 
-from . import validate
 from .checkpoint import inspect_checkpoint, load_model
 from .external import load_lazy, save_repacked
-from .head import append_heads, check_embedding
+from .head import check_embedding
+from .heads import head_spec
 from .model_card import write_model_card
 from .modeling import EMBEDDING_NAME
 from .optimize import count_fused, optimize_encoder
@@ -87,6 +86,7 @@ class Exporter:
         if self.out_dir.exists() and not self.force:  # before the checkpoint is read
             raise FileExistsError(f"{self.out_dir}: exists; pass force=True (--force) to replace it")
         checkpoint = inspect_checkpoint(self.checkpoint_dir)
+        self.spec = head_spec(checkpoint.config, str(checkpoint.path / "config.json"))  # refused before loading
         with staged(self.out_dir, self.force) as tmp:
             manifest = self._build(checkpoint, tmp)
         return ExportResult(self.out_dir, manifest, time.perf_counter() - start, peak_rss_mb(),
@@ -95,17 +95,13 @@ class Exporter:
     def _build(self, checkpoint, tmp: Path) -> fmt.Manifest:
         step = self.steps.step
         path = tmp / fmt.MODEL_FILE
-        with step("load checkpoint"):
-            model = load_model(checkpoint)
+        with step(f"load checkpoint ({self.spec.model_class})"):
+            model = load_model(checkpoint, self.spec.model_class)
             tokenizer = XLMTokenizer.from_pretrained(checkpoint.path)
             config = model.config
         with step("torch reference on probes; trace with torch.onnx (dynamo)"):
-            probes = validate.probe_batch(tokenizer, tokenizer.mask_token_id, uses_langs=checkpoint.uses_langs)
-            reference = validate.torch_reference(model, probes, tokenizer.mask_token_id)
-            golden = make_golden(validate.PROBE_TEXTS, [tokenizer.encode(t) for t in validate.PROBE_TEXTS],
-                                 probes, reference, probes[validate.LABELS])
-            del reference
-            bias = model.pred_layer.proj.bias.detach().numpy().copy()
+            head = self.spec.builder_class()(model, tokenizer, checkpoint)  # golden answers, head weights
+            golden = head.golden
             trace_encoder(model, checkpoint.uses_langs, path, self.opset)  # consumes the model
             del model  # from here on the weights live only in the ONNX data file (bounded memory)
             gc.collect()
@@ -116,14 +112,13 @@ class Exporter:
             with step(f"convert to {self.precision}"):
                 graph = self._convert(graph, embedding, tmp)
                 fusion = count_fused(graph) if fusion else fusion
-        with step("append heads (fill-mask, hidden state, label log-probs) and save"):
-            head = self.int8.head_precision if self.int8 else self.precision
-            append_heads(graph, tokenizer.mask_token_id, bias, embedding, head)
+        with step(f"append heads ({', '.join(head.graph_heads)}) and save"):
+            head.append(graph, self.int8.head_precision if self.int8 else self.precision)
             if self.int8 and self.int8.activations == fmt.INT8_PER_ROW:  # after the heads: the int8 head too
                 to_per_row(graph, tmp)
                 fusion = count_fused(graph) if fusion else fusion
-            inputs = tuple(i.name for i in graph.graph.input)
-            manifest = self._manifest(checkpoint, tokenizer, config, inputs, fusion, {}, {})
+            io = tuple(i.name for i in graph.graph.input), tuple(o.name for o in graph.graph.output)
+            manifest = self._manifest(checkpoint, tokenizer, config, io, fusion, {}, {}, head)
             onnx.helper.set_model_props(graph, manifest.metadata_props())
             check_weight_range(graph, tmp, self.int8)
             save_repacked(graph, tmp, path)
@@ -139,8 +134,8 @@ class Exporter:
                 if (checkpoint.path / name).is_file():
                     shutil.copyfile(checkpoint.path / name, tmp / name)
                     names.append(name)
-            manifest = self._manifest(checkpoint, tokenizer, config, inputs, fusion, report.as_dict(),
-                                      fmt.describe_files(tmp, names))
+            manifest = self._manifest(checkpoint, tokenizer, config, io, fusion, report.as_dict(),
+                                      fmt.describe_files(tmp, names), head)
             fmt.write_manifest(tmp, manifest)
             write_model_card(tmp, manifest, checkpoint.path, name=self.out_dir.name)  # not in the manifest: prose
         return manifest
@@ -159,7 +154,7 @@ class Exporter:
         quantize_encoder(source, tmp / fmt.MODEL_FILE, self.int8)
         return load_lazy(tmp / fmt.MODEL_FILE)
 
-    def _manifest(self, checkpoint, tokenizer, config, inputs, fusion, validation, files) -> fmt.Manifest:
+    def _manifest(self, checkpoint, tokenizer, config, io, fusion, validation, files, head) -> fmt.Manifest:
         import torch
         import transformers
 
@@ -167,8 +162,8 @@ class Exporter:
             format_version=fmt.FORMAT_VERSION,
             precision=self.precision,
             opset=self.opset,
-            inputs=inputs,
-            outputs=fmt.OUTPUT_NAMES,
+            inputs=io[0],
+            outputs=io[1],
             mask_token_id=int(tokenizer.mask_token_id),
             pad_token_id=int(config.pad_index),
             vocab_size=int(config.n_words),
@@ -182,6 +177,7 @@ class Exporter:
             fusion=fusion,
             files=files,
             quantization=self.int8.as_manifest() if self.int8 else {},
-            heads=fmt.HEADS,
+            heads=tuple(head.graph_heads),
+            **head.manifest_fields(),
         )
 

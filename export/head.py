@@ -38,6 +38,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from xlm_onnx import format as fmt
+from xlm_onnx.golden import Golden, make_golden
+
+from .heads import HeadBuilder
 
 HIDDEN = fmt.LAST_HIDDEN_STATE
 LM_BIAS = "lm_head.bias"
@@ -138,3 +141,27 @@ def append_heads(model: onnx.ModelProto, mask_token_id: int, lm_bias: np.ndarray
     )
     if tuple(o.name for o in graph.output) != fmt.OUTPUT_NAMES:
         raise RuntimeError(f"heads: graph outputs {[o.name for o in graph.output]} != {fmt.OUTPUT_NAMES}")
+
+
+class MaskedLMHead(HeadBuilder):
+    """``XLMWithLMHeadModel``: fill-mask, hidden state and label log-probs (the module docstring).
+
+    Golden: the masked probes of :mod:`.validate` and the unmodified model's answers on them.
+    """
+
+    graph_heads = fmt.HEADS
+
+    def reference(self, model, tokenizer, checkpoint) -> Golden:
+        from . import validate
+
+        self.mask_token_id = int(tokenizer.mask_token_id)
+        self.bias = model.pred_layer.proj.bias.detach().numpy().copy()
+        probes = validate.probe_batch(tokenizer, self.mask_token_id, uses_langs=checkpoint.uses_langs)
+        reference = validate.torch_reference(model, probes, self.mask_token_id)
+        return make_golden(validate.PROBE_TEXTS, [tokenizer.encode(t) for t in validate.PROBE_TEXTS],
+                           probes, reference, probes[validate.LABELS])
+
+    def append(self, graph: onnx.ModelProto, precision: str) -> None:
+        from .modeling import EMBEDDING_NAME
+
+        append_heads(graph, self.mask_token_id, self.bias, EMBEDDING_NAME, precision)

@@ -26,7 +26,26 @@ _GATES = (  # (validation figure, gate key, label, comparison, format)
     ("max_abs_label_log_prob_delta", "max_abs_label_log_prob", "max abs(Δ log p) of the masked tokens", "<=",
      "{:.2g}"),
     ("min_embedding_cosine", "min_embedding_cosine", "min cosine of mean-pooled embeddings", ">=", "{:.5g}"),
+    ("max_abs_logit_delta", "max_abs_logit", "max abs(Δ logit) of the fine-tuned head", "<=", "{:.2g}"),
 )
+#: What each head kind is, and the commands that use it (the card's intro and "Use" section).
+_KINDS = {
+    fmt.HEAD_KIND_MASKED_LM: ("An XLM masked language model", "fill-mask, sentence embeddings and "
+                              "pseudo-log-likelihood scoring", 'fill-mask --model {name} "Paris est la <mask> de la France."'),
+    fmt.HEAD_KIND_SEQUENCE_CLASSIFICATION: ("A fine-tuned XLM sequence classifier (`XLMForSequenceClassification`)",
+                                            "text classification (and zero-shot classification when a label is "
+                                            "an entailment label), sentence embeddings",
+                                            'classify --model {name} "Bonjour tout le monde"'),
+    fmt.HEAD_KIND_MULTIPLE_CHOICE: ("A fine-tuned XLM multiple-choice model (`XLMForMultipleChoice`)",
+                                    "multiple choice (one score per choice), sentence embeddings",
+                                    "multiple-choice --model {name} --help"),
+    fmt.HEAD_KIND_TOKEN_CLASSIFICATION: ("A fine-tuned XLM token classifier (`XLMForTokenClassification`)",
+                                         "named entities / tags with character offsets into the original text, "
+                                         "sentence embeddings", 'ner --model {name} "Ada Lovelace lived in London."'),
+    fmt.HEAD_KIND_QUESTION_ANSWERING: ("A fine-tuned XLM extractive QA model (`XLMForQuestionAnsweringSimple`)",
+                                       "extractive question answering over contexts of any length (stride windows), "
+                                       "sentence embeddings", 'qa --model {name} --context "..." "Who?"'),
+}
 _QUANTIZATION = {"weights": "weights", "per_channel": "per-channel scales", "weight_bits": "weight bits",
                  "weight_max": "largest abs(q) of any int8 weight", "tied_embedding": "tied embedding / LM head stored as"}
 
@@ -109,16 +128,35 @@ def _validation_lines(manifest: fmt.Manifest, model_dir: Path) -> list[str]:
     if not val:
         return ["Not validated."]
     gate = val.get("gate", {})
+    masks = f" ({val['n_masks']} masks)" if val.get("n_masks") else ""
     lines = [f"Every gate below passed before the directory was published: the exported graph against "
-             f"the torch fp32 reference on {val.get('n_sentences', '?')} probe sentences "
-             f"({val.get('n_masks', '?')} masks), on the exporting machine. {_cpu_line(model_dir)}", "",
+             f"the torch fp32 reference on {val.get('n_sentences', '?')} probe sentences{masks}, "
+             f"on the exporting machine. {_cpu_line(model_dir)}", "",
              "| check | measured | gate |", "|---|---:|---:|"]
     for figure, key, label, op, form in _GATES:
         if val.get(figure) is not None and key in gate:
             lines.append(f"| {label} | {form.format(val[figure])} | {op} {form.format(gate[key])} |")
     if "tokenizer_mismatches" in val:
         lines.append(f"| probes tokenized differently from transformers | {val['tokenizer_mismatches']} | 0 |")
+    drift = val.get("max_abs_batch_drift")
+    if drift is not None:
+        lines.append(f"| max abs(alone - batched) of any probe's outputs | {drift:.2g} | "
+                     f"{'0' if val.get('requires_batch_invariance') else 'reported'} |")
     return lines + ["", "`xlm-onnx check DIR` re-runs these gates on the machine it runs on (from `golden.json`)."]
+
+
+def _label_lines(manifest: fmt.Manifest) -> list[str]:
+    """The label map of a fine-tuned classifier (nothing for a masked LM)."""
+    if not manifest.id2label:
+        return []
+    intro = "Index and label, as `id2label` of the source config:"
+    if manifest.head_kind == fmt.HEAD_KIND_QUESTION_ANSWERING:
+        intro = "The two values the head gives each position (no labels of the source config):"
+    elif manifest.head_kind != fmt.HEAD_KIND_TOKEN_CLASSIFICATION:  # problem_type: sequence-level heads only
+        problem = manifest.problem_type or "not set (transformers decides by the labels' count)"
+        intro = f"`problem_type`: {problem}. {intro}"
+    lines = ["## Labels", "", intro, "", "| index | label |", "|---:|---|"]
+    return lines + [f"| {i} | {label} |" for i, label in enumerate(manifest.labels)] + [""]
 
 
 def render_model_card(manifest: fmt.Manifest, model_dir: str | Path, checkpoint_dir: str | Path | None = None,
@@ -136,10 +174,10 @@ def render_model_card(manifest: fmt.Manifest, model_dir: str | Path, checkpoint_
     config = manifest.source.get("config", {})
     source = source_name(checkpoint_dir) if checkpoint_dir is not None else "unknown"
     langs = ", ".join(sorted(manifest.lang2id)) or "none (one embedding for every language, like XLM-100)"
+    what, answers, use = _KINDS[manifest.head_kind]
     lines = [f"# {name}", "",
-             f"An XLM masked language model exported to ONNX by xlm-onnx {manifest.versions.get('xlm_onnx', '')}: "
-             "fill-mask, sentence embeddings and pseudo-log-likelihood scoring with numpy and onnxruntime, "
-             "without torch. This card is written from the manifest (`xlm_onnx.json`), which is what the "
+             f"{what} exported to ONNX by xlm-onnx {manifest.versions.get('xlm_onnx', '')}: "
+             f"{answers} with numpy and onnxruntime, without torch. This card is written from the manifest (`xlm_onnx.json`), which is what the "
              "runtime reads and checks; the card itself is not checked.", "",
              "## Source", "",
              f"- Checkpoint: `{source}`; weights file `{manifest.source.get('weights_file', '?')}`; `config.json` "
@@ -147,11 +185,12 @@ def render_model_card(manifest: fmt.Manifest, model_dir: str | Path, checkpoint_
              f"- Architecture: XLM, {config.get('n_layers', '?')} layers, hidden {config.get('emb_dim', '?')}, "
              f"{config.get('n_heads', '?')} heads, vocabulary {manifest.vocab_size:,}, at most "
              f"{manifest.max_positions} positions with specials; language embeddings: {langs}.", "",
+             *_label_lines(manifest),
              "## Precision", "", *_precision_lines(manifest), "",
              "## Validation", "", *_validation_lines(manifest, model_dir), "",
              "## Licence of the weights", "", licence_text(manifest, declared_licence(checkpoint_dir)), "",
              "## Use", "", "```bash",
-             f'xlm-onnx fill-mask --model {name} "Paris est la <mask> de la France."',
+             "xlm-onnx " + use.format(name=name),
              f"xlm-onnx serve {name}", "```", ""]
     return "\n".join(lines)
 

@@ -97,3 +97,59 @@ def v1_dir(tmp_path_factory, fp32_dir) -> Path:
                     files=fmt.describe_files(out, list(manifest["files"])))
     (out / fmt.MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
     return out
+
+
+#: Tiny classifier checkpoints the classification tests share, by name: (architecture, labels,
+#: problem_type, summary_activation, language embeddings).
+CLASSIFIERS = {
+    "single": ("XLMForSequenceClassification", ("negative", "neutral", "positive"), "single_label_classification",
+               "tanh", False),
+    "multi": ("XLMForSequenceClassification", ("art", "sport", "war", "food"), "multi_label_classification",
+              None, False),
+    "regression": ("XLMForSequenceClassification", ("LABEL_0",), "regression", None, False),
+    "default": ("XLMForSequenceClassification", ("LABEL_0", "LABEL_1"), None, "gelu", True),
+    "nli": ("XLMForSequenceClassification", ("contradiction", "entailment", "neutral"), None, "tanh", False),
+    "choice": ("XLMForMultipleChoice", ("LABEL_0", "LABEL_1"), None, "tanh", False),
+    "ner": ("XLMForTokenClassification", ("O", "B-PER", "I-PER", "B-LOC", "I-LOC"), None, None, False),
+    "qa": ("XLMForQuestionAnsweringSimple", ("LABEL_0", "LABEL_1"), None, None, False),
+}
+
+
+@pytest.fixture(scope="session")
+def classifier_checkpoint(tmp_path_factory):
+    """``classifier_checkpoint(name)``: the tiny :data:`CLASSIFIERS` checkpoint ``name`` (built once).
+
+    Short positions (64; fewer do not fuse) so truncation is reached by ordinary sentences; the tokenizer's
+    ``model_max_length`` says the same, as a real checkpoint's does."""
+    import json
+
+    from xlm_onnx_export.fixtures.checkpoints import Arch, Head, make_checkpoint
+
+    made: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in made:
+            arch, labels, problem, activation, langs = CLASSIFIERS[name]
+            out = make_checkpoint(tmp_path_factory.mktemp("ckpt") / name, Arch(max_positions=64), use_lang_emb=langs,
+                                  seed=len(made) + 3, head=Head(arch, labels, problem, activation))
+            config = out / "tokenizer_config.json"
+            data = json.loads(config.read_text()) if config.is_file() else {}
+            config.write_text(json.dumps({**data, "model_max_length": 64}))
+            made[name] = out
+        return made[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def classifier_dir(tmp_path_factory, classifier_checkpoint):
+    """``classifier_dir(name, precision="fp32")``: the export of a :data:`CLASSIFIERS` checkpoint."""
+    made: dict[tuple[str, str], Path] = {}
+
+    def get(name: str, precision: str = "fp32") -> Path:
+        if (name, precision) not in made:
+            made[name, precision] = _export(tmp_path_factory, classifier_checkpoint(name), f"{name}-{precision}",
+                                            precision=precision)
+        return made[name, precision]
+
+    return get

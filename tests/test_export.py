@@ -179,12 +179,12 @@ def test_failed_validation_leaves_nothing(tiny_checkpoint, tmp_path, monkeypatch
 
 
 def test_interrupted_export_leaves_nothing(tiny_checkpoint, tmp_path, monkeypatch):
-    import xlm_onnx_export.exporter as exporter_module
+    import xlm_onnx_export.head as head_module
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(exporter_module, "append_heads", interrupt)
+    monkeypatch.setattr(head_module, "append_heads", interrupt)
     with pytest.raises(KeyboardInterrupt):
         Exporter(tiny_checkpoint, tmp_path / "out", progress=False).run()
     assert list(tmp_path.iterdir()) == []  # neither out/ nor the .out.partial-* temp dir

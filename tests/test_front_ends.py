@@ -174,3 +174,47 @@ def test_every_error_raised_on_purpose_is_in_the_tree_and_the_table():
     kinds = [kind for kind, _ in ERRORS]
     for i, kind in enumerate(kinds):  # most specific first: no row is hidden by an earlier, broader one
         assert not any(issubclass(kind, earlier) for earlier in kinds[:i]), kind
+
+
+def test_every_option_of_every_command_shows_its_default():
+    """--help of every command (tasks, serve, bulk TASK, info, check, export) says each option's default."""
+    import argparse
+
+    from xlm_onnx.cli.main import parser
+    from xlm_onnx.front.arguments import HelpFormatter
+
+    missing = []
+
+    def walk(p: argparse.ArgumentParser, path: str) -> None:
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, f"{path} {name}")
+            elif action.option_strings and not isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+                shown = HelpFormatter(path)._get_help_string(action) if action.help else ""
+                if "default" not in shown:
+                    missing.append(f"{path} {action.option_strings[-1]}")
+
+    walk(parser(), "xlm-onnx")
+    assert missing == []
+
+
+def test_run_each_answers_every_good_text_and_names_each_bad_one(fp32_dir):
+    """The one bad-input policy: each text's answer is what the API gives it alone; a bad one is its
+    error, indexed in the caller's list, in the API's words or a front end's (``say``)."""
+    from xlm_onnx import FillMask
+    from xlm_onnx.errors import InputTypeError
+    from xlm_onnx.tasks.base import run_each
+
+    task = FillMask(Model.load(fp32_dir))
+    texts = ["Hello <mask> !", "no mask here", 7, "Paris est la <mask> ." + " x" * 600, "Le <mask> ."]
+    got = run_each(task, texts, task.options(top_k=3))
+    for i in (0, 4):
+        assert [p["token"] for p in got[i]] == [p["token"] for p in task(texts[i], top_k=3)]
+        np.testing.assert_allclose([p["score"] for p in got[i]], [p["score"] for p in task(texts[i], top_k=3)],
+                                   rtol=0, atol=1e-6)
+    assert str(got[1]).startswith("inputs[1] has no mask token") and got[1].index == 1
+    assert isinstance(got[2], InputTypeError) and str(got[2]) == "inputs[2] must be a str, not int"
+    assert str(got[3]).endswith("(pass truncation=True to cut it)") and got[3].index == 3
+    assert got[3].say("line 9", lambda fix: f"pass --{fix.option} {fix.effect}") == \
+        str(got[3]).replace("inputs[3]", "line 9").replace("truncation=True", "--truncation")

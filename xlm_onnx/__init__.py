@@ -1,4 +1,4 @@
-"""xlm-onnx runtime: torch-free fill-mask, embeddings and PLL scoring for XLM models in ONNX.
+"""xlm-onnx runtime: torch-free fill-mask, embeddings, PLL scoring and fine-tuned classifiers for XLM in ONNX.
 
 Only numpy, onnxruntime and sacremoses are needed. Attributes are imported lazily (PEP 562) so
 ``import xlm_onnx`` stays cheap and loads onnxruntime only when a model is.
@@ -19,6 +19,9 @@ _LAZY = {
     "Model": "xlm_onnx.model",
     "Embedder": "xlm_onnx.tasks.embed",
     "Scorer": "xlm_onnx.tasks.score",
+    "TextClassifier": "xlm_onnx.tasks.text_classification",
+    "ZeroShotClassifier": "xlm_onnx.tasks.zero_shot",
+    "MultipleChoice": "xlm_onnx.tasks.multiple_choice",
     "check_model": "xlm_onnx.golden",
     "cpu_info": "xlm_onnx.cpu",
     "PrecisionWarning": "xlm_onnx.errors",
@@ -48,7 +51,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from .tasks.fill_mask import FillMask
     from .lookup import resolve_model
     from .model import Model, default_model_dir
+    from .tasks.multiple_choice import MultipleChoice
     from .tasks.score import Scorer
+    from .tasks.text_classification import TextClassifier
+    from .tasks.zero_shot import ZeroShotClassifier
     from .tokenization import XLMTokenizer
 
 

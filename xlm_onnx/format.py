@@ -21,6 +21,13 @@ Version history:
   (embeddings; pooled in numpy) and ``label_log_probs`` (log p(label) at each mask, for
   pseudo-log-likelihood scoring), with a fourth input ``label_ids``. A version-2 reader opens a
   version-1 directory for fill-mask only.
+
+  Fine-tuned heads (optional fields, added within version 2): ``head_kind`` names the checkpoint's
+  head (``masked_lm`` when absent), ``id2label`` and ``problem_type`` come from its config, and
+  ``heads`` may name ``sequence_classification`` or ``multiple_choice`` (output ``logits``, no
+  fill-mask outputs), or ``token_classification`` or ``question_answering`` (``logits`` per
+  position: the tags, or start and end). A reader that predates them refuses such a directory, naming the head it
+  does not know, and reads masked-LM directories as before.
 """
 
 from __future__ import annotations
@@ -107,6 +114,7 @@ MASK_POSITIONS = "mask_positions"  # int64 [n_masks, 2]: (batch row, position), 
 TARGET_SCORES = "target_scores"  # float32 [n_masks, n_targets]
 LAST_HIDDEN_STATE = "last_hidden_state"  # float32 [batch, seq, dim] (v2), the encoder's output
 LABEL_LOG_PROBS = "label_log_probs"  # float32 [len(label_ids)] (v2): log p(label_ids[m]) at mask m
+LOGITS = "logits"  # float32 [batch, n] (a fine-tuned head's logits per row) or [batch, seq, n] (per token)
 
 #: The four fill-mask outputs (a version-1 graph has only these).
 FILL_MASK_OUTPUTS = (SCORES, TOKEN_IDS, MASK_POSITIONS, TARGET_SCORES)
@@ -117,13 +125,38 @@ OUTPUT_NAMES = (*FILL_MASK_OUTPUTS, LAST_HIDDEN_STATE, LABEL_LOG_PROBS)
 HEAD_FILL_MASK = "fill_mask"
 HEAD_HIDDEN = "last_hidden_state"
 HEAD_LABEL_LOG_PROBS = "label_log_probs"
+#: ``logits`` [batch, num_labels]: XLMForSequenceClassification's sequence summary of each row.
+HEAD_SEQUENCE_CLASSIFICATION = "sequence_classification"
+#: ``logits`` [rows, 1]: XLMForMultipleChoice's score of each row (one row per choice).
+HEAD_MULTIPLE_CHOICE = "multiple_choice"
+#: ``logits`` [batch, seq, num_labels]: XLMForTokenClassification's tag scores of each position.
+HEAD_TOKEN_CLASSIFICATION = "token_classification"
+#: ``logits`` [batch, seq, 2]: XLMForQuestionAnsweringSimple's (start, end) logits of each position.
+HEAD_QUESTION_ANSWERING = "question_answering"
 HEAD_OUTPUTS = {
     HEAD_FILL_MASK: FILL_MASK_OUTPUTS,
     HEAD_HIDDEN: (LAST_HIDDEN_STATE,),
     HEAD_LABEL_LOG_PROBS: (MASK_POSITIONS, LABEL_LOG_PROBS),
+    HEAD_SEQUENCE_CLASSIFICATION: (LOGITS,),
+    HEAD_MULTIPLE_CHOICE: (LOGITS,),
+    HEAD_TOKEN_CLASSIFICATION: (LOGITS,),
+    HEAD_QUESTION_ANSWERING: (LOGITS,),
 }
-#: Heads of every version-2 export.
-HEADS = tuple(HEAD_OUTPUTS)
+#: Heads of every version-2 export of a masked LM.
+HEADS = (HEAD_FILL_MASK, HEAD_HIDDEN, HEAD_LABEL_LOG_PROBS)
+#: Every head this runtime can read.
+KNOWN_HEADS = tuple(HEAD_OUTPUTS)
+
+# What the source checkpoint's head is (manifest ``head_kind``): the exporter picks it from the
+# config's ``architectures`` (``xlm_onnx_export.heads``); older manifests are masked LMs.
+HEAD_KIND_MASKED_LM = "masked_lm"
+HEAD_KIND_SEQUENCE_CLASSIFICATION = "sequence_classification"
+HEAD_KIND_MULTIPLE_CHOICE = "multiple_choice"
+HEAD_KIND_TOKEN_CLASSIFICATION = "token_classification"
+HEAD_KIND_QUESTION_ANSWERING = "question_answering"
+#: ``problem_type`` values of a sequence-classification config (``None``: decided by the labels'
+#: count, as transformers does).
+PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
 #: Heads of a version-1 directory (its manifest has no ``heads`` field).
 V1_HEADS = (HEAD_FILL_MASK,)
 
@@ -162,6 +195,10 @@ class Manifest:
             empty otherwise. Optional on read (manifests written before it existed lack it; their
             int8 table is int8, their weights full range, their activations per tensor; manifests
             without ``activations`` are per tensor).
+        head_kind: The checkpoint's head (``HEAD_KIND_*``); ``masked_lm`` for older manifests.
+        id2label: Class index (a str, as JSON keys are) -> label, from the checkpoint's config
+            (fine-tuned heads; empty for a masked LM).
+        problem_type: The config's ``problem_type`` (:data:`PROBLEM_TYPES` or ``None``).
     """
 
     format_version: int
@@ -181,6 +218,14 @@ class Manifest:
     files: dict[str, dict[str, Any]]
     quantization: dict[str, Any] = dataclasses.field(default_factory=dict)
     heads: tuple[str, ...] = V1_HEADS
+    head_kind: str = HEAD_KIND_MASKED_LM
+    id2label: dict[str, str] = dataclasses.field(default_factory=dict)
+    problem_type: str | None = None
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The class labels in index order (empty for a masked LM)."""
+        return tuple(self.id2label[key] for key in sorted(self.id2label, key=int))
 
     @property
     def uses_langs(self) -> bool:
@@ -207,6 +252,11 @@ class Manifest:
         Raises:
             ModelFormatError: The directory predates the head (a version-1 export): re-export.
         """
+        if head not in self.heads and self.format_version == FORMAT_VERSION:
+            raise ModelFormatError(
+                f"{task} needs a model with the {head!r} head; this model directory is a {self.head_kind} export "
+                f"(heads {', '.join(self.heads)}): pass one exported from a checkpoint with that head (--model DIR)"
+            )
         if head not in self.heads:
             raise ModelFormatError(
                 f"{task} needs the graph's {head!r} output, which this model directory (format_version "
@@ -280,9 +330,10 @@ def read_manifest(model_dir: str | os.PathLike) -> Manifest:
     values["inputs"] = tuple(values["inputs"])
     values["outputs"] = tuple(values["outputs"])
     values["heads"] = tuple(values.get("heads", V1_HEADS))
-    unknown = sorted(set(values["heads"]) - set(HEADS))
+    unknown = sorted(set(values["heads"]) - set(KNOWN_HEADS))
     if unknown:
-        raise ModelFormatError(f"{path}: unknown head(s) {', '.join(unknown)}; this xlm-onnx knows {HEADS}")
+        raise ModelFormatError(f"{path}: unknown head(s) {', '.join(unknown)}; this xlm-onnx knows "
+                               f"{', '.join(KNOWN_HEADS)} (upgrade xlm-onnx to read this directory)")
     if values["precision"] not in PRECISIONS:
         raise ModelFormatError(f"{path}: unknown precision {values['precision']!r}; expected one of {PRECISIONS}")
     return Manifest(**values)

@@ -30,13 +30,24 @@ from .tokenization import XLMTokenizer
 _EMPTY = np.zeros(0, dtype=np.int64)
 
 
-def default_model_dir() -> Path:
-    """Directory of the demo model shipped inside the package.
+#: The models shipped inside the package, by directory name: the demo masked LM (``default_model``,
+#: every masked-LM task's default) and the language identifier (``langid_model``, text
+#: classification's default; see ``Task.default_model``).
+EMBEDDED_MODELS = ("default_model", "langid_model")
+
+
+def default_model_dir(name: str = "default_model") -> Path:
+    """Directory of a model shipped inside the package (default: the demo model).
+
+    Args:
+        name: One of :data:`EMBEDDED_MODELS`.
 
     Raises:
-        ModelFormatError: This build ships no embedded model (yet).
+        ModelFormatError: This build ships no such embedded model.
     """
-    path = Path(__file__).resolve().parent / "default_model"
+    if name not in EMBEDDED_MODELS:
+        raise ValueError(f"name must be one of {EMBEDDED_MODELS}, not {name!r}")
+    path = Path(__file__).resolve().parent / name
     if not (path / fmt.MANIFEST_FILE).is_file():
         raise ModelFormatError(
             "no embedded default model in this xlm-onnx build; pass a model directory made by "
@@ -172,12 +183,15 @@ class Model:
             target_ids: np.ndarray | None = None, label_ids: np.ndarray | None = None) -> list[np.ndarray]:
         """One ``session.run`` of ``batch``, fetching ``outputs``.
 
-        Inputs a task does not use get neutral values: ``top_k`` 1, no targets, no labels.
+        Inputs a task does not use get neutral values: ``top_k`` 1, no targets, no labels. Only
+        the graph's own inputs are fed (a fine-tuned head's graph has no fill-mask inputs).
         """
-        feed = {fmt.INPUT_IDS: batch.input_ids, fmt.ATTENTION_MASK: batch.attention_mask,
-                fmt.TOP_K: np.array([top_k], dtype=np.int64),
-                fmt.TARGET_IDS: _EMPTY if target_ids is None else target_ids}
-        if fmt.LABEL_IDS in self.manifest.inputs:
+        feed = {fmt.INPUT_IDS: batch.input_ids, fmt.ATTENTION_MASK: batch.attention_mask}
+        inputs = self.manifest.inputs
+        if fmt.TOP_K in inputs:
+            feed[fmt.TOP_K] = np.array([top_k], dtype=np.int64)
+            feed[fmt.TARGET_IDS] = _EMPTY if target_ids is None else target_ids
+        if fmt.LABEL_IDS in inputs:
             feed[fmt.LABEL_IDS] = _EMPTY if label_ids is None else label_ids
         if self.manifest.uses_langs:
             feed[fmt.LANGS] = np.full_like(batch.input_ids, lang_id)

@@ -18,8 +18,9 @@ def add_parsers(sub) -> None:
                      help="checkpoint directory, HF cache folder (models--org--name) or cached model id (org/name)")
     exp.add_argument("out", metavar="OUT_DIR")
     exp.add_argument("--revision", help="branch, tag or commit of a cached checkpoint (default: main)")
-    exp.add_argument("--precision", default="fp32", choices=fmt.PRECISIONS)
-    exp.add_argument("--opset", type=int, default=18)
+    exp.add_argument("--precision", default="fp32", choices=fmt.PRECISIONS,
+                     help="fp32; fp16 for GPUs; int8 (dynamic) for CPUs")
+    exp.add_argument("--opset", type=int, default=18, help="ONNX opset (at least 17)")
     exp.add_argument("--no-optimize", action="store_true", help="skip attention/LayerNorm/Gelu fusion")
     exp.add_argument("--per-tensor", action="store_true", help="int8: one weight scale per tensor, not per channel")
     exp.add_argument("--tied-embedding", choices=fmt.TIED_EMBEDDING_STORAGE,
@@ -58,7 +59,9 @@ def export(args: argparse.Namespace) -> int:
                         progress=False if args.quiet else None)
     result = exporter.run()
     v = result.manifest.validation
-    print(f"wrote {result.out_dir} ({result.manifest.precision}) in {result.seconds:.1f} s, peak RSS "
-          f"{result.peak_rss_mb:.0f} MB; validation: max |delta score| {v['max_abs_score_delta']:.2e}, "
+    gated = (f"max |delta logit| {v['max_abs_logit_delta']:.2e}" if v.get("max_abs_logit_delta") is not None
+             else f"max |delta score| {v['max_abs_score_delta']:.2e}")  # a fine-tuned head: its logits
+    print(f"wrote {result.out_dir} ({result.manifest.precision}) in "
+          f"{result.seconds:.1f} s, peak RSS {result.peak_rss_mb:.0f} MB; validation: {gated}, "
           f"top-1 {v['top1_agreement']:.3f}, fused {result.manifest.fusion or 'none'}")
     return 0

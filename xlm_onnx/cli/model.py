@@ -37,10 +37,15 @@ def check(args: argparse.Namespace, model_dir) -> int:
         print(json.dumps({**report.as_dict(), "passed": report.passed, "cpu": cpu.as_dict()}, ensure_ascii=False))
     else:
         gate = report.gate
-        print(f"CPU: {cpu.model} ({cpu.isa_class}); {report.n_masks} masks in {report.n_sentences} probes")
-        print(f"  top-1 agreement {report.top1_agreement:.3f} (gate >= {gate['min_top1']}), top-5 overlap "
-              f"{report.top5_overlap:.3f} (>= {gate['min_top5_overlap']}), max |delta score| "
-              f"{report.max_abs_score_delta:.2e} (<= {gate['max_abs_score']:g})")
+        if report.max_abs_logit_delta is not None:  # a fine-tuned head: its logits are gated
+            print(f"CPU: {cpu.model} ({cpu.isa_class}); {report.n_sentences} probes")
+            print(f"  top-1 label agreement {report.top1_agreement:.3f} (gate >= {gate['min_top1']}), max |delta "
+                  f"logit| {report.max_abs_logit_delta:.2e} (<= {gate['max_abs_logit']:g})")
+        else:
+            print(f"CPU: {cpu.model} ({cpu.isa_class}); {report.n_masks} masks in {report.n_sentences} probes")
+            print(f"  top-1 agreement {report.top1_agreement:.3f} (gate >= {gate['min_top1']}), top-5 overlap "
+                  f"{report.top5_overlap:.3f} (>= {gate['min_top5_overlap']}), max |delta score| "
+                  f"{report.max_abs_score_delta:.2e} (<= {gate['max_abs_score']:g})")
         drift = report.max_abs_batch_drift
         if drift is not None:
             print("  batch invariance: " + ("bit-identical alone and batched" if drift == 0 else

@@ -26,7 +26,9 @@ def add_parsers(sub) -> None:
         cls = registry.task_class(name)
         rows = cls.batch_rows if isinstance(cls.batch_rows, int) else None
         summary = cls.summary or cls.purpose
-        parser = sub.add_parser(name, help=summary, description=f"xlm-onnx {name}: {summary}, one answer per input line")
+        parser = sub.add_parser(name, aliases=list(cls.aliases), help=summary,
+                                description=f"xlm-onnx {name}: {summary}, one answer per input line")
+        parser.set_defaults(task_name=name)  # args.command is the alias when one is used
         lines.add_line_args(parser, rows or CHUNK_SIZE, "texts per model run" if rows else
                             "texts per call (their model rows are batched by a token budget)")
         arguments.add_params(parser, cls.params.on("cli"))
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace, model_dir) -> int:
     """``xlm-onnx TASK`` on ``model_dir`` (``None``: the demo model); the exit status."""
     from .npy import NpyRows
 
-    cls = registry.task_class(args.command)
+    cls = registry.task_class(args.task_name)
     field = cls.array_field
     rows = NpyRows(args.npy, field) if getattr(args, "npy", None) else None  # a bad path fails before the model loads
     task = cls.from_pretrained(model_dir, provider=args.provider, threads=args.threads)

@@ -43,7 +43,7 @@ except ImportError as exc:  # pragma: no cover - the [ray] extra brings it
     raise missing_extra("ray", exc.name or "pyarrow", "xlm_onnx.ray") from exc
 
 from ..inputs import positive_int
-from ..model import Model
+from ..model import Model, default_model_dir
 from ..tasks import registry
 from ..tasks.base import run_each
 
@@ -80,8 +80,8 @@ class BulkTask:
     """Loads the model, validates rows one by one, answers the valid ones (see the module docstring).
 
     Args:
-        model_dir: Model directory, readable at this path on every node (``None``: the demo model
-            shipped inside the package).
+        model_dir: Model directory, readable at this path on every node (``None``: the task's embedded
+            model, ``Task.default_model``).
         task: The registered task's name (set by each subclass).
         text_column: The column holding the texts.
         threads: ORT intra-op threads (``None``: the actor's ``num_cpus``, see :func:`actor_threads`).
@@ -101,8 +101,9 @@ class BulkTask:
         name = task or self.task
         if name is None:
             raise TypeError(f"{type(self).__name__} needs task=NAME (one of {', '.join(registry.names())})")
-        self.runner = registry.task_class(name)(Model.load(model_dir, provider=provider,
-                                                           threads=threads or actor_threads()))
+        cls = registry.task_class(name)
+        path = default_model_dir(cls.default_model) if model_dir is None else model_dir  # the task's own default
+        self.runner = cls(Model.load(path, provider=provider, threads=threads or actor_threads()))
         self.model = self.runner.model
         self.text_column = text_column
         max_rows, max_tokens = options.pop("batch_size", _UNSET), options.pop("max_tokens", _UNSET)
@@ -241,5 +242,39 @@ class ScoreBatch(BulkTask):
             self.names = ["score"]
 
 
+_ENTITY = pa.struct([("entity_group", pa.string()), ("entity", pa.string()), ("score", pa.float64()),
+                     ("index", pa.int64()), ("word", pa.string()), ("start", pa.int64()), ("end", pa.int64())])
+_ANSWER = pa.struct([("score", pa.float64()), ("start", pa.int64()), ("end", pa.int64()), ("answer", pa.string())])
+
+
+class TokenClassificationBatch(BulkTask):
+    """Entities per row: ``entities``, a list of ``{entity_group | entity (+ index), score, word,
+    start, end}`` as :class:`~xlm_onnx.tasks.token_classification.TokenClassifier` returns them
+    (one struct type for every strategy: the fields a strategy does not give are null).
+
+    Options: ``aggregation_strategy`` ("none"), ``ignore_labels`` (["O"]), ``stride``, ``lang``, ``truncation``.
+    """
+
+    task = "token-classification"
+    columns = {"entities": pa.list_(_ENTITY)}
+
+
+class QuestionAnsweringBatch(BulkTask):
+    """Answers per row, the row's text being a question asked of the ``context`` option:
+    ``answers``, a list of ``{score, start, end, answer}`` (``top_k`` of them).
+
+    Options: ``context`` (required here), ``top_k`` (1), ``doc_stride``, ``max_answer_len``,
+    ``max_seq_len``, ``handle_impossible_answer``, ``lang``, as
+    :class:`~xlm_onnx.tasks.question_answering.QuestionAnswerer`.
+    """
+
+    task = "question-answering"
+    columns = {"answers": pa.list_(_ANSWER)}
+
+    def row(self, answer: Any) -> dict[str, Any]:
+        return {"answers": [answer] if isinstance(answer, dict) else answer}
+
+
 #: ``xlm-onnx bulk TASK`` -> the callable class with fixed column types (other tasks: ``BulkTask``).
-TASKS = {cls.task: cls for cls in (FillMaskBatch, EmbedBatch, ScoreBatch)}
+TASKS = {cls.task: cls for cls in (FillMaskBatch, EmbedBatch, ScoreBatch, TokenClassificationBatch,
+                                   QuestionAnsweringBatch)}

@@ -62,10 +62,13 @@ def check_inputs(texts: Any, limits: BodyLimits, name: str = "inputs") -> None:
     if len(items) > limits.max_inputs:
         raise HTTPError(413, f"{name} has {len(items)} texts; this server takes at most {limits.max_inputs} "
                              "per request")
-    for i, text in enumerate(items):
-        if isinstance(text, str) and len(text) > limits.max_chars:
-            raise HTTPError(413, f"{name}[{i}] is {len(text)} characters long; this server takes at most "
-                                 f"{limits.max_chars} per text")
+    for i, item in enumerate(items):
+        # An input may be an object of texts ({"question", "context"}): each of them is a text here.
+        for key, text in item.items() if isinstance(item, dict) else ((None, item),):
+            if isinstance(text, str) and len(text) > limits.max_chars:
+                where = f"{name}[{i}]" if isinstance(texts, list) else name
+                raise HTTPError(413, f"{where}{'' if key is None else '.' + str(key)} is {len(text)} characters "
+                                     f"long; this server takes at most {limits.max_chars} per text")
 
 
 def flat_parameters(body: dict, where: str) -> dict:

@@ -92,7 +92,7 @@ class Tasks:
 
     def probe(self, task: str) -> Job:
         """A request the task answers on any model (the warm-up's)."""
-        return self.prepare(task, {"inputs": self.tasks[task].probe})
+        return self.prepare(task, {"inputs": self.tasks[task].probe, **self.tasks[task].probe_options})
 
     def run(self, jobs: Sequence[Job], max_rows: int, max_tokens: int,
             on_run: Callable[[RunStats], None] | None = None, wanted: Callable[[int], bool] | None = None

@@ -95,13 +95,18 @@ def answer(outcome: Outcome, body: Any) -> Response:
 _UNREAD = object()
 
 
-async def run(request: Request, state: ServerState, task: str, where: str, body: Any = _UNREAD) -> Response:
+async def run(request: Request, state: ServerState, task: str, where: str, body: Any = _UNREAD,
+              inference_api: bool = False) -> Response:
     """A task's own request on any route: read (unless ``body`` is given), check, run; the Python
-    API's answer as JSON."""
+    API's answer as JSON (``inference_api``: as the HF Inference API shapes it, ``Task.inference_api``)."""
     if body is _UNREAD:
         body = await read_json(request, state.settings.limits.payload_bytes)
-    outcome = await run_task(request, state, task, arguments(task, body, where, state))
-    return answer(outcome, None if outcome.gone else jsonable(outcome.answer))
+    kwargs = arguments(task, body, where, state)
+    outcome = await run_task(request, state, task, kwargs)
+    if outcome.gone:
+        return answer(outcome, None)
+    result = state.tasks.tasks[task].inference_api(outcome.answer, kwargs["inputs"]) if inference_api else outcome.answer
+    return answer(outcome, jsonable(result))
 
 
 def _own_route(task: str):

@@ -12,8 +12,11 @@ targets all run it through :func:`run_all`::
       ─ Task.run_batch(units, key) ─ scatter back ─► outputs of each request, in unit order
       ─ Task.finish(prepared, outputs) ─► the API's answer, per request
 
-A new task is a :class:`Task` subclass in one file plus :func:`~xlm_onnx.tasks.registry.register`;
-the front ends find it by its :attr:`Task.name`.
+A new task is a :class:`Task` subclass in one file plus :func:`~xlm_onnx.tasks.registry.register`
+(or an entry point): its options declared once in :attr:`Task.params`, its answers serialized once
+by :meth:`Task.fields`. The front ends find it by its :attr:`Task.name` and are generated from
+those: a command, a bulk job, an HTTP route, a section of the reference pages. Every front end
+answers a list of texts with :func:`run_each` (the one bad-input policy).
 """
 
 from __future__ import annotations
@@ -101,6 +104,11 @@ class Task(ABC):
     purpose: ClassVar[str]
     #: One line for ``--help`` and the reference pages (default: :attr:`purpose`).
     summary: ClassVar[str | None] = None
+    #: The embedded model a task runs when none is named (``xlm_onnx.model.EMBEDDED_MODELS``).
+    default_model: ClassVar[str] = "default_model"
+    #: Other names of the command line's command (``classify`` for ``text-classification``,
+    #: ``ner`` for ``token-classification``).
+    aliases: ClassVar[tuple[str, ...]] = ()
     #: Rows per run by default (``None``: no limit but the token budget).
     batch_rows: ClassVar[int | None] = None
     #: Padded tokens per run by default (rows x longest; ``None``: rows only).
@@ -113,6 +121,8 @@ class Task(ABC):
     pipeline_tasks: ClassVar[tuple[str, ...]] = ()
     #: A request every model accepts: warms a session up and checks a job's options before its rows.
     probe: ClassVar[str] = "Hello world"
+    #: The options of that request, for a task that needs some (zero-shot: candidate labels).
+    probe_options: ClassVar[dict[str, Any]] = {}
     #: Refuses, in :meth:`encode`, a request that asks for more work than it allows, before any
     #: model run (:class:`~xlm_onnx.limits.RequestLimits`; ``None``: no limit; ``xlm-onnx serve``
     #: sets it on every task).
@@ -132,10 +142,14 @@ class Task(ABC):
     def from_pretrained(cls, path: str | os.PathLike | None = None, provider: ProviderSpec = "cpu",
                         threads: int | None = None, verify: bool = True, optimization_level: str = "all",
                         **task_options: Any):
-        """Loads a model directory (default: the embedded demo model) with :meth:`Model.load
+        """Loads a model directory (default: the task's :attr:`default_model`) with :meth:`Model.load
         <xlm_onnx.model.Model.load>`, whose arguments, errors and ``PrecisionWarning`` these are;
         ``task_options`` go to the task's constructor."""
         cls.validate_construction(**task_options)  # before the (slow) session is built
+        if path is None:
+            from ..model import default_model_dir
+
+            path = default_model_dir(cls.default_model)
         model = Model.load(path, provider=provider, threads=threads, verify=verify,
                            optimization_level=optimization_level)
         return cls(model, **task_options)
@@ -191,6 +205,11 @@ class Task(ABC):
     def records(self, answer: Any, single: bool) -> list[dict[str, Any]]:
         """:meth:`fields` of each text of a request's answer (``single``: the request was one str)."""
         return [self.fields(a) for a in ([answer] if single else answer)]
+
+    def inference_api(self, answer: Any, inputs: Any) -> Any:
+        """The answer as the HF Inference API shapes it (a server's ``POST /``, where
+        ``huggingface_hub.InferenceClient`` posts); default: the Python API's answer."""
+        return answer
 
     def show(self, text: str, answer: Any) -> str:
         """The answer for one text as a terminal shows it (lines ending in a newline); default:

@@ -23,6 +23,11 @@ _TASKS: dict[str, "type[Task] | str"] = {
     "fill-mask": "xlm_onnx.tasks.fill_mask:FillMask",
     "embed": "xlm_onnx.tasks.embed:Embedder",
     "score": "xlm_onnx.tasks.score:Scorer",
+    "text-classification": "xlm_onnx.tasks.text_classification:TextClassifier",
+    "zero-shot-classification": "xlm_onnx.tasks.zero_shot:ZeroShotClassifier",
+    "multiple-choice": "xlm_onnx.tasks.multiple_choice:MultipleChoice",
+    "token-classification": "xlm_onnx.tasks.token_classification:TokenClassifier",
+    "question-answering": "xlm_onnx.tasks.question_answering:QuestionAnswerer",
 }
 _plugins_loaded = False
 

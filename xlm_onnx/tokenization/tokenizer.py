@@ -234,6 +234,13 @@ class XLMTokenizer(HFSurface):
             return self.build_inputs_with_special_tokens(ids, pair)
         return ids + (pair or [])
 
+    def encode_with_offsets(self, text: str, lang: str = "en"):
+        """Ids, pieces, original ``(start, end)`` spans and word indices, without ``<s>``/``</s>``
+        (:func:`~xlm_onnx.tokenization.offsets.encode_with_offsets`)."""
+        from .offsets import encode_with_offsets
+
+        return encode_with_offsets(self, text, lang)
+
     def encode_batch(
         self,
         texts: list[str],

@@ -131,9 +131,10 @@ async def root(request: Request, state: ServerState) -> Response:
     try:
         if task == EMBED:
             return await _embed_root(request, state, body, where)
-        if isinstance(body, dict) and isinstance(body.get("inputs"), dict) and EMBED in state.tasks.available:
+        if isinstance(body, dict) and isinstance(body.get("inputs"), dict) and "source_sentence" in body["inputs"] \
+                and EMBED in state.tasks.available:  # (question answering takes dict inputs too)
             raise HTTPError(422, misdirected.message(state, "a sentence-similarity request", "/similarity"))
-        return await run(request, state, task, where, body)
+        return await run(request, state, task, where, body, inference_api=True)
     except (HTTPError, InputError) as exc:
         also = {"/embed": set(_EMBED_FIELDS)} if EMBED in state.tasks.available and task != EMBED else {}
         raise misdirected.explain(exc, body, state, WORDS if task == EMBED else Words(), also) from None
