@@ -16,7 +16,7 @@ from ..model import Model, default_model_dir  # noqa: F401  (default_model_dir: 
 from ..session import ProviderSpec
 from .base import Prepared, Task, Unit
 from .fill_mask_inputs import encode_requests, resolve_targets
-from .params import TEXT, Param, Params
+from .params import CLI, JSON, TEXT, Param, Params
 from .pipeline_options import truncation_of
 from .score import DEFAULT_MAX_ROWS, LabelRun, masked_log_probs
 from .whole_word import Target, check_fit, decode, target_pieces, word_units
@@ -28,8 +28,9 @@ PARAMS = Params(
     Param("top_k", int, 5, "predictions per mask", metavar="K"),
     Param("targets", list, None, "score only this word; repeat for several (outside the vocabulary: its first "
           "BPE piece)", flag="--target", metavar="WORD", csv_flag="--targets"),
+    # Not in bulk jobs: a prediction's token is then a list of ids, which the bulk column's type cannot hold.
     Param("whole_word_targets", bool, False, "score each target as the whole word (all its pieces, by PLL), "
-          "not one piece", flag="--whole-word"),
+          "not one piece", flag="--whole-word", fronts=frozenset({CLI, JSON})),
 ) + TEXT
 _D = PARAMS.defaults()
 #: Predictions per mask when ``top_k`` is not given (or is ``None``), as in transformers.
