@@ -17,7 +17,8 @@ activations would fall back to MLAS's portable s8s8 C++ loop, measured 100x slow
 the per-column weight scale in its epilogue. Its A scale may be one value per row (``[.., 1]``):
 the kernel multiplies each output row by it after the GEMM, bit-identical to a separate
 broadcast ``Mul`` (measured) but without the extra node and ``[.., N]`` buffer (the ``Mul`` was
-10% of the encoder at 32x64 on AMX). The one thing the kernel must not get with a per-row A
+10% of the encoder's kernel time at 32x64 on AMX; end to end the change measured within noise,
+0.85-1.11x, see ``benchmarks/RESULTS.md``). The one thing the kernel must not get with a per-row A
 scale is a **bias**: it adds the bias *before* the non-scalar A scale (the int8 LM head's bias
 came out multiplied by each row's scale: scores off by 0.058 on the tiny fixture), so biases stay
 separate ``Add`` nodes here. Why not the all-standard ``MatMulInteger → Cast → Mul(Mul(s,
