@@ -9,17 +9,23 @@ they are), gives every row (token) its own scale, computed from that row alone::
 
     x [.., K] ─ReduceMax, ReduceMin(-1)─max(|.|)─Max(tiny)─Div(127)──────────► s [.., 1]  row scale
     x ─Reshape[-1,K]─QuantizeLinear(s, zero point 128, axis=0)─Reshape(x)───► q [.., K]  uint8
-    q ─MatMulIntegerToFloat(W int8, A scale 1, w_scale, A zero point 128)─Mul(s)─► y [.., N]
+    q ─MatMulIntegerToFloat(W int8, A scale s, w_scale, A zero point 128)───► y [.., N]
 
-``MatMulIntegerToFloat`` is the MLAS u8s8 GEMM that ``DynamicQuantizeMatMul`` runs, with the
-per-column weight scale in its epilogue; the row scale is one broadcast ``Mul``. Why not the
-all-standard ``MatMulInteger → Cast → Mul(Mul(s, w_scale))`` (which ORT's
-``MatMulIntegerToFloatFusion`` turns into the same node with an ``[.., 1]`` A-scale)? That fusion
-also swallows a following bias ``Add``, and the kernel then applies the bias *before* the
-non-scalar A-scale: the int8 LM head's bias was multiplied by each row's scale (measured: scores
-off by 0.058 on the tiny fixture at ``ORT_ENABLE_ALL``, exact with optimizations off). Written
-explicitly, with A's scale a scalar 1, nothing is left for the optimizer to re-fuse (checked on
-the optimized graph by ``tests/test_batch_invariance.py``).
+``MatMulIntegerToFloat`` is the MLAS u8s8 GEMM that ``DynamicQuantizeMatMul`` runs (on AMX CPUs
+MLAS's AMX tile kernel, on VNNI CPUs ``vpdpbusd``: unsigned activations, signed weights; signed
+activations would fall back to MLAS's portable s8s8 C++ loop, measured 100x slower on AMX), with
+the per-column weight scale in its epilogue. Its A scale may be one value per row (``[.., 1]``):
+the kernel multiplies each output row by it after the GEMM, bit-identical to a separate
+broadcast ``Mul`` (measured) but without the extra node and ``[.., N]`` buffer (the ``Mul`` was
+10% of the encoder's kernel time at 32x64 on AMX; end to end the change measured within noise,
+0.85-1.11x, see ``benchmarks/RESULTS.md``). The one thing the kernel must not get with a per-row A
+scale is a **bias**: it adds the bias *before* the non-scalar A scale (the int8 LM head's bias
+came out multiplied by each row's scale: scores off by 0.058 on the tiny fixture), so biases stay
+separate ``Add`` nodes here. Why not the all-standard ``MatMulInteger → Cast → Mul(Mul(s,
+w_scale))``? ORT's ``MatMulIntegerToFloatFusion`` turns it into this node and swallows the
+following bias ``Add`` into it, with that result. Written as ``MatMulIntegerToFloat`` directly,
+nothing is left for the optimizer to re-fuse (checked on the optimized graph by
+``tests/test_batch_invariance.py``).
 
 Rows read by a MatMul after GELU are one-sided (GELU >= -0.17; most values about 0): they are
 quantized asymmetrically, ``q = round(x / s) + z`` with ``s = (max - min) / 255`` and an integer
@@ -44,8 +50,7 @@ transposed int8 table, then the bias ``Add``.
 Why it is also more accurate: a row is quantized with its own range, so a short text beside a
 long one, or a token beside an outlier token, keeps its precision (ZeroQuant's "token-wise"
 activations). Speed: the GEMM is the same kernel; the row scales add passes over the input
-(max, quantize) and a multiply over the output (``benchmarks/int8_schemes.py`` measures both
-schemes side by side).
+(max, min, quantize; ``benchmarks/int8_schemes.py`` measures both schemes side by side).
 
 Bit-identity needs every row's arithmetic to be independent of the others: the integer GEMM is
 exact, the row scales are a function of the row, and the float ops after it (LayerNorm, GELU,
@@ -178,16 +183,14 @@ class _Graph:
         0 and ``z * s * colsum(dequant(weight))``, one scalar per row times one vector, is
         subtracted after it (on the output, the narrow side of the MatMul that reads GELU)."""
         q, s, zero_point = self.quantize_rows(x, int(self.inits[weight].dims[0]), asymmetric)
-        one = self.constant("per_row.one", np.array(1.0, np.float32))
-        inputs = [q, weight, one, w_scale] + ([] if asymmetric else [self.constant("per_row.zp", _CONSTANTS["per_row.zp"])])
-        self.node("MatMulIntegerToFloat", inputs, [f"{out}.unscaled"], domain=MS)
+        # The row scale is the GEMM's A scale ([.., 1]); never a bias input with it (module docstring).
+        inputs = [q, weight, s, w_scale] + ([] if asymmetric else [self.constant("per_row.zp", _CONSTANTS["per_row.zp"])])
+        self.node("MatMulIntegerToFloat", inputs, [out if not asymmetric else f"{out}.scaled"], domain=MS)
         if not asymmetric:
-            self.node("Mul", [f"{out}.unscaled", s], [out])
             return
         sums = (self.weight(weight, base_dir).astype(np.float64).sum(axis=0)
                 * self.weight(w_scale, base_dir).astype(np.float64))
         column_sums = self.constant(f"{weight}.dequantized_column_sums", sums.astype(np.float32))
-        self.node("Mul", [f"{out}.unscaled", s], [f"{out}.scaled"])
         self.node("Mul", [s, zero_point], [f"{out}.row_offset"])
         self.node("Mul", [f"{out}.row_offset", column_sums], [f"{out}.offset"])
         self.node("Sub", [f"{out}.scaled", f"{out}.offset"], [out])

@@ -33,7 +33,7 @@ def _run(tmp_path: Path, checkpoint: Path, onnx_dir: Path, systems: str, peers_r
     bench = _module("bench")
     out = tmp_path / "out"
     argv = ["--checkpoint", str(checkpoint), "--onnx", f"fp32={onnx_dir}", "--systems", systems,
-            "--tokens", "14,20", "--threads", "1", "--warmup", "0", "--repeat", "2", "--rounds", str(rounds),
+            "--tokens", "14,20", "--batched", "3x10,2x16", "--threads", "1", "--warmup", "0", "--repeat", "2", "--rounds", str(rounds),
             "--peers-root", str(peers_root), "--work-dir", str(tmp_path / "work"), "--json", str(out / "r.json"), "--markdown", str(out / "r.md")]
     status = bench.main(argv)
     return status, json.loads((out / "r.json").read_text()), (out / "r.md").read_text()
@@ -63,6 +63,7 @@ def test_every_system_is_a_row_with_status(run):
             assert set(s[key]) == {"14", "20"} and all(v > 0 for v in s[key].values())
             assert s[key.replace("_ms", "_samples")] == {"14": 4, "20": 4}  # 2 rounds x 2 calls
         assert {t["n_tokens"] for t in s["tokenizer"].values()} == {14, 20}
+        assert set(s["encoder_batched_ms"]) == {"3x10", "2x16"} and s["encoder_batched_samples"]["3x10"] == 4
         assert s["peak_rss_mb"] > 0 and s["load_s"] > 0
     assert systems["xlm-onnx-fp32"]["summary"]["versions"]["xlm-onnx"]
 
@@ -78,10 +79,33 @@ def test_header_names_cpu_class_and_load(run):
     assert [i["tokens"] for i in data["inputs"]] == [14, 20]
 
 
+def test_batched_encoder_table(run):
+    """Every system is a row of the sentences/s table; the batches are different texts of exactly
+    the asked length (the encoder sees no mask)."""
+    _, data, md = run
+    assert [(b["batch"], b["tokens"]) for b in data["batched"]] == [(3, 10), (2, 16)]
+    assert "| system | 3x10 | 2x16 |" in md
+    row = next(line for line in md.splitlines() if line.startswith("| xlm-onnx-fp32 |") and "(" in line)
+    p50 = data["systems"]["xlm-onnx-fp32"]["summary"]["encoder_batched_ms"]["3x10"]
+    assert row.split(" | ")[1].startswith(f"{3 / (p50 / 1e3):,.1f} (")
+    assert "| optimum-ort-int8 | - | - |" in md
+
+
+def test_batches_are_distinct_texts_of_the_asked_length(tiny_checkpoint):
+    batches = _module("bench").build_batches(tiny_checkpoint, [(4, 12)])
+    ids = batches[0]["ids"]
+    assert len(ids) == 4 and {len(row) for row in ids} == {12} and len({tuple(r) for r in ids}) == 4
+
+
+def test_bad_batched_argument_is_refused(tmp_path, tiny_checkpoint, fp32_dir):
+    with pytest.raises(SystemExit, match="BATCHxTOKENS"):
+        _module("bench").parse_batched("32by64")
+
+
 def test_table_rerenders_from_json(run):
     _, data, md = run
-    rows = [line for line in md.splitlines() if line.startswith("| xlm-onnx-fp32 |")]
-    assert len(rows) == 1 and rows[0].endswith("| ok |")
+    rows = [line for line in md.splitlines() if line.startswith("| xlm-onnx-fp32 |") and line.endswith("| ok |")]
+    assert len(rows) == 1
     assert _module("report").markdown(data) + "\n" == md  # the JSON alone re-renders the table
 
 
@@ -99,7 +123,8 @@ def test_speedup_column_against_the_pipeline(run):
     report = _module("report")
     report.summarize(data)
     md = report.markdown(data)
-    cells = {line.split(" | ")[0][2:]: line.split(" | ")[4] for line in md.splitlines() if line.startswith("| ")}
+    latency_rows = [line.split(" | ") for line in md.splitlines() if line.startswith("| ") and line.count(" | ") == 8]
+    cells = {row[0][2:]: row[4] for row in latency_rows}
     assert cells["hf-fp32"] == "1.00x / 1.00x" and cells["xlm-onnx-fp32"] == "4.00x / 4.00x"
     assert cells["optimum-ort-int8"] == "-"
 

@@ -3,7 +3,8 @@
 Every system loads the same checkpoint (the peers export/convert it themselves) or an xlm-onnx
 directory built from it, runs in a fresh process with ``--threads`` threads, and is timed on the
 same texts (``--tokens``, counted by the XLM tokenizer with ``<s>``/``</s>``): its pipeline end
-to end (text -> top-5), its forward call, and its encoder alone. Systems run one at a time
+to end (text -> top-5), its forward call, its encoder alone, and its encoder on batches
+(``--batched``, e.g. 32 texts of 64 tokens: sentences/s, what embedding a corpus runs). Systems run one at a time
 (a full-size model takes up to 6 GB), ``--rounds`` times each, the order reversed every other
 round so a load change on a shared machine hits all alike; p50 is over every round's samples.
 
@@ -63,6 +64,9 @@ def parser() -> argparse.ArgumentParser:
                    help="an xlm-onnx export of that checkpoint (repeat: int8 schemes, fp32)")
     p.add_argument("--systems", default=",".join(DEFAULT), help="peers to run, comma list from: " + ", ".join(PEERS))
     p.add_argument("--tokens", default="14,125", help="text lengths in tokens (with <s> and </s>)")
+    p.add_argument("--batched", default="32x64,32x128",
+                   help="encoder batches BATCHxTOKENS, comma list (each row a different text of TOKENS tokens); "
+                        "'' for none")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repeat", type=int, default=10, help="timed calls per cell and round")
@@ -111,6 +115,36 @@ def run_worker(python: str, spec: dict, timeout: float) -> dict:
     return result
 
 
+def parse_batched(text: str) -> list[tuple[int, int]]:
+    """``"32x64,32x128"`` -> ``[(32, 64), (32, 128)]``."""
+    out = []
+    for item in (x.strip() for x in text.split(",") if x.strip()):
+        batch, sep, tokens = item.partition("x")
+        if not sep or not batch.isdigit() or not tokens.isdigit() or int(batch) < 1 or int(tokens) < 3:
+            raise SystemExit(f"bench.py: --batched {item!r}: expected BATCHxTOKENS, e.g. 32x64")
+        out.append((int(batch), int(tokens)))
+    return out
+
+
+def build_batches(checkpoint: Path, shapes: list[tuple[int, int]]) -> list[dict]:
+    """Per shape, ``batch`` different texts of exactly ``tokens`` tokens, as ids (no mask: the
+    encoder alone; every row the same length, so no system pays for padding)."""
+    import random
+
+    from xlm_onnx import XLMTokenizer
+    sys.path.insert(0, str(HERE.parent))
+    from latency_harness.inputs import sentence
+
+    tok = XLMTokenizer.from_pretrained(checkpoint)
+    out = []
+    for batch, n in shapes:
+        rng = random.Random(f"peers-batched-{batch}x{n}")
+        ids = [tok.encode(sentence(tok, n, rng)) for _ in range(batch)]
+        ids = [[i if i != tok.mask_token_id else tok.encode("the")[1] for i in row] for row in ids]
+        out.append({"name": f"{batch}x{n}", "batch": batch, "tokens": n, "ids": ids})
+    return out
+
+
 def build_inputs(checkpoint: Path, lengths: list[int]) -> tuple[list[dict], list[str], dict]:
     """Texts of exactly N tokens (one mask each), calibration texts, and tokenizer facts."""
     import random
@@ -151,7 +185,7 @@ def header(args, lengths: list[int]) -> dict:
     return {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
             "cpu": info.model, "cpu_isa": info.as_dict(), "isa_class": info.isa_class, "cores": os.cpu_count(),
             "threads": args.threads, "tokens": lengths, "warmup": args.warmup, "repeat": args.repeat,
-            "rounds": args.rounds, "budget_s": args.budget_s, "checkpoint": str(args.checkpoint),
+            "batched": args.batched, "rounds": args.rounds, "budget_s": args.budget_s, "checkpoint": str(args.checkpoint),
             "load_avg_before": os.getloadavg(), "note": args.note}
 
 
@@ -166,9 +200,11 @@ def main(argv=None) -> int:
     data = {"header": header(args, lengths), "systems": {}}
     inputs, calib, tok = build_inputs(args.checkpoint, lengths)
     data["inputs"] = [{k: v for k, v in i.items() if k != "ids"} for i in inputs]
+    batches = build_batches(args.checkpoint, parse_batched(args.batched))
+    data["batched"] = [{k: v for k, v in b.items() if k != "ids"} for b in batches]
     base = {"checkpoint": str(args.checkpoint.resolve()), "work_dir": str(work), "threads": args.threads,
             "isa_class": data["header"]["isa_class"], "heads": config["n_heads"], "dim": config["emb_dim"],
-            "inputs": inputs, "calibration_texts": calib, "warmup": args.warmup, "repeat": args.repeat,
+            "inputs": inputs, "batches": batches, "calibration_texts": calib, "warmup": args.warmup, "repeat": args.repeat,
             "budget_s": args.budget_s, **tok}
     ready: dict[str, tuple[str, dict]] = {}
     for name, (family, venv, desc, model_dir) in todo.items():

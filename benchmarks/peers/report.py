@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 MODES = (("e2e_ms", "pipeline"), ("forward_ms", "forward"), ("encoder_ms", "encoder"))
+#: Batches of texts through the encoder alone (absent from results written before it was measured).
+BATCHED = "encoder_batched_ms"
 BASELINE = "hf-fp32"
 
 
@@ -36,7 +38,7 @@ def summarize(data: dict) -> None:
             row["note"] = f"{len(rounds) - len(ok)} of {len(rounds)} rounds failed: " + \
                 next(r.get("note", "") for r in rounds if r.get("status") != "ok")
         summary: dict = {}
-        for key, _ in MODES:
+        for key in [k for k, _ in MODES] + ([BATCHED] if all(BATCHED in r for r in ok) else []):
             names = ok[0][key].keys()
             summary[key] = {n: _p50([t for r in ok for t in r[key][n]]) for n in names}
             summary[key.replace("_ms", "_round_p50_ms")] = {n: [_p50(r[key][n]) for r in ok] for n in names}
@@ -54,6 +56,22 @@ def _ms(value) -> str:
 
 def _mb(n) -> str:
     return "-" if not n else f"{n / 2**20:,.0f} MB"
+
+
+def _batched_table(data: dict) -> list[str]:
+    """Sentences per second of the encoder alone on each batch (p50 of a batch's latency)."""
+    shapes = [b["name"] for b in data.get("batched", [])]
+    if not shapes:
+        return []
+    lines = ["", "**Encoder on batches, sentences/s** (p50 latency of one batch in ms in brackets) at "
+             + " / ".join(shapes) + " (BATCHxTOKENS, every text a different one of exactly TOKENS tokens).", "",
+             "| system | " + " | ".join(shapes) + " |", "|---|" + "---|" * len(shapes)]
+    sizes = {b["name"]: b["batch"] for b in data["batched"]}
+    for name, row in data["systems"].items():
+        batched = row.get("summary", {}).get(BATCHED, {})
+        cells = [f"{sizes[n] / (batched[n] / 1e3):,.1f} ({_ms(batched[n])})" if n in batched else "-" for n in shapes]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def markdown(data: dict) -> str:
@@ -86,6 +104,7 @@ def markdown(data: dict) -> str:
         speed = " / ".join(f"{base[n] / s['e2e_ms'][n]:.2f}x" if base.get(n) else "-" for n in lengths)
         lines.append(f"| {name} | {' | '.join(cells)} | {speed} | {s['load_s']:.1f} s | "
                      f"{s['peak_rss_mb']:,.0f} MB | {_mb(s['model_bytes'])} | ok |")
+    lines += _batched_table(data)
     lines += ["", "Systems:"]
     for name, row in systems.items():
         lines.append(f"- `{name}`: {row['description']}" + (f" — **{row['status']}**: {row['note']}"

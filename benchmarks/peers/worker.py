@@ -4,7 +4,7 @@ Run by path by ``bench.py`` with the project's python (xlm-onnx, the HF pipeline
 venv's (``envs.py``), so it needs only the standard library, numpy and the system's own
 packages. Modes (``spec["mode"]``): ``prepare`` builds the system's exports (cached under
 ``spec["work_dir"]``); ``measure`` loads it, times its pipeline end to end, its forward call and
-its encoder alone on each input, and reports versions, tokenization and peak RSS. One line
+its encoder alone on each input and on each batch, and reports versions, tokenization and peak RSS. One line
 ``RESULT <json>`` on stdout; failures are results too (status ``failed`` and the reason).
 """
 
@@ -96,6 +96,10 @@ def measure(system, spec: dict) -> dict:
     for inp in spec["inputs"]:
         ids = np.asarray([inp["ids"]], dtype=np.int64)
         out["encoder_ms"][inp["name"]] = timed(system.encoder(ids), *args)
+    out["encoder_batched_ms"] = {}
+    for batch in spec.get("batches", []):
+        ids = np.asarray(batch["ids"], dtype=np.int64)
+        out["encoder_batched_ms"][batch["name"]] = timed(system.encoder(ids), *args)
     system.unload()
     return out
 
