@@ -17,7 +17,7 @@ require_serve_extra()
 import httpx  # noqa: E402
 
 from xlm_onnx import FillMask  # noqa: E402
-from xlm_onnx.serve import caveats, cli, reference  # noqa: E402
+from xlm_onnx.serve import caveats, cli, options, reference  # noqa: E402
 from xlm_onnx.serve.process import ServerProcess  # noqa: E402
 
 KEY = "described-key"
@@ -136,14 +136,14 @@ def test_reference_page_has_every_route_status_and_metric(server, doc):
 
 
 def test_listening_beyond_loopback_without_a_key_warns(capsys, monkeypatch):
-    monkeypatch.delenv(cli.API_KEY_ENV, raising=False)
+    monkeypatch.delenv(options.API_KEY_ENV, raising=False)
 
     def args(host, key=None):
         return argparse.Namespace(host=host, port=8080, api_key=key, api_key_file=None)
     cli._warn_if_open(args("0.0.0.0"))
     assert capsys.readouterr().err == (
         "xlm-onnx: warning: listening on 0.0.0.0 (beyond this machine) without an API key: anyone who can reach "
-        f"port 8080 can use this server; set --api-key, --api-key-file or {cli.API_KEY_ENV}\n")
+        f"port 8080 can use this server; set --api-key, --api-key-file or {options.API_KEY_ENV}\n")
     for quiet in (args("127.0.0.1"), args("localhost"), args("::1"), args("0.0.0.0", "k")):
         cli._warn_if_open(quiet)
     assert capsys.readouterr().err == ""

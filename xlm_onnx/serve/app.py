@@ -28,7 +28,6 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from .._log import flush_all
-from ..tasks import registry
 from . import adapters, described, handlers, task_routes
 from .batcher import Batcher
 from .endpoints import Endpoint
@@ -57,7 +56,7 @@ def build_app(tasks: Tasks, settings: ServeSettings) -> Starlette:
     """The Starlette app serving ``tasks`` (a loaded model's)."""
     root_task = settings.root_task or adapters.default_root_task(tasks.available)
     state = ServerState(tasks, settings, root_task)
-    table = endpoints(registry.names(), root_task)
+    table = endpoints(tasks.available, root_task)  # what this model can answer, nothing else
     routes = [e.route() for e in table]
     timer = Middleware(RefusalTimer, histogram=refusal_histogram(state.metrics.registry))
     app = Starlette(routes=routes, lifespan=_lifespan, exception_handlers={404: _not_routed, 405: _not_routed},

@@ -1,6 +1,6 @@
 """The same server as a Ray Serve application: replicas on a Ray cluster, autoscaled on queue length.
 
-Each replica builds the very Starlette app ``xlm-onnx serve`` runs (``serve.cli.build``: the
+Each replica builds the very Starlette app ``xlm-onnx serve`` runs (``serve.server.build``: the
 model, the dynamic batcher, every route, the same answers and errors), and Ray Serve's HTTP
 proxy routes requests to the replicas::
 
@@ -65,7 +65,7 @@ def application(args: argparse.Namespace, model_dir):
         """One replica: the ``xlm-onnx serve`` app on its own model and batcher."""
 
         def __init__(self, options: dict, model: str | None) -> None:
-            from xlm_onnx.serve.cli import build  # absolute: the class travels to the replica by value
+            from xlm_onnx.serve.server import build  # absolute: the class travels to the replica by value
 
             self._app, _, _ = build(argparse.Namespace(**options), model, threads=options.get("threads") or 1)
 
@@ -83,7 +83,7 @@ def app_builder(config: dict):
     ``max_batch_size``, ``task``, ...); the defaults are the command's."""
     from ..front.arguments import Parser
     from ..lookup import model_dir
-    from .cli import add_parser
+    from .options import add_parser
 
     argv = ["serve", *([str(config["model"])] if config.get("model") else [])]
     for key, value in config.items():

@@ -53,7 +53,7 @@ def _worker(args: argparse.Namespace, model_dir, where: socket.socket | tuple[st
     # Ctrl-C reaches every process of the terminal's group; the parent turns it into one SIGTERM
     # per worker, so a worker ignores SIGINT and never sees a Ctrl-C as a "second signal".
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from .cli import serve_on
+    from .server import serve_on
     from .listen import bind_worker
 
     # Its own socket is bound once its model is loaded: until then the kernel gives every new
