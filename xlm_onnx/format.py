@@ -250,7 +250,9 @@ class Manifest:
         """Raises unless the graph has ``head``, naming the task that needs it.
 
         Raises:
-            ModelFormatError: The directory predates the head (a version-1 export): re-export.
+            ModelFormatError: The checkpoint had another head (a classifier has no fill-mask; a
+                masked LM no classifier), or the directory predates the head (a version-1
+                export: re-export).
         """
         if head not in self.heads and self.format_version == FORMAT_VERSION:
             raise ModelFormatError(

@@ -47,8 +47,8 @@ class TrainConfig:
     lr: float = 2e-3
     warmup_steps: int = 60
     weight_decay: float = 0.01
-    max_steps: int = 1800
-    minutes: float = 30.0  # a guard: a slower machine stops early and logs stopped_by "budget"
+    max_steps: int = 3000
+    minutes: float = 21.0  # a guard: a slower machine stops early and logs stopped_by "budget"
     seed: int = 0
     threads: int = 1
     bf16: bool = True

@@ -41,7 +41,7 @@ def add_parsers(sub) -> None:
 
 
 def run(args: argparse.Namespace, model_dir) -> int:
-    """``xlm-onnx TASK`` on ``model_dir`` (``None``: the demo model); the exit status."""
+    """``xlm-onnx TASK`` on ``model_dir`` (``None``: the task's embedded model); the exit status."""
     from .npy import NpyRows
 
     cls = registry.task_class(args.task_name)
