@@ -27,6 +27,17 @@ python -m recipes.langid.model_card --checkpoint .cache/langid_ckpt --results re
 SYSTEMS = ("xlm-onnx int8", "lingua", "py3langid")
 
 
+#: What the held-out figures do not show: the training text is two registers only.
+LIMITS = (
+    "It learnt two registers only, legal prose (UDHR) and software UI strings (Firefox), and is "
+    "right on held-out text of those. Everyday sentences of other registers are often mislabelled, "
+    "most of all short ones and those of a language with a close neighbour in the label set: "
+    "\"Le chat dort sur le canapé depuis ce matin.\" answers `ia` (0.79) before `fr` (0.19), "
+    "\"Where is the train station?\" `sco` (0.94) before `en`, \"Un texte en français.\" `lb`. Use "
+    "`top_k` to see the runners-up, and fine-tune on text of your own domain for routing."
+)
+
+
 def _pct(value) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
@@ -93,6 +104,7 @@ def render(log: dict, report: dict, export_card: str) -> str:
         "peers; `†`: see above):", "",
         *_per_language(results, report["languages"]["ours"], shared, set(report["languages"]["not_the_language"])),
         "",
+        "## Limits", "", LIMITS, "",
         "## Reproduce", "", REPRODUCE, "",
         "## Licence", "",
         "MPL-2.0, as the Firefox strings it learnt from (`LICENSE-MPL-2.0`); the UDHR texts are MIT.", "",
