@@ -80,12 +80,7 @@ class SequenceClassificationHead(HeadBuilder):
         self.logits_proj = _weights(model.logits_proj) if self.multiple_choice else None
         batch, texts, rows = probe_rows(tokenizer, checkpoint.uses_langs, min(64, config.max_position_embeddings))
         logits, embeddings = torch_answers(model, batch, self.multiple_choice)
-        langs = batch.get(fmt.LANGS)
-        return Golden(texts=list(texts), token_ids=rows, input_ids=batch[fmt.INPUT_IDS].tolist(),
-                      attention_mask=batch[fmt.ATTENTION_MASK].tolist(),
-                      langs=None if langs is None else langs.tolist(), top_ids=[], top_scores=[],
-                      made_on=cpu_info().as_dict(), embeddings=embeddings.astype(float).tolist(),
-                      logits=logits.astype(float).tolist())
+        return logits_golden(batch, texts, rows, logits, embeddings)
 
     def append(self, graph: onnx.ModelProto, precision: str) -> None:
         """Adds the summary (and multiple choice's ``logits_proj``) in float32 whatever ``precision``."""
@@ -150,6 +145,16 @@ def _activation(g, nodes: list, x: str, activation: str | None) -> str:
                   helper.make_node("Mul", [x, "head.gelu_add"], ["head.gelu_mul"]),
                   helper.make_node("Mul", ["head.gelu_mul", "head.half"], [out])]
     return out
+
+
+def logits_golden(batch: dict, texts, rows, logits: np.ndarray, embeddings: np.ndarray) -> Golden:
+    """The golden record of a head whose answer is ``logits`` (no masks: no top ids or scores)."""
+    langs = batch.get(fmt.LANGS)
+    return Golden(texts=list(texts), token_ids=rows, input_ids=batch[fmt.INPUT_IDS].tolist(),
+                  attention_mask=batch[fmt.ATTENTION_MASK].tolist(),
+                  langs=None if langs is None else langs.tolist(), top_ids=[], top_scores=[],
+                  made_on=cpu_info().as_dict(), embeddings=embeddings.astype(float).tolist(),
+                  logits=logits.astype(float).tolist())
 
 
 def probe_rows(tokenizer, uses_langs: bool, max_length: int = 64):

@@ -22,9 +22,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from xlm_onnx import format as fmt
 from xlm_onnx.golden import Golden
-from xlm_onnx.cpu import cpu_info
 
-from .classifier_head import probe_rows
+from .classifier_head import logits_golden, probe_rows
 from .errors import CheckpointError
 from .heads import HeadBuilder
 
@@ -47,12 +46,7 @@ class TokenClassificationHead(HeadBuilder):
                                   f"{self.weight.shape[0]} values per token, expected {self.width(config)}")
         batch, texts, rows = probe_rows(tokenizer, checkpoint.uses_langs)
         logits, embeddings = token_answers(model, batch)
-        langs = batch.get(fmt.LANGS)
-        return Golden(texts=list(texts), token_ids=rows, input_ids=batch[fmt.INPUT_IDS].tolist(),
-                      attention_mask=batch[fmt.ATTENTION_MASK].tolist(),
-                      langs=None if langs is None else langs.tolist(), top_ids=[], top_scores=[],
-                      made_on=cpu_info().as_dict(), embeddings=embeddings.astype(float).tolist(),
-                      logits=logits.astype(float).tolist())
+        return logits_golden(batch, texts, rows, logits, embeddings)
 
     def width(self, config) -> int:
         return int(config.num_labels)

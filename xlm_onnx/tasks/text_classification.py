@@ -61,6 +61,19 @@ def default_function(manifest: fmt.Manifest) -> str:
     return "softmax"
 
 
+class LogitsRows(Task):
+    """A task whose rows are a classifier head's ``logits``, one run per language id: the run half
+    that text classification and zero-shot classification share."""
+
+    def batch_key(self, options: Any) -> Hashable:
+        return options.lang_id
+
+    def run_batch(self, units: Sequence[Unit], key: Hashable) -> list[np.ndarray]:
+        batch = self.pad([u.ids for u in units])
+        (logits,) = self.model.run([fmt.LOGITS], batch, key)
+        return list(logits)
+
+
 @dataclass(frozen=True)
 class ClassifyOptions:
     """The options of a text-classification request (:meth:`TextClassifier.options`).
@@ -79,7 +92,7 @@ class ClassifyOptions:
     lang_id: int
 
 
-class TextClassifier(Task):
+class TextClassifier(LogitsRows):
     """Text classification over an exported ``XLMForSequenceClassification`` (module docstring).
 
     ``classifier("Bonjour")`` -> ``[{"label", "score"}]``; ``classifier(["a", "b"])`` -> one dict per
@@ -128,14 +141,6 @@ class TextClassifier(Task):
                                    LONGEST_FIRST if truncation else None)
             item = item["text"]
         return self.model.encode_text(item, index, truncation)
-
-    def batch_key(self, options: ClassifyOptions) -> Hashable:
-        return options.lang_id
-
-    def run_batch(self, units: Sequence[Unit], key: Hashable) -> list[np.ndarray]:
-        batch = self.pad([u.ids for u in units])
-        (logits,) = self.model.run([fmt.LOGITS], batch, key)
-        return list(logits)
 
     def finish(self, prepared: Prepared, outputs: list[np.ndarray]) -> Any:
         options, plain_str = prepared.state

@@ -18,16 +18,17 @@ hypothesis (the pipeline's ``only_first``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Hashable, Sequence
+from typing import Any
 
 import numpy as np
 
 from .. import format as fmt
 from ..inputs import require_bool, text_list
 from ..errors import InputError
-from .base import Prepared, Task, Unit
+from .base import Prepared, Unit
 from .pairs import ONLY_FIRST, encode_pair
 from .params import TEXT, Param, Params
+from .text_classification import LogitsRows
 
 DEFAULT_TEMPLATE = "This example is {}."
 PARAMS = Params(
@@ -83,7 +84,7 @@ class ZeroShotOptions:
     lang_id: int
 
 
-class ZeroShotClassifier(Task):
+class ZeroShotClassifier(LogitsRows):
     """Zero-shot classification over an exported NLI ``XLMForSequenceClassification`` (module docstring).
 
     ``classifier("text", candidate_labels=["a", "b"])`` -> ``{"sequence", "labels", "scores"}``;
@@ -124,14 +125,6 @@ class ZeroShotClassifier(Task):
         units = [Unit(encode_pair(self.model, text, hypothesis, index, ONLY_FIRST, ("text", "hypothesis")))
                  for index, text in enumerate(texts) for hypothesis in options.hypotheses]
         return Prepared(self, units, self.batch_key(options), single, (options, list(texts)))
-
-    def batch_key(self, options: ZeroShotOptions) -> Hashable:
-        return options.lang_id
-
-    def run_batch(self, units: Sequence[Unit], key: Hashable) -> list[np.ndarray]:
-        batch = self.pad([u.ids for u in units])
-        (logits,) = self.model.run([fmt.LOGITS], batch, key)
-        return list(logits)
 
     def finish(self, prepared: Prepared, outputs: list[np.ndarray]) -> Any:
         options, texts = prepared.state
