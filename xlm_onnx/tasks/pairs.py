@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import Fix, InputError, InputTypeError
 from ..model import Model
+from ..tokenization.hf_surface import longest_first
 
 LONGEST_FIRST, ONLY_FIRST = "longest_first", "only_first"
 #: Specials in a pair row: ``<s>``, ``</s>`` after each text.
@@ -32,12 +33,7 @@ def cut(first: list[int], second: list[int], excess: int, strategy: str) -> tupl
         return first, second
     if strategy == ONLY_FIRST:
         return first[:-excess], second
-    first_remove = min(abs(len(second) - len(first)), excess)
-    rest = excess - first_remove
-    if len(first) > len(second):
-        from_first, from_second = first_remove + rest // 2, rest - rest // 2
-    else:
-        from_first, from_second = rest // 2, first_remove + rest - rest // 2
+    from_first, from_second = longest_first(len(first), len(second), excess)
     return (first[:-from_first] if from_first else first), (second[:-from_second] if from_second else second)
 
 

@@ -45,6 +45,17 @@ def _lookup(table: dict, name: str, value: Any) -> Any:
         raise InputError(f"{name} must be one of {[k for k in table if k is not None]}, not {value!r}") from None
 
 
+def longest_first(first: int, second: int, n: int) -> tuple[int, int]:
+    """How many of ``n`` ids transformers' ``longest_first`` truncation takes from each of two
+    sequences of ``first`` and ``second`` ids: it evens their lengths, then takes the rest half
+    from each (the odd one from the second)."""
+    evened = min(abs(second - first), n)
+    rest = n - evened
+    if first > second:
+        return evened + rest // 2, rest - rest // 2
+    return rest // 2, evened + rest - rest // 2
+
+
 def _cut(ids: list[int], n: int, side: str) -> list[int]:
     return ids if n <= 0 else (ids[:-n] if side == "right" else ids[n:])
 
@@ -226,12 +237,7 @@ class HFSurface:
             return (_cut(ids, n, side), pair_ids) if cut_first else (ids, _cut(pair_ids, n, side))
         if pair_ids is None:
             return _cut(ids, n, side), None
-        first = min(abs(len(pair_ids) - len(ids)), n)
-        second = n - first
-        if len(ids) > len(pair_ids):
-            from_ids, from_pair = first + second // 2, second - second // 2
-        else:
-            from_ids, from_pair = second // 2, first + second - second // 2
+        from_ids, from_pair = longest_first(len(ids), len(pair_ids), n)
         if side == "left" and not pair_ids:  # transformers' left cut turns an empty pair into none
             return _cut(ids, from_ids, side), None
         return _cut(ids, from_ids, side), _cut(pair_ids, from_pair, side)
