@@ -158,3 +158,29 @@ def test_with_peer_venvs(tmp_path, tiny_checkpoint, fp32_dir):
     status, data, _ = _run(tmp_path, tiny_checkpoint, fp32_dir, ",".join(names), root, rounds=1)
     for name in names:
         assert data["systems"][name]["status"] == "ok", data["systems"][name]
+
+
+def test_text_classification_scenario(tmp_path, classifier_checkpoint, classifier_dir):
+    """``--task text-classification``: xlm-onnx's TextClassifier end to end per text and per batch of
+    texts, an answer from the checkpoint's labels, the ratio column against itself, the peers as rows."""
+    bench, report = _module("bench"), _module("report")
+    out = tmp_path / "r.json"
+    argv = ["--task", "text-classification", "--checkpoint", str(classifier_checkpoint("single")),
+            "--onnx", f"fp32={classifier_dir('single')}", "--systems", "optimum-ort-int8", "--tokens", "14,20",
+            "--batched", "3x10", "--threads", "1", "--warmup", "0", "--repeat", "2", "--rounds", "1",
+            "--peers-root", str(tmp_path / "no-venvs"), "--work-dir", str(tmp_path / "work"), "--json", str(out)]
+    assert bench.main(argv) == 0
+    data = json.loads(out.read_text())
+    assert data["header"]["task"] == "text-classification"
+    s = data["systems"]["xlm-onnx-fp32"]["summary"]
+    assert set(s["e2e_ms"]) == {"14", "20"} and set(s["e2e_batched_ms"]) == {"3x10"}
+    assert s["e2e_batched_samples"] == {"3x10": 2} and "encoder_ms" not in s
+    labels = {"negative", "neutral", "positive"}
+    assert {s["answers"][n]["label"] for n in ("14", "20")} <= labels
+    assert len(s["answers"]["3x10"]) == 3 and {a["label"] for a in s["answers"]["3x10"]} <= labels
+    assert data["systems"]["optimum-ort-int8"]["status"] == "not installed"
+    md = report.markdown(data)
+    assert "| system | 14 tokens | 20 tokens | batch 3x10 | x xlm-onnx |" in md
+    row = next(line for line in md.splitlines() if line.startswith("| xlm-onnx-fp32 |"))
+    assert "| 1.00 / 1.00 / 1.00 |" in row and row.endswith("| ok |")
+    assert "| optimum-ort-int8 | - | - | - | - |" in md

@@ -8,6 +8,15 @@ to end (text -> top-5), its forward call, its encoder alone, and its encoder on 
 (a full-size model takes up to 6 GB), ``--rounds`` times each, the order reversed every other
 round so a load change on a shared machine hits all alike; p50 is over every round's samples.
 
+``--task text-classification`` benchmarks a fine-tuned ``XLMForSequenceClassification`` checkpoint
+instead: each system's ``pipeline("text-classification")`` (or :class:`xlm_onnx.TextClassifier`) end
+to end, tokenize + model + head + softmax, on each text alone and on each ``--batched`` batch of
+texts as one call (the peers export ``ORTModelForSequenceClassification`` /
+``OVModelForSequenceClassification``)::
+
+    python benchmarks/peers/bench.py --task text-classification --checkpoint CLASSIFIER \
+        --onnx int8=CLASSIFIER_INT8_EXPORT --systems optimum-ort-int8,openvino-int8-nncf --batched 32x64
+
 The peers need transformers 4.57 (the project pins 5.x), so they run in their own venvs
 (``benchmarks/peers/envs.py``). A peer whose venv is missing, or that fails to install, export
 or run, is a row with the reason. Writes a markdown table (``--markdown``) and JSON (``--json``)
@@ -53,6 +62,16 @@ PEERS = {
     "openvino-int8-nncf": ("openvino", "openvino", "optimum-intel OVQuantizer full int8 (nncf), calibrated on 12 texts"),
 }
 
+#: ``--task``: what the compared pipelines do (``spec["task"]`` and the exports ``prepare`` builds).
+TASKS = {"fill-mask": ("mlm", ("mlm", "encoder")), "text-classification": ("cls", ("cls",))}
+
+CLASSIFY_DESC = {
+    "optimum-ort-int8": "optimum-onnx ORTModelForSequenceClassification export + ORTQuantizer dynamic int8 for this "
+                        "CPU, optimum's pipeline('text-classification')",
+    "openvino-int8-nncf": "optimum-intel OVModelForSequenceClassification + OVQuantizer full int8 (nncf), calibrated "
+                          "on 12 texts, optimum-intel's pipeline('text-classification')",
+}
+
 #: Opt-in: at full size ORT's python optimizer peaked above 21 GB and was killed on a 24 GB machine.
 DEFAULT = [name for name in PEERS if name != "optimum-ort-int8-opt"]
 
@@ -60,6 +79,8 @@ DEFAULT = [name for name in PEERS if name != "optimum-ort-int8-opt"]
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", type=Path, required=True, help="HF XLM checkpoint every system starts from")
+    p.add_argument("--task", choices=list(TASKS), default="fill-mask",
+                   help="fill-mask (a masked-LM checkpoint) or text-classification (a sequence classifier)")
     p.add_argument("--onnx", action="append", default=[], metavar="LABEL=DIR",
                    help="an xlm-onnx export of that checkpoint (repeat: int8 schemes, fp32)")
     p.add_argument("--systems", default=",".join(DEFAULT), help="peers to run, comma list from: " + ", ".join(PEERS))
@@ -139,9 +160,9 @@ def build_batches(checkpoint: Path, shapes: list[tuple[int, int]]) -> list[dict]
     out = []
     for batch, n in shapes:
         rng = random.Random(f"peers-batched-{batch}x{n}")
-        ids = [tok.encode(sentence(tok, n, rng)) for _ in range(batch)]
-        ids = [[i if i != tok.mask_token_id else tok.encode("the")[1] for i in row] for row in ids]
-        out.append({"name": f"{batch}x{n}", "batch": batch, "tokens": n, "ids": ids})
+        texts = [sentence(tok, n, rng) for _ in range(batch)]
+        ids = [[i if i != tok.mask_token_id else tok.encode("the")[1] for i in tok.encode(t)] for t in texts]
+        out.append({"name": f"{batch}x{n}", "batch": batch, "tokens": n, "ids": ids, "texts": texts})
     return out
 
 
@@ -170,11 +191,16 @@ def systems_to_run(args) -> dict[str, tuple]:
         label, sep, path = item.partition("=")
         if not sep or not label or not Path(path, "xlm_onnx.json").is_file():
             raise SystemExit(f"bench.py: --onnx {item!r}: expected LABEL=DIR with an xlm-onnx export in DIR")
-        out[f"xlm-onnx-{label}"] = ("xlm-onnx", None, f"xlm-onnx FillMask on {path}", path)
+        what = "TextClassifier" if args.task == "text-classification" else "FillMask"
+        out[f"xlm-onnx-{label}"] = ("xlm-onnx", None, f"xlm-onnx {what} on {path}", path)
     for name in (s.strip() for s in args.systems.split(",") if s.strip()):
         if name not in PEERS:
             raise SystemExit(f"bench.py: unknown system {name!r}; known: {', '.join(PEERS)}")
-        out[name] = (*PEERS[name], "")
+        family, venv, desc = PEERS[name]
+        if args.task == "text-classification":
+            desc = CLASSIFY_DESC.get(name, desc.replace("fill-mask", "text-classification")
+                                     .replace("MaskedLM", "SequenceClassification"))
+        out[name] = (family, venv, desc, "")
     return out
 
 
@@ -185,7 +211,7 @@ def header(args, lengths: list[int]) -> dict:
     return {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
             "cpu": info.model, "cpu_isa": info.as_dict(), "isa_class": info.isa_class, "cores": os.cpu_count(),
             "threads": args.threads, "tokens": lengths, "warmup": args.warmup, "repeat": args.repeat,
-            "batched": args.batched, "rounds": args.rounds, "budget_s": args.budget_s, "checkpoint": str(args.checkpoint),
+            "task": args.task, "batched": args.batched, "rounds": args.rounds, "budget_s": args.budget_s, "checkpoint": str(args.checkpoint),
             "load_avg_before": os.getloadavg(), "note": args.note}
 
 
@@ -201,11 +227,12 @@ def main(argv=None) -> int:
     inputs, calib, tok = build_inputs(args.checkpoint, lengths)
     data["inputs"] = [{k: v for k, v in i.items() if k != "ids"} for i in inputs]
     batches = build_batches(args.checkpoint, parse_batched(args.batched))
-    data["batched"] = [{k: v for k, v in b.items() if k != "ids"} for b in batches]
+    data["batched"] = [{k: v for k, v in b.items() if k not in ("ids", "texts")} for b in batches]
+    task, tasks = TASKS[args.task]
     base = {"checkpoint": str(args.checkpoint.resolve()), "work_dir": str(work), "threads": args.threads,
             "isa_class": data["header"]["isa_class"], "heads": config["n_heads"], "dim": config["emb_dim"],
             "inputs": inputs, "batches": batches, "calibration_texts": calib, "warmup": args.warmup, "repeat": args.repeat,
-            "budget_s": args.budget_s, **tok}
+            "budget_s": args.budget_s, "task": task, "tasks": tasks, **tok}
     ready: dict[str, tuple[str, dict]] = {}
     for name, (family, venv, desc, model_dir) in todo.items():
         row = data["systems"][name] = {"family": family, "description": desc, "venv": venv}

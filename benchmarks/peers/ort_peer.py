@@ -13,6 +13,11 @@ ORT_ISA = {"amx": "avx512_vnni", "avx512-vnni": "avx512_vnni", "avx-vnni": "avx2
            "avx2": "avx2", "arm64": "arm64"}
 
 
+#: Task key (``spec["tasks"]``) -> optimum's model class.
+TASK_CLASS = {"mlm": "ORTModelForMaskedLM", "encoder": "ORTModelForFeatureExtraction",
+              "cls": "ORTModelForSequenceClassification"}
+
+
 def _onnx_file(d: Path) -> str:
     """The one ``.onnx`` file of an optimum directory (``model``, ``model_optimized``, ``model_quantized``)."""
     (name,) = (f.name for f in d.glob("*.onnx"))
@@ -24,9 +29,9 @@ class OptimumORT(Peer):
     ``ORTQuantizer`` dynamic int8 with ``AutoQuantizationConfig`` for this CPU's class."""
 
     def _export(self, task: str) -> Path:
-        from optimum.onnxruntime import ORTModelForFeatureExtraction, ORTModelForMaskedLM
+        import optimum.onnxruntime as ort
 
-        cls = ORTModelForMaskedLM if task == "mlm" else ORTModelForFeatureExtraction
+        cls = getattr(ort, TASK_CLASS[task])
         return ensure(self.work / "optimum-ort" / f"fp32-{task}",
                       lambda tmp: cls.from_pretrained(self.ckpt, export=True).save_pretrained(tmp))
 
@@ -89,7 +94,7 @@ class OptimumORT(Peer):
         return self._quantized(task, optimized=self.name.endswith("-opt"))
 
     def prepare(self) -> None:
-        for task in ("mlm", "encoder"):
+        for task in self.spec.get("tasks", ("mlm", "encoder")):
             self._dir(task)
 
     def _model(self, cls, task: str):
@@ -108,6 +113,13 @@ class OptimumORT(Peer):
         self.model = self._model(ORTModelForMaskedLM, "mlm")
         self.pipe = pipeline("fill-mask", model=self.model, tokenizer=self.tokenizer())
         self.model_dir = self._dir("mlm")
+
+    def load_cls(self) -> None:
+        from optimum.onnxruntime import ORTModelForSequenceClassification, pipeline
+
+        self.model = self._model(ORTModelForSequenceClassification, "cls")
+        self.pipe = pipeline("text-classification", model=self.model, tokenizer=self.tokenizer())
+        self.model_dir = self._dir("cls")
 
     def forward(self, ids, mask_id: int):
         session = self.model.model

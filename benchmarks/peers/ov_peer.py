@@ -24,9 +24,10 @@ class OpenVINO(Peer):
     run). The int8 systems keep the default for their non-int8 ops, as a user would."""
 
     def _cls(self, task: str):
-        from optimum.intel import OVModelForFeatureExtraction, OVModelForMaskedLM
+        import optimum.intel as intel
 
-        return OVModelForMaskedLM if task == "mlm" else OVModelForFeatureExtraction
+        return getattr(intel, {"mlm": "OVModelForMaskedLM", "encoder": "OVModelForFeatureExtraction",
+                               "cls": "OVModelForSequenceClassification"}[task])
 
     def _fp32(self, task: str) -> Path:
         return ensure(self.work / "openvino" / f"fp32-{task}", lambda tmp: self._cls(task).from_pretrained(
@@ -66,7 +67,7 @@ class OpenVINO(Peer):
         return self._weights8(task) if self.name == "openvino-int8-weights" else self._nncf(task)
 
     def prepare(self) -> None:
-        for task in ("mlm", "encoder"):
+        for task in self.spec.get("tasks", ("mlm", "encoder")):
             self._dir(task)
 
     def _model(self, task: str):
@@ -89,6 +90,13 @@ class OpenVINO(Peer):
 
         self.model, self.model_dir = self._model("mlm")
         self.pipe = pipeline("fill-mask", model=self.model, tokenizer=self.tokenizer(), accelerator="openvino")
+
+    def load_cls(self) -> None:
+        from optimum.intel import pipeline
+
+        self.model, self.model_dir = self._model("cls")
+        self.pipe = pipeline("text-classification", model=self.model, tokenizer=self.tokenizer(),
+                             accelerator="openvino")
 
     def forward(self, ids, mask_id: int):
         compiled = self.model.request  # an ov.CompiledModel: calling it runs one inference

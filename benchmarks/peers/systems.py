@@ -13,6 +13,12 @@ Every system answers three timed calls on the same texts and ids:
   LM head at every position (125 x 200k logits at 125 tokens); xlm-onnx's graph only at the mask.
 - ``encoder(ids)``: the encoder alone, no LM head (a feature-extraction export for the peers,
   xlm-onnx's ``last_hidden_state`` output on unmasked ids): the like-for-like comparison.
+
+With ``spec["task"] == "cls"`` (a fine-tuned ``XLMForSequenceClassification``) every system
+answers one call instead, ``classify(text or texts)``: text-classification end to end
+(tokenize, model, head, softmax, best label) through ``pipeline("text-classification")`` of
+transformers, optimum-onnx or optimum-intel, or :class:`xlm_onnx.TextClassifier`; a list of
+texts is one batch of that many rows.
 """
 
 from __future__ import annotations
@@ -91,6 +97,12 @@ class Peer:
     def e2e(self, text: str):
         return self.pipe(text, top_k=TOP_K)
 
+    def classify(self, texts):
+        """The best label and its score per text (one batch when ``texts`` is a list)."""
+        if isinstance(texts, str):
+            return self.pipe(texts)
+        return self.pipe(texts, batch_size=len(texts))
+
     def feed(self, ids, names) -> dict:
         np = _np()
         feed = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
@@ -112,6 +124,17 @@ class HF(Peer):
 
         torch.set_num_threads(self.spec["threads"])
         self.pipe = pipeline("fill-mask", model=self.ckpt, tokenizer=self.ckpt, device="cpu")
+        if self.name.endswith("int8"):
+            self.pipe.model = torch.ao.quantization.quantize_dynamic(
+                self.pipe.model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+        self.model = self.pipe.model.eval()
+
+    def load_cls(self) -> None:
+        import torch
+        from transformers import pipeline
+
+        torch.set_num_threads(self.spec["threads"])
+        self.pipe = pipeline("text-classification", model=self.ckpt, tokenizer=self.ckpt, device="cpu")
         if self.name.endswith("int8"):
             self.pipe.model = torch.ao.quantization.quantize_dynamic(
                 self.pipe.model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
@@ -151,7 +174,19 @@ class XlmOnnx(Peer):
     """:class:`xlm_onnx.FillMask` on an export directory (``spec["model_dir"]``): no torch, no transformers."""
 
     def tokenizer_info(self, text: str) -> dict:
-        return {"n_tokens": len(self.fm.tokenizer.encode(text)), "keys": ["input_ids", "attention_mask"]}
+        tok = getattr(self.fm, "tokenizer", None) or self.fm.model.tokenizer  # FillMask's, or any task's model's
+        return {"n_tokens": len(tok.encode(text)), "keys": ["input_ids", "attention_mask"]}
+
+    def load_cls(self) -> None:
+        from xlm_onnx import TextClassifier
+
+        self.model_dir = Path(self.spec["model_dir"])
+        self.fm = TextClassifier.from_pretrained(self.model_dir, threads=self.spec["threads"])
+        manifest = self.fm.model.manifest
+        self.notes.append(f"precision {manifest.precision}, activations {(manifest.quantization or {}).get('activations')}")
+
+    def classify(self, texts):
+        return self.fm(texts)
 
     def load_mlm(self) -> None:
         from xlm_onnx import FillMask

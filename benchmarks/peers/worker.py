@@ -4,7 +4,8 @@ Run by path by ``bench.py`` with the project's python (xlm-onnx, the HF pipeline
 venv's (``envs.py``), so it needs only the standard library, numpy and the system's own
 packages. Modes (``spec["mode"]``): ``prepare`` builds the system's exports (cached under
 ``spec["work_dir"]``); ``measure`` loads it, times its pipeline end to end, its forward call and
-its encoder alone on each input and on each batch, and reports versions, tokenization and peak RSS. One line
+its encoder alone on each input and on each batch (``spec["task"] == "cls"``: text-classification end to
+end on each input and each batch of texts), and reports versions, tokenization and peak RSS. One line
 ``RESULT <json>`` on stdout; failures are results too (status ``failed`` and the reason).
 """
 
@@ -104,6 +105,38 @@ def measure(system, spec: dict) -> dict:
     return out
 
 
+def best(answer) -> dict:
+    """``{"label", "score"}`` of one text's answer (pipelines wrap a single text's in a list)."""
+    if isinstance(answer, list) and len(answer) == 1:
+        answer = answer[0]
+    if not isinstance(answer, dict) or "label" not in answer:
+        raise RuntimeError(f"unexpected text-classification answer {str(answer)[:200]}")
+    return {"label": answer["label"], "score": round(float(answer["score"]), 4)}
+
+
+def measure_classify(system, spec: dict) -> dict:
+    """Text-classification end to end: each input alone (batch 1), then each batch of texts as one call."""
+    t = time.perf_counter()
+    system.load_cls()
+    out: dict = {"load_s": time.perf_counter() - t, "tokenizer": {}, "e2e_ms": {}, "e2e_batched_ms": {},
+                 "answers": {}}
+    args = (spec["warmup"], spec["repeat"], spec["budget_s"])
+    for inp in spec["inputs"]:
+        out["tokenizer"][inp["name"]] = system.tokenizer_info(inp["text"])
+        out["answers"][inp["name"]] = best(system.classify(inp["text"]))
+        out["e2e_ms"][inp["name"]] = timed(lambda: system.classify(inp["text"]), *args)
+    for batch in spec.get("batches", []):
+        answers = system.classify(batch["texts"])
+        if len(answers) != batch["batch"]:
+            raise RuntimeError(f"{system.name}: {len(answers)} answers for {batch['batch']} texts")
+        out["answers"][batch["name"]] = [best(a) for a in answers[:4]]
+        out["e2e_batched_ms"][batch["name"]] = timed(lambda: system.classify(batch["texts"]), *args)
+        print(f"  {system.name}: batch {batch['name']} done", file=sys.stderr, flush=True)
+    out["model_bytes"] = dir_bytes(getattr(system, "model_dir", None))
+    system.unload()
+    return out
+
+
 def main(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     out: dict = {"system": spec["system"], "mode": spec["mode"], "versions": versions(),
@@ -117,7 +150,7 @@ def main(spec_path: str) -> None:
             system.prepare()
             out["prepare_s"] = time.perf_counter() - t
         else:
-            out.update(measure(system, spec))
+            out.update((measure_classify if spec.get("task") == "cls" else measure)(system, spec))
         out.update(status="ok", notes=system.notes)
     except Exception as exc:  # reported in the table: the run goes on with the next system
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
