@@ -119,8 +119,7 @@ def markdown_classify(data: dict) -> str:
                      f"{_mb(s['model_bytes'])} | ok |")
     lines += ["", "Systems:"]
     for name, row in systems.items():
-        lines.append(f"- `{name}`: {row['description']}" + (f" — **{row['status']}**: {row['note']}"
-                                                             if row.get("note") else ""))
+        lines.append(_system_line(name, row))
         s = row.get("summary")
         if s:
             answers = "; ".join(f"{n}: {a['label']} {a['score']}" for n, a in (s.get("answers") or {}).items()
@@ -129,6 +128,11 @@ def markdown_classify(data: dict) -> str:
                          + ", ".join(f"{k} {v}" for k, v in s["versions"].items()))
             lines += [f"  - {n}" for n in s["notes"]]
     return "\n".join(lines)
+
+
+def _system_line(name: str, row: dict) -> str:
+    """A system's line of a report's "Systems:" list: what it runs, and why it did not run."""
+    return f"- `{name}`: {row['description']}" + (f" — **{row['status']}**: {row['note']}" if row.get("note") else "")
 
 
 def markdown(data: dict) -> str:
@@ -158,8 +162,7 @@ def markdown(data: dict) -> str:
     lines += _batched_table(data)
     lines += ["", "Systems:"]
     for name, row in systems.items():
-        lines.append(f"- `{name}`: {row['description']}" + (f" — **{row['status']}**: {row['note']}"
-                                                             if row.get("note") else ""))
+        lines.append(_system_line(name, row))
         s = row.get("summary")
         if s:
             toks = ", ".join(f"{n}: {t['n_tokens']}" for n, t in s["tokenizer"].items())
