@@ -116,25 +116,21 @@ class Peer:
 
 
 class HF(Peer):
-    """``transformers.pipeline("fill-mask")`` in torch eager fp32, or after torch dynamic int8."""
+    """``transformers.pipeline`` (fill-mask or text-classification) in torch eager fp32, or after torch
+    dynamic int8."""
 
     def load_mlm(self) -> None:
-        import torch
-        from transformers import pipeline
-
-        torch.set_num_threads(self.spec["threads"])
-        self.pipe = pipeline("fill-mask", model=self.ckpt, tokenizer=self.ckpt, device="cpu")
-        if self.name.endswith("int8"):
-            self.pipe.model = torch.ao.quantization.quantize_dynamic(
-                self.pipe.model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
-        self.model = self.pipe.model.eval()
+        self._load("fill-mask")
 
     def load_cls(self) -> None:
+        self._load("text-classification")
+
+    def _load(self, task: str) -> None:
         import torch
         from transformers import pipeline
 
         torch.set_num_threads(self.spec["threads"])
-        self.pipe = pipeline("text-classification", model=self.ckpt, tokenizer=self.ckpt, device="cpu")
+        self.pipe = pipeline(task, model=self.ckpt, tokenizer=self.ckpt, device="cpu")
         if self.name.endswith("int8"):
             self.pipe.model = torch.ao.quantization.quantize_dynamic(
                 self.pipe.model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
