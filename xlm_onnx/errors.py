@@ -5,7 +5,6 @@ the built-in type a caller would naturally catch (``ValueError``), so ``except V
 keeps working for code that does not know this package.
 """
 
-import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -143,14 +142,6 @@ class HTTPError(XLMOnnxError):
 
 class QueueFull(XLMOnnxError):
     """A server's bounded queue is full (429 with ``Retry-After``): retry shortly."""
-
-
-def message_at(exc: Exception, where: str) -> str:
-    """``exc``'s message on one line, its leading ``inputs[i]`` / ``texts[i]`` replaced by ``where``.
-
-    Being replaced by :meth:`InputError.say`, which builds the message from its parts.
-    """
-    return re.sub(r"^(inputs|texts)\[\d+\]", where, " ".join(str(exc).split()))
 
 
 def json_error(exc: ValueError) -> str:

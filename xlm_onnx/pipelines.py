@@ -18,12 +18,11 @@ inputs at a time: the pipeline never holds more than ``batch_size`` inputs it ha
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import islice
 from typing import Any
 
-from .errors import InputError, InputTypeError, message_at
+from .errors import InputError, InputTypeError
 from .model import Model
 from .tasks.base import Task, run_all
 from .tasks.registry import pipeline_names, pipeline_task
@@ -91,7 +90,7 @@ class Pipeline:
             for text in chunk:
                 try:
                     if isinstance(text, list):  # one input each: a list would be a batch of them
-                        raise InputTypeError(f"inputs[0] must be one input, not a list ({len(text)} items)")
+                        raise InputTypeError.about("inputs", f"must be one input, not a list ({len(text)} items)", 0)
                     prepared.append(task.encode(text, options))
                 except InputError as exc:  # answers before it first, then the error, as transformers
                     error = _at(exc, seen + len(prepared))
@@ -104,13 +103,12 @@ class Pipeline:
 
 
 def _at(exc: InputError, position: int) -> InputError:
-    """``exc`` naming the input's place in the whole call rather than inside its one-text request."""
-    if type(exc) not in (InputError, InputTypeError):
-        return exc
-    message = re.sub(r"^inputs (?=must)", "inputs[0] ", " ".join(str(exc).split()))  # "inputs must be a str"
-    renamed = type(exc)(message_at(InputError(message), f"inputs[{position}]"), position)
-    renamed.__cause__ = exc
-    return renamed
+    """``exc`` naming the input's place in the whole call rather than inside its one-text request
+    (:meth:`~xlm_onnx.errors.InputError.at`; a one-text request's ``inputs must be ...`` is
+    ``inputs[0]`` to it)."""
+    if exc.index is None and exc.field == "inputs" and exc.reason is not None:
+        exc = type(exc).about(exc.field, exc.reason, 0, exc.fix)
+    return exc.at(position)
 
 
 def _batch_size(value: Any) -> int | None:
